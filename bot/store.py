@@ -1,0 +1,461 @@
+"""The SQLite store: papers, announcements, topics, chats, subscriptions and the delivery ledger.
+
+Everything lives in one file (``PAPERBOT_DATA_DIR/paperbot.db``) opened through sqlite-utils
+with WAL (readers never wait for the writer), foreign keys and a busy timeout. A
+:class:`Store` is bound to the thread that opened it, as sqlite requires; async code uses
+:class:`AsyncStore`, which runs one Store on one dedicated thread so the event loop never
+blocks on the database and the connection never changes threads.
+
+Feature modules (summaries, figures) create their own tables with :meth:`Store.ensure_table`,
+so this module does not need to know their columns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from .models import Announcement, Paper
+
+T = TypeVar("T")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_PAPER_COLUMNS: dict[str, Any] = {
+    "id": str,
+    "version": int,
+    "title": str,
+    "abstract": str,
+    "authors": str,
+    "categories": str,
+    "comment": str,
+    "journal_ref": str,
+    "doi": str,
+    "license": str,
+    "published": str,
+    "updated": str,
+    "announced": str,
+    "announce_type": str,
+    "pdf_url": str,
+    "has_full_metadata": int,
+    "withdrawn": int,
+    "stored_at": str,
+}
+
+
+class Store:
+    """Synchronous access to the database. Use from one thread only."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.db = Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # ---- schema -------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        db = self.db
+        with db.conn:
+            db["papers"].create(_PAPER_COLUMNS, pk="id", if_not_exists=True)
+            db["announcements"].create(
+                {"day": str, "categories": str, "count": int, "source": str, "harvested_at": str},
+                pk="day",
+                if_not_exists=True,
+            )
+            db["announcement_papers"].create(
+                {"day": str, "paper_id": str, "announce_type": str},
+                pk=("day", "paper_id"),
+                foreign_keys=[("day", "announcements", "day"), ("paper_id", "papers", "id")],
+                if_not_exists=True,
+            )
+            db["topics"].create(
+                {"name": str, "query": str, "aliases": str, "categories": str, "builtin": int},
+                pk="name",
+                if_not_exists=True,
+            )
+            db["chats"].create(
+                {
+                    "platform": str,
+                    "chat_id": str,
+                    "title": str,
+                    "lang": str,
+                    "timezone": str,
+                    "digest_time": str,
+                    "quiet": int,
+                    "active": int,
+                    "inactive_reason": str,
+                    "created_at": str,
+                },
+                pk=("platform", "chat_id"),
+                not_null={"platform", "chat_id"},
+                defaults={"active": 1, "quiet": 0},
+                if_not_exists=True,
+            )
+            db["subscriptions"].create(
+                {"platform": str, "chat_id": str, "topic": str, "query": str, "paused": int, "created_at": str},
+                pk=("platform", "chat_id", "topic"),
+                defaults={"paused": 0},
+                if_not_exists=True,
+            )
+            db["deliveries"].create(
+                {
+                    "platform": str,
+                    "chat_id": str,
+                    "paper_id": str,
+                    "day": str,
+                    "topic": str,
+                    "message_ref": str,
+                    "delivered_at": str,
+                },
+                pk=("platform", "chat_id", "paper_id"),
+                if_not_exists=True,
+            )
+            db["digest_runs"].create(
+                {"platform": str, "chat_id": str, "day": str, "status": str, "detail": str, "at": str},
+                pk=("platform", "chat_id", "day"),
+                if_not_exists=True,
+            )
+            db["kv"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["announcement_papers"].create_index(["paper_id"], if_not_exists=True)
+            db["subscriptions"].create_index(["topic"], if_not_exists=True)
+
+    def ensure_table(self, name: str, columns: dict[str, Any], pk: str | Sequence[str], **kwargs: Any) -> None:
+        """Create a feature module's table if it is missing (idempotent)."""
+        self.db[name].create(columns, pk=pk, if_not_exists=True, **kwargs)
+
+    # ---- papers ---------------------------------------------------------------------------
+    def upsert_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
+        """Insert new papers, update known ones. Returns (inserted, updated).
+
+        A paper is one row whatever its version: a newer version replaces the metadata, an
+        older one (a late RSS echo) never overwrites a newer one, and fields the new record
+        lacks (the comment from the API, the first announcement day) are kept.
+        """
+        inserted = updated = 0
+        now = utcnow()
+        with self.db.conn:
+            for p in papers:
+                row = p.to_row()
+                row["stored_at"] = now
+                old = self._paper_row(p.id)
+                if old is None:
+                    self.db["papers"].insert(row)
+                    inserted += 1
+                    continue
+                if p.version < (old["version"] or 1):
+                    continue
+                merged = dict(old)
+                for key, value in row.items():
+                    if value is None or value == "" or value == "[]":
+                        continue
+                    if key == "announced" and old["announced"]:
+                        continue  # first listing day is the one that counts
+                    if key == "has_full_metadata" and not value and p.version == old["version"]:
+                        continue
+                    merged[key] = value
+                if p.version > (old["version"] or 1) and not p.has_full_metadata:
+                    merged["has_full_metadata"] = 0
+                if merged != old:
+                    self.db["papers"].update(p.id, merged)
+                    updated += 1
+        return inserted, updated
+
+    def _paper_row(self, paper_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from papers where id = ?", [paper_id]))
+        return rows[0] if rows else None
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        row = self._paper_row(paper_id)
+        return Paper.from_row(row) if row else None
+
+    def get_papers(self, ids: Sequence[str]) -> list[Paper]:
+        if not ids:
+            return []
+        out: dict[str, Paper] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" for _ in chunk)
+            for row in self.db.query(f"select * from papers where id in ({marks})", chunk):
+                out[row["id"]] = Paper.from_row(row)
+        return [out[i] for i in ids if i in out]
+
+    def count_papers(self) -> int:
+        return self.db["papers"].count
+
+    # ---- announcements ------------------------------------------------------------------
+    def record_announcement(self, ann: Announcement, paper_ids: Sequence[tuple[str, str | None]]) -> None:
+        """Store a harvested listing day and which papers it listed (id, announce type)."""
+        with self.db.conn:
+            self.db["announcements"].upsert(
+                {
+                    "day": ann.day.isoformat(),
+                    "categories": json.dumps(list(ann.categories)),
+                    "count": ann.count,
+                    "source": ann.source,
+                    "harvested_at": utcnow(),
+                },
+                pk="day",
+            )
+            self.db["announcement_papers"].upsert_all(
+                [{"day": ann.day.isoformat(), "paper_id": pid, "announce_type": t} for pid, t in paper_ids],
+                pk=("day", "paper_id"),
+            )
+
+    def get_announcement(self, day: date) -> Announcement | None:
+        rows = list(self.db.query("select * from announcements where day = ?", [day.isoformat()]))
+        if not rows:
+            return None
+        r = rows[0]
+        return Announcement(date.fromisoformat(r["day"]), tuple(json.loads(r["categories"])), r["count"], r["source"])
+
+    def last_announcement(self) -> Announcement | None:
+        rows = list(self.db.query("select day from announcements order by day desc limit 1"))
+        return self.get_announcement(date.fromisoformat(rows[0]["day"])) if rows else None
+
+    def announcement_days(self) -> list[date]:
+        return [date.fromisoformat(r["day"]) for r in self.db.query("select day from announcements order by day")]
+
+    def papers_for_day(self, day: date) -> list[Paper]:
+        rows = self.db.query(
+            "select p.* from papers p join announcement_papers a on a.paper_id = p.id "
+            "where a.day = ? order by p.id",
+            [day.isoformat()],
+        )
+        return [Paper.from_row(r) for r in rows]
+
+    # ---- topics ---------------------------------------------------------------------------
+    def sync_topics(self, topics: Iterable[dict[str, Any]]) -> None:
+        """Mirror the shipped catalogue into the topics table (for SQL users and `status`)."""
+        rows = [
+            {
+                "name": t["name"],
+                "query": t["query"],
+                "aliases": json.dumps(t.get("aliases", []), ensure_ascii=False),
+                "categories": json.dumps(t.get("categories", [])),
+                "builtin": 1,
+            }
+            for t in topics
+        ]
+        with self.db.conn:
+            self.db["topics"].upsert_all(rows, pk="name")
+
+    # ---- chats and subscriptions --------------------------------------------------------
+    def ensure_chat(self, platform: str, chat_id: str, **fields: Any) -> dict[str, Any]:
+        """The chat's row, created with the given defaults if it is new."""
+        rows = list(
+            self.db.query("select * from chats where platform = ? and chat_id = ?", [platform, str(chat_id)])
+        )
+        if rows:
+            return rows[0]
+        row = {
+            "platform": platform,
+            "chat_id": str(chat_id),
+            "title": fields.get("title"),
+            "lang": fields.get("lang"),
+            "timezone": fields.get("timezone"),
+            "digest_time": fields.get("digest_time"),
+            "quiet": 0,
+            "active": 1,
+            "inactive_reason": None,
+            "created_at": utcnow(),
+        }
+        with self.db.conn:
+            self.db["chats"].insert(row, ignore=True)
+        return row
+
+    def get_chat(self, platform: str, chat_id: str) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query("select * from chats where platform = ? and chat_id = ?", [platform, str(chat_id)])
+        )
+        return rows[0] if rows else None
+
+    def update_chat(self, platform: str, chat_id: str, **fields: Any) -> None:
+        self.ensure_chat(platform, chat_id)
+        with self.db.conn:
+            self.db["chats"].update((platform, str(chat_id)), fields)
+
+    def migrate_chat(self, platform: str, old_id: str, new_id: str) -> None:
+        """A Telegram group became a supergroup: move its chat, subscriptions and ledger."""
+        with self.db.conn:
+            for table in ("chats", "subscriptions", "deliveries", "digest_runs"):
+                self.db.execute(
+                    f"update or ignore {table} set chat_id = ? where platform = ? and chat_id = ?",
+                    [str(new_id), platform, str(old_id)],
+                )
+
+    def active_chats(self, platform: str | None = None) -> list[dict[str, Any]]:
+        sql = "select * from chats where active = 1"
+        args: list[Any] = []
+        if platform:
+            sql += " and platform = ?"
+            args.append(platform)
+        return list(self.db.query(sql + " order by platform, chat_id", args))
+
+    def subscribe(self, platform: str, chat_id: str, topic: str, query: str) -> bool:
+        """Add a subscription; False if the chat already had it."""
+        self.ensure_chat(platform, chat_id)
+        with self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into subscriptions (platform, chat_id, topic, query, paused, created_at) "
+                "values (?, ?, ?, ?, 0, ?)",
+                [platform, str(chat_id), topic, query, utcnow()],
+            )
+            if cur.rowcount == 0:
+                self.db.execute(
+                    "update subscriptions set paused = 0 where platform = ? and chat_id = ? and topic = ?",
+                    [platform, str(chat_id), topic],
+                )
+            return cur.rowcount > 0
+
+    def unsubscribe(self, platform: str, chat_id: str, topic: str) -> bool:
+        with self.db.conn:
+            cur = self.db.execute(
+                "delete from subscriptions where platform = ? and chat_id = ? and topic = ?",
+                [platform, str(chat_id), topic],
+            )
+        return cur.rowcount > 0
+
+    def subscriptions(self, platform: str, chat_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "select * from subscriptions where platform = ? and chat_id = ? order by created_at, topic",
+                [platform, str(chat_id)],
+            )
+        )
+
+    def set_subscriptions_paused(self, platform: str, chat_id: str, paused: bool) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "update subscriptions set paused = ? where platform = ? and chat_id = ?",
+                [int(paused), platform, str(chat_id)],
+            )
+
+    # ---- ledger -----------------------------------------------------------------------------
+    def delivered_ids(self, platform: str, chat_id: str, paper_ids: Sequence[str]) -> set[str]:
+        if not paper_ids:
+            return set()
+        marks = ",".join("?" for _ in paper_ids)
+        rows = self.db.query(
+            f"select paper_id from deliveries where platform = ? and chat_id = ? and paper_id in ({marks})",
+            [platform, str(chat_id), *paper_ids],
+        )
+        return {r["paper_id"] for r in rows}
+
+    def record_delivery(
+        self, platform: str, chat_id: str, paper_ids: Sequence[str], day: date | None, topic: str | None,
+        message_ref: str | None = None,
+    ) -> None:
+        """Write the ledger rows right after the platform accepted the message."""
+        now = utcnow()
+        with self.db.conn:
+            self.db["deliveries"].insert_all(
+                [
+                    {
+                        "platform": platform,
+                        "chat_id": str(chat_id),
+                        "paper_id": pid,
+                        "day": day.isoformat() if day else None,
+                        "topic": topic,
+                        "message_ref": message_ref,
+                        "delivered_at": now,
+                    }
+                    for pid in paper_ids
+                ],
+                ignore=True,
+            )
+
+    def set_digest_run(self, platform: str, chat_id: str, day: date, status: str, detail: str = "") -> None:
+        with self.db.conn:
+            self.db["digest_runs"].upsert(
+                {
+                    "platform": platform,
+                    "chat_id": str(chat_id),
+                    "day": day.isoformat(),
+                    "status": status,
+                    "detail": detail,
+                    "at": utcnow(),
+                },
+                pk=("platform", "chat_id", "day"),
+            )
+
+    def get_digest_run(self, platform: str, chat_id: str, day: date) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query(
+                "select * from digest_runs where platform = ? and chat_id = ? and day = ?",
+                [platform, str(chat_id), day.isoformat()],
+            )
+        )
+        return rows[0] if rows else None
+
+    # ---- small key/value state ---------------------------------------------------------
+    def get_kv(self, key: str) -> str | None:
+        rows = list(self.db.query("select value from kv where key = ?", [key]))
+        return rows[0]["value"] if rows else None
+
+    def set_kv(self, key: str, value: str) -> None:
+        with self.db.conn:
+            self.db["kv"].upsert({"key": key, "value": value}, pk="key")
+
+    def backup(self, target: Path | str) -> None:
+        """An online, consistent copy of the database (sqlite's backup API)."""
+        dest = sqlite3.connect(str(target))
+        try:
+            self.db.conn.backup(dest)
+        finally:
+            dest.close()
+
+
+class AsyncStore:
+    """One :class:`Store` on one dedicated thread, awaited from the event loop.
+
+    ``await astore.run(lambda s: s.get_paper(pid))`` or ``await astore.run(Store.get_paper, pid)``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperbot-db")
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.path)
+        return self._store
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._get(), *args))
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """From a worker thread (not the event loop): still runs on the DB thread."""
+        return self._executor.submit(lambda: fn(self._get(), *args)).result()
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self.run(Store.close)
+            self._store = None
+        self._executor.shutdown(wait=True)
+
+
+def as_day(value: str | date) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)

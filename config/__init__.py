@@ -1,0 +1,1 @@
+"""The shipped topic catalogue (topics.yaml), installed as the package ``bot.config``."""
