@@ -1,0 +1,134 @@
+"""The topic catalogue: loading ``config/topics.yaml``, resolving what people type, custom queries.
+
+A chat subscribes either to a catalogue topic (by name or alias: ``虚拟人`` → ``元宇宙/虚拟人``)
+or to any arXiv query. Both end up as a (topic, query) pair; matching never cares which.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+
+from .errors import BadSetting, QueryError, UnknownTopic
+from .query import Query, parse_query
+
+
+class Topic(BaseModel):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(min_length=1)
+    query: str
+    description: dict[str, str]
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, v: str) -> str:
+        parse_query(v)
+        return " ".join(v.split())
+
+    @property
+    def parsed(self) -> Query:
+        return parse_query(self.query)
+
+    def describe(self, lang: str) -> str:
+        return self.description.get(lang) or self.description.get("en") or ""
+
+
+class _Catalogue(BaseModel):
+    topics: list[Topic]
+
+
+def _key(text: str) -> str:
+    """What two spellings of a topic name have in common: case, spaces, - _ / dropped."""
+    return re.sub(r"[\s\-_/·.]+", "", text.casefold())
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a chat follows: a catalogue topic's name, or a custom query (topic == query)."""
+
+    topic: str
+    query: str
+    custom: bool
+
+
+class Catalogue:
+    def __init__(self, topics: list[Topic]) -> None:
+        self.topics = topics
+        self._by_key: dict[str, Topic] = {}
+        for t in topics:
+            for name in [t.name, *t.aliases]:
+                self._by_key.setdefault(_key(name), t)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Catalogue:
+        """The shipped catalogue, or the operator's file (``PAPERBOT_TOPICS_FILE``)."""
+        try:
+            if path is not None:
+                text = Path(path).read_text(encoding="utf-8")
+            else:
+                text = resources.files("bot.config").joinpath("topics.yaml").read_text(encoding="utf-8")
+            data = _Catalogue.model_validate(yaml.safe_load(text))
+        except (OSError, yaml.YAMLError, ValueError, QueryError) as err:
+            raise BadSetting(f"the topic catalogue {path or 'config/topics.yaml'} is invalid: {err}") from err
+        return cls(data.topics)
+
+    def get(self, name_or_alias: str) -> Topic | None:
+        return self._by_key.get(_key(name_or_alias))
+
+    def resolve(self, name_or_alias: str) -> Topic:
+        topic = self.get(name_or_alias)
+        if topic is None:
+            raise UnknownTopic(name_or_alias, self.suggest(name_or_alias))
+        return topic
+
+    def suggest(self, text: str, n: int = 3) -> list[str]:
+        keys = list(self._by_key)
+        close = difflib.get_close_matches(_key(text), keys, n=n * 2, cutoff=0.5)
+        out: list[str] = []
+        for k in close:
+            name = self._by_key[k].name
+            if name not in out:
+                out.append(name)
+        return out[:n]
+
+    def subscription(self, text: str) -> Subscription:
+        """Turn what someone typed after /subscribe into a subscription, or raise.
+
+        A topic name or alias wins; text with query syntax (a field, an operator, quotes,
+        parentheses) is a custom query, refused with :class:`QueryError` if it does not parse;
+        plain words close to a topic name are refused with suggestions (a typo should not
+        become a silent keyword subscription); other plain words become a keyword query.
+        """
+        text = " ".join((text or "").split())
+        if not text:
+            raise UnknownTopic("", [t.name for t in self.topics[:3]])
+        topic = self.get(text)
+        if topic is not None:
+            return Subscription(topic.name, topic.query, custom=False)
+        looks_like_query = bool(re.search(r'[:"()\[\]]|\b(AND|OR|ANDNOT)\b', text))
+        if not looks_like_query:
+            suggestions = self.suggest(text)
+            if suggestions or re.search(r"[\u4e00-\u9fff]", text):
+                raise UnknownTopic(text, suggestions)
+        query = parse_query(text)
+        return Subscription(query.text, query.text, custom=True)
+
+    def categories(self, extra_queries: list[str] | None = None) -> list[str]:
+        """The union of categories every topic (and custom ``cat:`` terms) needs: one RSS request."""
+        cats: list[str] = []
+        for t in self.topics:
+            for c in t.categories:
+                if c not in cats:
+                    cats.append(c)
+        for q in extra_queries or []:
+            for c in re.findall(r"\bcat:([A-Za-z\-]+\.[A-Za-z\-]+)", q):
+                if c not in cats:
+                    cats.append(c)
+        return cats
