@@ -24,7 +24,7 @@ from datetime import time as dtime
 from .arxiv_api import ARXIV_TZ, ArxivAPI
 from .match import match
 from .models import Announcement, Paper
-from .store import Store
+from .store import AsyncStore, Store
 from .topics import Catalogue
 
 ANNOUNCE_AT = dtime(20, 0)  # ET, on the eve of the listing day
@@ -120,11 +120,26 @@ class HarvestReport:
         )
 
 
-class Harvester:
-    """One harvest at a time; everything it stores is shared by every chat."""
+class _OnDbThread:
+    """A Store look-alike that runs each call on an AsyncStore's thread (harvest runs in a worker)."""
 
-    def __init__(self, store: Store, api: ArxivAPI, catalogue: Catalogue) -> None:
-        self.store = store
+    def __init__(self, astore: AsyncStore) -> None:
+        self._astore = astore
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        method = getattr(Store, name)
+        return lambda *args: self._astore.run_sync(method, *args)
+
+
+class Harvester:
+    """One harvest at a time; everything it stores is shared by every chat.
+
+    Synchronous (network and database calls in sequence); async callers run it in a worker
+    thread with an :class:`AsyncStore`, whose calls then hop to the database thread.
+    """
+
+    def __init__(self, store: Store | AsyncStore, api: ArxivAPI, catalogue: Catalogue) -> None:
+        self.store: Store = _OnDbThread(store) if isinstance(store, AsyncStore) else store  # type: ignore[assignment]
         self.api = api
         self.catalogue = catalogue
 

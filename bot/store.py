@@ -289,7 +289,7 @@ class Store:
         )
         return rows[0] if rows else None
 
-    def update_chat(self, platform: str, chat_id: str, **fields: Any) -> None:
+    def update_chat(self, platform: str, chat_id: str, fields: dict[str, Any]) -> None:
         self.ensure_chat(platform, chat_id)
         with self.db.conn:
             self.db["chats"].update((platform, str(chat_id)), fields)

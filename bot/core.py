@@ -1,0 +1,258 @@
+"""The platform-agnostic core that the CLI, Telegram and Discord all stand on.
+
+:class:`Paperbot` owns the expensive things and makes sure each happens once per paper, never
+per chat: arXiv requests (one :class:`~bot.arxiv_api.ArxivAPI`, one request at a time), PDF
+downloads and figure extraction (cached per paper version, single-flight), and LLM summaries
+(cached per paper and language by the summarizer). Chat adapters ask it for papers and
+enriched papers and render them for their platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .arxiv_api import ArxivAPI
+from .errors import PaperNotFound, PaperWithdrawn, PdfError
+from .harvest import Harvester, HarvestReport, Progress, listing_day_for
+from .ids import parse_arxiv_id
+from .match import match, match_any
+from .models import Paper
+from .pdfs import fetch_pdf
+from .settings import Settings
+from .store import AsyncStore, Store
+from .topics import Catalogue
+
+if TYPE_CHECKING:
+    from .figures import Figure
+    from .summarize import Summarizer, Summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Enriched:
+    """A paper with what the enrich stage adds: its summary in one language and its figures."""
+
+    paper: Paper
+    summary: Summary | None
+    figures: list[Figure] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+
+class Paperbot:
+    """One per process. Use as ``async with Paperbot(settings) as bot: ...``."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = AsyncStore(settings.db_path)
+        self.api = ArxivAPI(settings)
+        self.catalogue = Catalogue.load(settings.topics_file)
+        self._summarizer: Summarizer | None = None
+        self._harvest_lock = asyncio.Lock()
+        self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+        self._pdf_limit = asyncio.Semaphore(2)
+        self._figure_limit = asyncio.Semaphore(1)
+
+    async def __aenter__(self) -> Paperbot:
+        await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._summarizer is not None:
+            await self._summarizer.aclose()
+        self.api.close()
+        await self.store.close()
+
+    @property
+    def summarizer(self) -> Summarizer:
+        if self._summarizer is None:
+            from .summarize import Summarizer
+
+            self._summarizer = Summarizer(self.settings, self.store)
+        return self._summarizer
+
+    async def _once(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        """Single-flight: concurrent callers of the same key share one run of ``make``."""
+        running = self._flights.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._flights[key] = fut
+        try:
+            result = await make()
+            fut.set_result(result)
+            return result
+        except BaseException as err:
+            fut.set_exception(err)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            self._flights.pop(key, None)
+
+    # ---- harvest ----------------------------------------------------------------------------
+    async def custom_queries(self) -> list[str]:
+        names = {t.name for t in self.catalogue.topics}
+
+        def q(s: Store) -> list[str]:
+            rows = s.db.query("select distinct topic, query from subscriptions")
+            return [r["query"] for r in rows if r["topic"] not in names]
+
+        return await self.store.run(q)
+
+    async def harvest(self, day: date | None = None, progress: Progress | None = None) -> HarvestReport:
+        """Harvest the latest announcement (or ``day``); one at a time per process."""
+        async with self._harvest_lock:
+            extra = await self.custom_queries()
+            harvester = Harvester(self.store, self.api, self.catalogue)
+            now = self.clock()
+            return await asyncio.to_thread(
+                harvester.harvest, day, now=now, extra_queries=extra, progress=progress
+            )
+
+    def current_day(self) -> date:
+        return listing_day_for(self.clock())
+
+    async def latest_day(self) -> date | None:
+        ann = await self.store.run(Store.last_announcement)
+        return ann.day if ann else None
+
+    async def papers_for_day(self, day: date) -> list[Paper]:
+        return await self.store.run(Store.papers_for_day, day)
+
+    async def topic_papers(self, topic_query: str, day: date) -> list[Paper]:
+        papers = await self.papers_for_day(day)
+        return match(papers, {"q": topic_query})["q"]
+
+    async def chat_papers(self, platform: str, chat_id: str, day: date) -> list[tuple[Paper, list[str]]]:
+        """What a chat should get for ``day``: each matching paper once across its topics,
+        minus what the ledger says it already got."""
+        subs = await self.store.run(Store.subscriptions, platform, chat_id)
+        queries = {s["topic"]: s["query"] for s in subs if not s["paused"]}
+        if not queries:
+            return []
+        papers = await self.papers_for_day(day)
+        hits = match_any(papers, queries)
+        sent = await self.store.run(Store.delivered_ids, platform, chat_id, [p.id for p, _ in hits])
+        return [(p, topics) for p, topics in hits if p.id not in sent]
+
+    # ---- single papers -------------------------------------------------------------------
+    async def lookup(self, text: str) -> Paper:
+        """The paper an id or link names, from the store or else the arXiv API (full metadata).
+
+        Raises BadArxivId, PaperNotFound, PaperWithdrawn, ArxivUnavailable.
+        """
+        aid = parse_arxiv_id(text)
+        paper = await self.store.run(Store.get_paper, aid.id)
+        fresh = paper is not None and paper.has_full_metadata and (aid.version is None or aid.version <= paper.version)
+        if not fresh:
+
+            async def fetch() -> list[Paper]:
+                return await asyncio.to_thread(self.api.by_ids, [aid.id])
+
+            found = await self._once(("lookup", aid.id), fetch)
+            if found:
+                await self.store.run(Store.upsert_papers, found)
+                paper = await self.store.run(Store.get_paper, aid.id)
+        if paper is None:
+            raise PaperNotFound(str(aid))
+        if paper.withdrawn:
+            raise PaperWithdrawn(paper.id)
+        if aid.version and aid.version < paper.version:
+            paper.version = aid.version  # the reader asked for that version: summarize it
+        return paper
+
+    async def pdf(self, paper: Paper) -> Path | None:
+        """The paper's PDF on disk, fetched once; None (logged) when it cannot be had."""
+
+        async def fetch() -> Path | None:
+            async with self._pdf_limit:
+                try:
+                    return await asyncio.to_thread(fetch_pdf, self.settings, paper.id, paper.version)
+                except PdfError as err:
+                    log.warning("no PDF for %s: %s", paper.versioned_id, err)
+                    return None
+
+        return await self._once(("pdf", paper.versioned_id), fetch)
+
+    async def figures(self, paper: Paper) -> list[Figure]:
+        """Every captioned figure and table of the paper, extracted once per version."""
+        from . import figures as fig
+
+        cached = await self.store.run(fig.cached_figures, paper.id, paper.version)
+        if cached is not None:
+            return cached
+
+        async def extract() -> list[Figure]:
+            again = await self.store.run(fig.cached_figures, paper.id, paper.version)
+            if again is not None:
+                return again
+            pdf = await self.pdf(paper)
+            if pdf is None:
+                return []  # not cached: the PDF may be reachable later
+            out_dir = fig.figures_dir(self.settings, paper.id, paper.version)
+            async with self._figure_limit:
+                found = await asyncio.to_thread(
+                    fig.extract_figures,
+                    pdf,
+                    out_dir,
+                    timeout=self.settings.figure_timeout,
+                    memory_mb=self.settings.figure_memory_mb,
+                )
+            await self.store.run(fig.save_figures, paper.id, paper.version, found)
+            return found
+
+        return await self._once(("figures", paper.versioned_id), extract)
+
+    async def summary(self, paper: Paper, lang: str) -> Summary:
+        """The paper's summary in ``lang``: cached, else one LLM call (or the extractive fallback)."""
+        cached = await self.summarizer.cached(paper, lang)
+        if cached is not None and not cached.extractive:
+            return cached
+
+        async def make() -> Summary:
+            pdf = None
+            if self.summarizer.provider_name != "none":
+                pdf = await self.pdf(paper)
+            return await self.summarizer.summarize(paper, lang, pdf)
+
+        return await self._once(("summary", paper.versioned_id, lang), make)
+
+    async def enrich(self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True) -> Enriched:
+        """Summary and figures for one paper, each computed once and shared by every chat."""
+        tasks: list[Any] = []
+        tasks.append(self.summary(paper, lang) if summary else _none())
+        tasks.append(self.figures(paper) if figures else _empty())
+        s, figs = await asyncio.gather(*tasks)
+        return Enriched(paper, s, list(figs))
+
+    async def ask(self, paper: Paper, question: str, lang: str) -> str:
+        pdf = None
+        if self.summarizer.provider_name != "none":
+            pdf = await self.pdf(paper)
+        return await self.summarizer.ask(paper, question, lang, pdf)
+
+    async def search(self, query: str, n: int = 5) -> list[Paper]:
+        """The arXiv API's top ``n`` for a query (one request; queued behind other arXiv calls)."""
+        papers = await asyncio.to_thread(self.api.search, query, n)
+        if papers:
+            await self.store.run(Store.upsert_papers, papers)
+        return papers
+
+
+async def _none() -> None:
+    return None
+
+
+async def _empty() -> list[Any]:
+    return []

@@ -1,0 +1,170 @@
+"""Deliver: one chat's digest for one listing day, exactly once per paper, on any platform.
+
+The chat adapters (Telegram, Discord) implement :class:`Channel`: how to put a header, a paper
+or a short list into their chat. Everything else is here and platform-free: which papers the
+chat should get (its topics, each paper once across topics, minus the ledger), enriching each
+paper once for every chat, and writing the ledger row right after the platform accepted the
+message, so a restart resumes where it stopped instead of repeating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from .core import Enriched, Paperbot
+from .models import Paper
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ChatGone(Exception):
+    """The platform says the bot can no longer post there (removed, blocked, channel deleted)."""
+
+
+class ChatMoved(Exception):
+    """The chat has a new id (a Telegram group upgraded to a supergroup)."""
+
+    def __init__(self, new_id: str) -> None:
+        super().__init__(new_id)
+        self.new_id = str(new_id)
+
+
+class DeliveryDeferred(Exception):
+    """A transient failure (rate limits exhausted, network): try this chat again later."""
+
+
+@dataclass
+class ChatInfo:
+    platform: str
+    chat_id: str
+    lang: str
+    timezone: str
+    digest_time: str
+    quiet: bool
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    """What a platform adapter provides to the delivery stage."""
+
+    platform: str
+
+    async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None: ...
+
+    async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
+        """Post one paper; return a reference to the message (for the ledger)."""
+        ...
+
+    async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None: ...
+
+    async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None: ...
+
+
+@dataclass
+class DigestResult:
+    chat_id: str
+    day: date | None
+    sent: int = 0
+    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred
+    detail: str = ""
+
+
+async def chat_info(bot: Paperbot, platform: str, chat_id: str) -> ChatInfo:
+    row = await bot.store.run(Store.ensure_chat, platform, chat_id)
+    s = bot.settings
+    return ChatInfo(
+        platform=platform,
+        chat_id=str(chat_id),
+        lang=row.get("lang") or s.default_lang,
+        timezone=row.get("timezone") or s.default_timezone,
+        digest_time=row.get("digest_time") or s.digest_time,
+        quiet=bool(row.get("quiet")),
+        row=row,
+    )
+
+
+async def deliver_digest(
+    bot: Paperbot, channel: Channel, chat_id: str, day: date | None = None, *, manual: bool = False
+) -> DigestResult:
+    """Send ``chat_id`` its digest for ``day`` (default: the newest harvested listing day).
+
+    Scheduled runs happen once per chat and day (``digest_runs``); ``manual`` (/digest) sends
+    whatever the chat has not had yet. Failures of one chat are reported in the result, never
+    raised, so one broken chat does not hold up the others.
+    """
+    platform = channel.platform
+    chat = await chat_info(bot, platform, chat_id)
+    day = day or await bot.latest_day()
+    if day is None:
+        return DigestResult(chat.chat_id, None, status="nothing", detail="no announcement harvested yet")
+    run = await bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
+    if run is not None and run["status"] == "done" and not manual:
+        return DigestResult(chat.chat_id, day, status="done", detail="already delivered")
+    subs = await bot.store.run(Store.subscriptions, platform, chat.chat_id)
+    topics = [s["topic"] for s in subs if not s["paused"]]
+    if not topics:
+        return DigestResult(chat.chat_id, day, status="no-subscriptions")
+    try:
+        items = await bot.chat_papers(platform, chat.chat_id, day)
+        if not items:
+            ann = await bot.store.run(Store.get_announcement, day)
+            already = run is not None and run["status"] in ("started", "done")
+            if ann is not None and ann.count > 0 and not chat.quiet and not already:
+                await channel.send_empty(chat, day, topics)
+            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "done", "empty")
+            return DigestResult(chat.chat_id, day, status="empty")
+        limit = bot.settings.digest_max_papers
+        papers = [p for p, _ in items]
+        if run is None or run["status"] not in ("started", "done"):
+            await channel.send_header(chat, day, topics, papers)
+            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "")
+        sent = 0
+        for paper, hit_topics in items[:limit]:
+            enriched = await bot.enrich(paper, chat.lang)
+            enriched.topics = hit_topics
+            ref = await channel.send_paper(chat, enriched)
+            await bot.store.run(
+                Store.record_delivery, platform, chat.chat_id, [paper.id], day, hit_topics[0], ref
+            )
+            sent += 1
+        rest = papers[limit:]
+        if rest:
+            await channel.send_overflow(chat, day, rest)
+            await bot.store.run(Store.record_delivery, platform, chat.chat_id, [p.id for p in rest], day, None, "list")
+            sent += len(rest)
+        await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "done", f"{sent} papers")
+        return DigestResult(chat.chat_id, day, sent=sent)
+    except ChatGone as err:
+        log.info("chat %s:%s is gone (%s); pausing it", platform, chat.chat_id, err)
+        await bot.store.run(
+            Store.update_chat, platform, chat.chat_id, {"active": 0, "inactive_reason": str(err)[:200] or "forbidden"}
+        )
+        return DigestResult(chat.chat_id, day, status="gone", detail=str(err))
+    except ChatMoved as err:
+        await bot.store.run(Store.migrate_chat, platform, chat.chat_id, err.new_id)
+        return DigestResult(chat.chat_id, day, status="moved", detail=err.new_id)
+    except DeliveryDeferred as err:
+        await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "deferred", str(err)[:200])
+        return DigestResult(chat.chat_id, day, status="deferred", detail=str(err))
+
+
+async def deliver_many(
+    bot: Paperbot, channel: Channel, chat_ids: list[str], day: date | None = None, *, concurrency: int = 20
+) -> list[DigestResult]:
+    """Digests for many chats at once: enrichment is shared, one failing chat never blocks others."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(cid: str) -> DigestResult:
+        async with gate:
+            try:
+                return await deliver_digest(bot, channel, cid, day)
+            except Exception as err:  # a bug or an unexpected platform error: log, keep going
+                log.exception("digest for %s:%s failed", channel.platform, cid)
+                return DigestResult(cid, day, status="deferred", detail=type(err).__name__)
+
+    return await asyncio.gather(*(one(c) for c in chat_ids))

@@ -1,0 +1,174 @@
+"""What paperbot says, in Chinese and English.
+
+One table of short sentences, looked up by key; chats pick their language with /lang (the
+default is ``PAPERBOT_LANG``). Errors reach people as ``t(err.key, lang, **err.params)``:
+one sentence that says what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import PaperbotError
+
+MESSAGES: dict[str, dict[str, str]] = {
+    # errors (keys match bot.errors)
+    "error.generic": {"zh": "出了点问题，请稍后再试。", "en": "Something went wrong; please try again later."},
+    "error.bad_id": {
+        "zh": "“{text}” 不是 arXiv 编号或链接，请发送如 2407.21047 或 https://arxiv.org/abs/2407.21047。",
+        "en": "“{text}” is not an arXiv id or link; send something like 2407.21047 or https://arxiv.org/abs/2407.21047.",
+    },
+    "error.query": {
+        "zh": "查询有误：{problem}（第 {position} 个字符）。示例：ti:avatar OR abs:\"talking head\"",
+        "en": "The query has a problem: {problem} (at character {position}). Example: ti:avatar OR abs:\"talking head\"",
+    },
+    "error.unknown_topic": {
+        "zh": "没有名为 “{name}” 的主题；你是不是想找：{suggestions}？用 /topics 查看全部。",
+        "en": "There is no topic “{name}”; did you mean {suggestions}? See /topics for all of them.",
+    },
+    "error.not_found": {"zh": "arXiv 上没有 {id} 这篇论文，请检查编号。", "en": "arXiv has no paper {id}; please check the id."},
+    "error.withdrawn": {"zh": "arXiv 论文 {id} 已被作者撤回。", "en": "arXiv paper {id} was withdrawn by its authors."},
+    "error.arxiv_down": {
+        "zh": "arXiv 暂时没有响应，请几分钟后再试。",
+        "en": "arXiv is not answering right now; please try again in a few minutes.",
+    },
+    "error.pdf": {"zh": "无法获取 {id} 的 PDF。", "en": "Could not get the PDF of {id}."},
+    "error.llm": {
+        "zh": "语言模型暂时不可用，请稍后再试。",
+        "en": "The language model is unavailable right now; please try again later.",
+    },
+    "error.needs_llm": {
+        "zh": "这个功能需要语言模型：请机器人管理员设置 GEMINI_API_KEY 或 OPENAI_API_KEY。",
+        "en": "This needs a language model: ask the bot's operator to set GEMINI_API_KEY or OPENAI_API_KEY.",
+    },
+    "error.rate_limited": {
+        "zh": "你这一小时的总结次数已用完，请 {minutes} 分钟后再试（已缓存的论文不受限制）。",
+        "en": "You have used this hour's summaries; try again in {minutes} minutes (cached papers are always free).",
+    },
+    "error.bad_setting": {"zh": "设置无效：{detail}", "en": "Invalid setting: {detail}"},
+    "error.bad_time": {
+        "zh": "“{text}” 不是有效时间，请用 24 小时制，如 /settime 09:00 Asia/Shanghai。",
+        "en": "“{text}” is not a time; use 24-hour time like /settime 09:00 Europe/Berlin.",
+    },
+    "error.bad_zone": {
+        "zh": "“{text}” 不是时区名称，请用如 Asia/Shanghai、Europe/Berlin 的写法。",
+        "en": "“{text}” is not a time zone; use a name like Asia/Shanghai or Europe/Berlin.",
+    },
+    "error.bad_lang": {"zh": "请使用 /lang zh 或 /lang en。", "en": "Use /lang zh or /lang en."},
+    "error.not_admin": {
+        "zh": "抱歉，只有群管理员可以更改本群的订阅和设置。",
+        "en": "Sorry, only the chat's administrators can change its subscriptions and settings.",
+    },
+    "error.missing_arg": {"zh": "用法：{usage}", "en": "Usage: {usage}"},
+    # labels
+    "label.summary": {"zh": "一句话总结", "en": "Summary"},
+    "label.key_takeaways": {"zh": "要点", "en": "Key takeaways"},
+    "label.background": {"zh": "研究背景", "en": "Background"},
+    "label.past_methods": {"zh": "过去的方法及问题", "en": "Earlier methods and their problems"},
+    "label.method": {"zh": "研究方法", "en": "Method"},
+    "label.results": {"zh": "任务与性能", "en": "Results"},
+    "label.conclusion": {"zh": "结论", "en": "Conclusion"},
+    "label.keywords": {"zh": "关键词", "en": "Keywords"},
+    "label.figures": {"zh": "论文截图", "en": "Figures"},
+    "label.extractive": {
+        "zh": "（摘录自摘要，非模型生成）",
+        "en": "(extracted from the abstract, not written by a model)",
+    },
+    "label.et_al": {"zh": "等", "en": "et al."},
+    "label.full_summary": {"zh": "完整总结", "en": "Full summary"},
+    "label.summarize": {"zh": "总结", "en": "Summarize"},
+    "label.subscribe": {"zh": "订阅", "en": "Subscribe"},
+    "label.more_papers": {"zh": "其余 {n} 篇", "en": "{n} more papers"},
+    "label.pdf": {"zh": "PDF", "en": "PDF"},
+    "label.abstract": {"zh": "摘要", "en": "Abstract"},
+    # digest
+    "digest.header": {
+        "zh": "📚 {topics} · {day} · {count} 篇新论文",
+        "en": "📚 {topics} · {day} · {count} new papers",
+    },
+    "digest.none": {
+        "zh": "📭 {day} arXiv 没有与 {topics} 相关的新论文。（/quiet 可关闭此提示）",
+        "en": "📭 No new arXiv papers on {topics} for {day}. (/quiet turns this notice off)",
+    },
+    "digest.no_subscriptions": {
+        "zh": "本群还没有订阅任何主题，试试 /subscribe 虚拟人 或 /topics。",
+        "en": "This chat follows no topic yet; try /subscribe avatar or /topics.",
+    },
+    "digest.nothing_new": {
+        "zh": "今天没有新的论文要发送（都已发送过，或 arXiv 今天没有更新）。",
+        "en": "Nothing new to send today (everything was sent already, or arXiv announced nothing).",
+    },
+    # commands
+    "cmd.subscribed": {"zh": "✅ 已订阅：{topic}", "en": "✅ Subscribed to {topic}"},
+    "cmd.already_subscribed": {"zh": "本群已经订阅了 {topic}。", "en": "This chat already follows {topic}."},
+    "cmd.unsubscribed": {"zh": "已取消订阅：{topic}", "en": "Unsubscribed from {topic}"},
+    "cmd.not_subscribed": {
+        "zh": "本群没有订阅 {topic}；用 /subscriptions 查看当前订阅。",
+        "en": "This chat does not follow {topic}; see /subscriptions.",
+    },
+    "cmd.subscriptions": {"zh": "本群订阅的主题：", "en": "This chat follows:"},
+    "cmd.time_set": {
+        "zh": "⏰ 每日推送时间已设为 {time}（{zone}）。",
+        "en": "⏰ The daily digest now comes at {time} ({zone}).",
+    },
+    "cmd.lang_set": {"zh": "语言已设为中文。", "en": "Language set to English."},
+    "cmd.quiet_on": {
+        "zh": "好的，没有新论文的日子将不再发送提示。",
+        "en": "OK: days without new papers will stay silent.",
+    },
+    "cmd.quiet_off": {
+        "zh": "好的，没有新论文的日子也会发送一条简短提示。",
+        "en": "OK: days without new papers get one short line.",
+    },
+    "cmd.working": {"zh": "⏳ 正在阅读论文 {id}…", "en": "⏳ Reading {id}…"},
+    "cmd.searching": {"zh": "🔎 正在搜索 arXiv…", "en": "🔎 Searching arXiv…"},
+    "cmd.no_results": {"zh": "没有找到结果。", "en": "No results."},
+    "cmd.topics": {"zh": "可订阅的主题（点击按钮订阅）：", "en": "Topics you can follow (tap to subscribe):"},
+    "cmd.help": {
+        "zh": (
+            "我会在 arXiv 每天公布新论文后，把你关心方向的新论文（一句话总结、要点和论文截图）发到这里。\n\n"
+            "/topics 查看主题\n/subscribe 主题或查询 订阅（如 /subscribe 虚拟人 或 /subscribe ti:\"gaussian avatar\"）\n"
+            "/unsubscribe 主题 取消订阅\n/subscriptions 当前订阅\n/settime 09:00 Asia/Shanghai 设置推送时间\n"
+            "/lang zh|en 语言\n/digest 立即发送今天的论文\n/summarize 编号或链接 总结任意论文\n"
+            "/search 关键词 搜索 arXiv\n/ask 编号 问题 针对论文提问\n/quiet 没有新论文时不提示\n\n"
+            "私聊中直接发送 arXiv 链接即可获得总结。"
+        ),
+        "en": (
+            "After each arXiv announcement I post the new papers on your topics here: a one-line summary, "
+            "key takeaways and screenshots of their figures.\n\n"
+            "/topics the catalogue\n/subscribe TOPIC_OR_QUERY follow (/subscribe avatar or /subscribe ti:\"gaussian avatar\")\n"
+            "/unsubscribe TOPIC stop\n/subscriptions what this chat follows\n/settime 09:00 Europe/Berlin digest time\n"
+            "/lang zh|en language\n/digest today's digest now\n/summarize ID_OR_LINK summarize any paper\n"
+            "/search WORDS search arXiv\n/ask ID QUESTION ask about a paper\n/quiet no notice on empty days\n\n"
+            "In a private chat, just send an arXiv link to get its summary."
+        ),
+    },
+    "cmd.ask_needs_paper": {
+        "zh": "请写成 /ask 编号 问题，或回复一条论文消息并提问。",
+        "en": "Write /ask ID QUESTION, or reply to a paper message with your question.",
+    },
+}
+
+
+def t(key: str, lang: str | None = "en", /, **params: Any) -> str:
+    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``."""
+    entry = MESSAGES.get(key) or MESSAGES["error.generic"]
+    text = entry.get(lang or "en") or entry["en"]
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return text
+
+
+def error_text(err: BaseException, lang: str | None) -> str:
+    """One sentence for a user, whatever went wrong; details stay in the log."""
+    if isinstance(err, PaperbotError):
+        params = dict(err.params)
+        if err.key == "error.bad_setting":
+            params.setdefault("detail", str(err))
+        if err.key == "error.unknown_topic" and not params.get("suggestions"):
+            return t("error.unknown_topic", lang, name=params.get("name", ""), suggestions="/topics").replace(
+                "？用 /topics 查看全部。", "？"
+            )
+        return t(err.key, lang, **params)
+    return t("error.generic", lang)

@@ -1,0 +1,128 @@
+"""When things happen: one APScheduler for the whole process, shared by Telegram and Discord.
+
+* a harvest shortly after each arXiv announcement (20:00 US Eastern, Sun–Thu), again hourly
+  through the night in case arXiv is late, and once at start;
+* a digest job per chat at the chat's own time in its own time zone.
+
+Jobs are rebuilt from SQLite at start, and a digest whose time passed while the bot was down
+goes out at start (the ledger and ``digest_runs`` make that safe to repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from .arxiv_api import ARXIV_TZ
+from .core import Paperbot
+from .deliver import Channel, DigestResult, chat_info, deliver_digest
+from .errors import PaperbotError
+from .settings import parse_hhmm, parse_zone
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, bot: Paperbot, channels: dict[str, Channel]) -> None:
+        self.bot = bot
+        self.channels = channels
+        self.aps = AsyncIOScheduler(timezone=ARXIV_TZ)
+
+    async def start(self, *, catch_up: bool = True) -> None:
+        self.aps.add_job(
+            self.harvest,
+            CronTrigger(day_of_week="sun-thu", hour="20-23", minute=35, timezone=ARXIV_TZ),
+            id="harvest",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+        self.aps.add_job(
+            self.harvest,
+            CronTrigger(day_of_week="mon-fri", hour="0-3", minute=35, timezone=ARXIV_TZ),
+            id="harvest-late",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
+        )
+        for platform in self.channels:
+            for chat in await self.bot.store.run(Store.active_chats, platform):
+                await self.sync_chat(platform, chat["chat_id"])
+        self.aps.start()
+        if catch_up:
+            asyncio.get_running_loop().create_task(self.catch_up())
+
+    async def stop(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+
+    async def harvest(self) -> None:
+        try:
+            report = await self.bot.harvest()
+            log.info("harvest: %s", report.message)
+        except PaperbotError as err:
+            log.warning("harvest failed, will retry at the next run: %s", err)
+
+    async def sync_chat(self, platform: str, chat_id: str) -> None:
+        """(Re)create a chat's digest job from its stored time and zone."""
+        chat = await chat_info(self.bot, platform, chat_id)
+        job_id = f"digest:{platform}:{chat_id}"
+        if not chat.row.get("active", 1):
+            if self.aps.get_job(job_id):
+                self.aps.remove_job(job_id)
+            return
+        at = parse_hhmm(chat.digest_time)
+        self.aps.add_job(
+            self.digest,
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=parse_zone(chat.timezone)),
+            args=[platform, chat_id],
+            id=job_id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=6 * 3600,
+        )
+
+    def remove_chat(self, platform: str, chat_id: str) -> None:
+        job = self.aps.get_job(f"digest:{platform}:{chat_id}")
+        if job:
+            job.remove()
+
+    async def digest(self, platform: str, chat_id: str) -> DigestResult | None:
+        """A chat's scheduled digest: make sure the day is harvested, then deliver it."""
+        await self.harvest()
+        result = await deliver_digest(self.bot, self.channels[platform], chat_id)
+        log.info("digest %s:%s %s %s", platform, chat_id, result.status, result.detail)
+        if result.status in ("gone",):
+            self.remove_chat(platform, chat_id)
+        elif result.status == "moved":
+            self.remove_chat(platform, chat_id)
+            await self.sync_chat(platform, result.detail)
+        return result
+
+    async def catch_up(self) -> list[DigestResult]:
+        """At start: every chat whose digest time today has passed and that has not had the
+        newest listing day gets it now."""
+        results = []
+        await self.harvest()
+        day = await self.bot.latest_day()
+        if day is None:
+            return results
+        now = self.bot.clock()
+        for platform in self.channels:
+            for row in await self.bot.store.run(Store.active_chats, platform):
+                chat = await chat_info(self.bot, platform, row["chat_id"])
+                local = now.astimezone(parse_zone(chat.timezone))
+                due = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
+                run = await self.bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
+                if local >= due and (run is None or run["status"] != "done"):
+                    result = await deliver_digest(self.bot, self.channels[platform], chat.chat_id, day)
+                    results.append(result)
+        return results
