@@ -198,8 +198,9 @@ def parse_rss(content: bytes | str) -> RssFeed:
     """
     parsed = feedparser.parse(content)
     channel = parsed.get("feed", {})
-    if parsed.get("bozo") and not parsed.get("entries") and not channel.get("title"):
-        raise FeedError(f"RSS is malformed: {parsed.get('bozo_exception')}")
+    problem = parsed.get("bozo_exception")
+    if parsed.get("bozo") and not isinstance(problem, feedparser.CharacterEncodingOverride):
+        raise FeedError(f"RSS is malformed: {problem}")
     if not channel.get("title") and not parsed.get("entries"):
         raise FeedError("RSS has no channel")
     items = []

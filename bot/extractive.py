@@ -21,9 +21,24 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 # cue phrases, each with a weight: what makes a sentence worth a takeaway
 _CUES: list[tuple[re.Pattern[str], float]] = [
-    (re.compile(r"\bwe (propose|present|introduce|develop|design|build|release|show|find|demonstrate)\b", re.I), 3.0),
-    (re.compile(r"\b(our|this) (method|approach|model|framework|work|paper|system|dataset|benchmark)\b", re.I), 1.5),
-    (re.compile(r"\b(outperform\w*|state[- ]of[- ]the[- ]art|sota|surpass\w*|improv\w*|achiev\w*)\b", re.I), 2.0),
+    (
+        re.compile(
+            r"\bwe (propose|present|introduce|develop|design|build|release|show|find|demonstrate)\b", re.I
+        ),
+        3.0,
+    ),
+    (
+        re.compile(
+            r"\b(our|this) (method|approach|model|framework|work|paper|system|dataset|benchmark)\b", re.I
+        ),
+        1.5,
+    ),
+    (
+        re.compile(
+            r"\b(outperform\w*|state[- ]of[- ]the[- ]art|sota|surpass\w*|improv\w*|achiev\w*)\b", re.I
+        ),
+        2.0,
+    ),
     (re.compile(r"\b(first|novel|new)\b", re.I), 1.0),
     (re.compile(r"\d+(\.\d+)?\s*(%|x|×|times|fps|ms|db)", re.I), 2.0),
     (re.compile(r"\b(experiments?|results?|evaluat\w*|benchmarks?)\b", re.I), 1.0),
@@ -45,9 +60,10 @@ _RESULT = re.compile(
     r"achiev\w*|surpass\w*|evaluat\w*|benchmark\w*)\b)",
     re.I,
 )
-_STOP = set(
-    ["a", "an", "the", "of", "for", "and", "or", "to", "in", "on", "with", "from", "by", "via", "at", "as", "is", "are", "be", "we", "our", "this", "that", "these", "those", "its", "it", "using", "based", "towards", "toward", "into", "over", "under", "new", "novel", "approach", "method", "methods", "model", "models", "paper", "work", "can", "which", "their", "than", "such", "has", "have", "not", "also", "more", "most", "both", "between", "while", "when", "where", "how", "what", "learning"]
-)
+_STOPWORDS = """a an the of for and or to in on with from by via at as is are be we our this that these those its
+it using based towards toward into over under new novel approach method methods model models paper work can which
+their than such has have not also more most both between while when where how what learning"""
+_STOP = frozenset(_STOPWORDS.split())
 
 
 def split_sentences(text: str) -> list[str]:
@@ -154,7 +170,10 @@ def extract(title: str, abstract: str) -> dict[str, Any]:
     return {
         "summary": shorten(sentences[0], SUMMARY_MAX),
         "key_takeaways": takeaways(sentences),
-        **{name: _field(buckets[name]) for name in ("background", "past_methods", "method", "results", "conclusion")},
+        **{
+            name: _field(buckets[name])
+            for name in ("background", "past_methods", "method", "results", "conclusion")
+        },
         "keywords": keywords(title, abstract),
     }
 
@@ -166,7 +185,9 @@ def _buckets(sentences: list[str]) -> dict[str, list[str]]:
     the rest to background. From it on: result-like sentences go to results, the last
     sentence (when not a result) to conclusion, the rest to method.
     """
-    out: dict[str, list[str]] = {k: [] for k in ("background", "past_methods", "method", "results", "conclusion")}
+    out: dict[str, list[str]] = {
+        k: [] for k in ("background", "past_methods", "method", "results", "conclusion")
+    }
     method_at = next((i for i, s in enumerate(sentences) if _METHOD.search(s)), None)
     if method_at is None:  # no "we propose": the first sentence sets the scene, the rest is the work
         method_at = 1 if len(sentences) > 1 else 0
@@ -189,7 +210,7 @@ def _field(sentences: list[str]) -> str:
 
 
 def language_of(text: str) -> str:
-    """"zh" when most letters of ``text`` are CJK, else "en" (the abstract's language)."""
+    """Return "zh" when most letters of ``text`` are CJK, else "en" (the abstract's language)."""
     cjk = len(_CJK.findall(text))
     latin = len(re.findall(r"[A-Za-z]+", text))
     return "zh" if cjk and cjk >= latin else "en"

@@ -204,7 +204,9 @@ class Harvester:
             self._store_day(target, cats, feed_items, "rss", queries, report, tick)
         else:
             report.source = "api"
-            self._harvest_from_api(target, cats, queries, report, main=True)
+            if not self._harvest_from_api(target, cats, queries, report, main=True):
+                # nothing yet: arXiv is late, or a holiday. Not recorded, so the next run asks again.
+                report.day, report.source = None, "none"
         report.requests = self.api.requests - requests_before
         report.waited = self.api.waited - waited_before
         report.seconds = time.perf_counter() - started
@@ -212,11 +214,18 @@ class Harvester:
 
     def _harvest_from_api(
         self, day: date, cats: Sequence[str], queries: dict[str, str], report: HarvestReport, main: bool = False
-    ) -> None:
+    ) -> int:
+        """Fill a listing day from the API by its submission window; returns the papers found.
+
+        A missed day with no papers (a holiday) is recorded so it is not asked again; the
+        newest day is only recorded once it has papers.
+        """
         papers = self.api.search(window_query(cats, day), max_results=None, newest_first=True, page_size=500)
         for p in papers:
             p.announce_type = "new" if p.primary_category in cats else "cross"
-        self._store_day(day, cats, papers, "backfill" if not main else "api", queries, report if main else None)
+        if papers or not main:
+            self._store_day(day, cats, papers, "backfill" if not main else "api", queries, report if main else None)
+        return len(papers)
 
     def _store_day(
         self,

@@ -46,9 +46,9 @@ def _from_match(m: re.Match[str]) -> ArxivId:
         base = f"{archive.split('.')[0].lower()}/{number}"  # math.GT/0309136 is math/0309136
     version = int(m.group("version")) if m.group("version") else None
     if m.group("new"):
-        yymm = base.split(".")[0]
-        if not (1 <= int(yymm[2:]) <= 12):
-            raise BadArxivId(base)
+        yymm, number = base.split(".")
+        if not (1 <= int(yymm[2:]) <= 12) or len(number) != (5 if yymm >= "1501" else 4):
+            raise BadArxivId(base)  # 5-digit numbers since 2015-01, 4 before
     return ArxivId(base, version or None)
 
 

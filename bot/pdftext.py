@@ -73,11 +73,19 @@ _FIRST_PASS_SHARE = {
 _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("abstract", re.compile(r"^abstract\b", re.I)),
     ("introduction", re.compile(r"^(introduction|motivation)\b", re.I)),
-    ("related", re.compile(r"^(related\s+works?|background|prior\s+work|literature|previous\s+work)\b", re.I)),
-    ("conclusion", re.compile(r"^(conclusions?|discussion|limitations?|concluding|future\s+work|summary)\b", re.I)),
+    (
+        "related",
+        re.compile(r"^(related\s+works?|background|prior\s+work|literature|previous\s+work)\b", re.I),
+    ),
+    (
+        "conclusion",
+        re.compile(r"^(conclusions?|discussion|limitations?|concluding|future\s+work|summary)\b", re.I),
+    ),
     (
         "experiments",
-        re.compile(r"^(experiments?|experimental|evaluation|results|benchmark|ablation|empirical|analysis)", re.I),
+        re.compile(
+            r"^(experiments?|experimental|evaluation|results|benchmark|ablation|empirical|analysis)", re.I
+        ),
     ),
     (
         "method",
@@ -91,9 +99,7 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("skip", re.compile(r"^(acknowledge?ments?|appendi(x|ces)|supplementary)\b", re.I)),
 ]
 
-_HEADING = re.compile(
-    r"^(?P<num>\d{1,2}|[IVX]{1,5})(?:\.|\s)\s*(?P<title>[A-Z][A-Za-z][^.!?]{1,60})$"
-)
+_HEADING = re.compile(r"^(?P<num>\d{1,2}|[IVX]{1,5})(?:\.|\s)\s*(?P<title>[A-Z][A-Za-z][^.!?]{1,60})$")
 _BARE_HEADING = re.compile(r"^(?P<title>[A-Z][A-Za-z ]{2,40}?)[:.]?$")
 _INLINE_ABSTRACT = re.compile(r"^(?:abstract)\s*[—–\-.:]\s*(?P<rest>\S.*)$", re.I)
 _ARXIV_STAMP = re.compile(r"arXiv:\s*\S+\s+\[[^\]]+\]\s+\d{1,2}\s+\w{3}\s+\d{4}")
@@ -181,7 +187,9 @@ def split_sections(text: str) -> list[Section]:
     return [s for s in sections if s.text or s.kind in ("refs", "skip")]
 
 
-def _heading(line: str, last_num: int, sections: list[Section]) -> tuple[tuple[str, str, int | None] | None, str]:
+def _heading(
+    line: str, last_num: int, sections: list[Section]
+) -> tuple[tuple[str, str, int | None] | None, str]:
     """``((kind, heading, number), inline text)`` if ``line`` starts a section, else ``(None, "")``."""
     if len(line) <= 70 and (m := _HEADING.match(line)):
         num = _number(m.group("num"))

@@ -88,9 +88,9 @@ class Catalogue:
             raise UnknownTopic(name_or_alias, self.suggest(name_or_alias))
         return topic
 
-    def suggest(self, text: str, n: int = 3) -> list[str]:
+    def suggest(self, text: str, n: int = 3, cutoff: float = 0.5) -> list[str]:
         keys = list(self._by_key)
-        close = difflib.get_close_matches(_key(text), keys, n=n * 2, cutoff=0.5)
+        close = difflib.get_close_matches(_key(text), keys, n=n * 2, cutoff=cutoff)
         out: list[str] = []
         for k in close:
             name = self._by_key[k].name
@@ -114,7 +114,7 @@ class Catalogue:
             return Subscription(topic.name, topic.query, custom=False)
         looks_like_query = bool(re.search(r'[:"()\[\]]|\b(AND|OR|ANDNOT)\b', text))
         if not looks_like_query:
-            suggestions = self.suggest(text)
+            suggestions = self.suggest(text, cutoff=0.8)
             if suggestions or re.search(r"[\u4e00-\u9fff]", text):
                 raise UnknownTopic(text, suggestions)
         query = parse_query(text)

@@ -44,3 +44,30 @@ def store(settings: Settings) -> Store:
     s = Store(settings.db_path)
     yield s
     s.close()
+
+
+@pytest.fixture
+def fake_arxiv():
+    """A fake arXiv (RSS, API, PDFs) on 127.0.0.1; add days and papers to it in the test."""
+    from tests.fakes.arxiv import FakeArxiv
+    from tests.fakes.server import serve
+
+    fake = FakeArxiv()
+    with serve(fake.app()) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def arxiv_settings(settings: Settings, fake_arxiv) -> Settings:
+    """Settings pointed at the fake arXiv."""
+    url = fake_arxiv.url
+    return settings.model_copy(
+        update={
+            "arxiv_api_url": f"{url}/api/query",
+            "arxiv_rss_url": f"{url}/rss/",
+            "arxiv_pdf_url": f"{url}/pdf/{{id}}",
+            "arxiv_timeout": 2.0,
+            "arxiv_retries": 2,
+        }
+    )

@@ -1,0 +1,365 @@
+"""The ``paperbot`` command line: the library's stages, one command each.
+
+Every command builds the same :class:`~bot.core.Paperbot` the chat bots use, so what the CLI
+prints is what a chat would get. Errors are one line on stderr with a hint and a non-zero
+exit; never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from .core import Enriched, Paperbot
+from .errors import BadArxivId, BadSetting, PaperbotError
+from .settings import Settings
+
+T = TypeVar("T")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class CliError(click.ClickException):
+    """A one-line error for the terminal (exit 1)."""
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"[bold red]Error:[/] {escape(self.message)}")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = ".".join(str(x) for x in first["loc"]).upper()
+        raise CliError(f"setting {name} is invalid: {first['msg']} (see .env.example)") from None
+
+
+def _run(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; turn our errors into one line and a non-zero exit."""
+
+    @wraps(coro_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except PaperbotError as e:
+            raise CliError(str(e).splitlines()[0] if not hasattr(e, "position") else str(e)) from None
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+    return wrapper
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-06-30") from None
+
+
+def _progress() -> tuple[Progress | None, Callable[[str, int, int], None] | None]:
+    if not sys.stderr.isatty():
+        return None, None
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=err)
+    tasks: dict[str, Any] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, tick
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.version_option(package_name="paperbot")
+def cli(verbose: bool) -> None:
+    """paperbot: new arXiv papers, summarized with their figures, for your chats."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per topic.")
+def topics(as_json: bool) -> None:
+    """The topic catalogue: name, aliases, query."""
+    from .topics import Catalogue
+
+    settings = _settings()
+    try:
+        catalogue = Catalogue.load(settings.topics_file)
+    except BadSetting as e:
+        raise CliError(str(e)) from None
+    if as_json:
+        for t in catalogue.topics:
+            out.print_json(json.dumps(t.model_dump(), ensure_ascii=False))
+        return
+    table = Table("topic", "aliases", "query", show_lines=True)
+    for t in catalogue.topics:
+        table.add_row(t.name, ", ".join(t.aliases), t.query)
+    out.print(table)
+
+
+@cli.command()
+@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="A past listing day instead of the latest.")
+@_run
+async def harvest(day_text: str | None) -> None:
+    """Fetch the latest (or a past) arXiv announcement into the store."""
+    day = _day(day_text)
+    async with Paperbot(_settings()) as core:
+        bar, tick = _progress()
+        if bar is not None:
+            with bar:
+                report = await core.harvest(day, progress=tick)
+        else:
+            report = await core.harvest(day)
+    out.print(report.message)
+    for topic, n in report.matched.items():
+        out.print(f"  {topic}: {n}")
+
+
+async def _enrich_all(
+    core: Paperbot, papers: list[Any], lang: str, *, figures: bool, summaries: bool
+) -> list[Enriched]:
+    return list(await asyncio.gather(*(core.enrich(p, lang, figures=figures, summary=summaries) for p in papers)))
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="The listing day (default: the latest).")
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "hexo"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Summary language (default PAPERBOT_LANG).")
+@click.option("--summaries/--no-summaries", default=True, show_default=True)
+@click.option("--figures/--no-figures", default=True, show_default=True)
+@_run
+async def digest(
+    topic: str, day_text: str | None, fmt: str, lang: str | None, summaries: bool, figures: bool
+) -> None:
+    """A topic's papers of one announcement (harvests first if needed). TOPIC: a name, alias or arXiv query."""
+    from . import render
+
+    day = _day(day_text)
+    settings = _settings()
+    lang = lang or settings.default_lang
+    async with Paperbot(settings) as core:
+        sub = core.catalogue.subscription(topic)
+        try:
+            report = await core.harvest(day)
+            day = report.day or day
+        except PaperbotError as e:
+            if day is None and await core.latest_day() is None:
+                raise
+            err.print(f"[yellow]Warning:[/] {e}; showing what is stored")
+        day = day or await core.latest_day()
+        if day is None:
+            out.print("arXiv has not announced anything yet that paperbot has stored.")
+            return
+        papers = await core.topic_papers(sub.query, day)
+        items = await _enrich_all(core, papers, lang, figures=figures and settings.figure_policy != "none", summaries=summaries)
+    if fmt == "json":
+        out.print(render.digest_json(sub.topic, day, items), markup=False)
+    elif fmt in ("md", "hexo"):
+        out.print(render.digest_markdown(sub.topic, day, items, lang, hexo=fmt == "hexo"), markup=False)
+    else:
+        out.print(f"{sub.topic} · {day} · {len(items)} papers", markup=False)
+        for i, item in enumerate(items, 1):
+            out.print(f"\n[{i}] " + render.paper_text(item, lang), markup=False)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-n", "--max", "n", default=10, show_default=True, type=click.IntRange(1, 100))
+@_run
+async def search(query: str, n: int) -> None:
+    """Search arXiv (its API) with words or an arXiv query."""
+    from .query import parse_query
+    from .render import clean
+
+    parse_query(query)  # refuse a broken query before asking arXiv
+    async with Paperbot(_settings()) as core:
+        papers = await core.search(query, n)
+    if not papers:
+        out.print("No results.")
+    for p in papers:
+        out.print(f"{p.id}v{p.version}  {clean(p.title)}\n    {', '.join(p.authors[:3])}  {p.abs_url}", markup=False)
+
+
+@cli.command()
+@click.argument("paper")
+@click.option("--lang", type=click.Choice(["zh", "en"]))
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "text"]), default="md", show_default=True)
+@click.option("--figures/--no-figures", default=True, show_default=True)
+@_run
+async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> None:
+    """The full structured summary of one paper. PAPER: an arXiv id or link."""
+    from . import render
+
+    settings = _settings()
+    lang = lang or settings.default_lang
+    async with Paperbot(settings) as core:
+        p = await core.lookup(paper)
+        item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none")
+    if fmt == "json":
+        out.print(json.dumps(render.paper_json(item), ensure_ascii=False, indent=2), markup=False)
+    elif fmt == "text":
+        out.print(render.paper_text(item, lang), markup=False)
+    else:
+        out.print(render.paper_markdown(item, lang), markup=False)
+
+
+@cli.command()
+@click.argument("paper")
+@click.argument("question")
+@click.option("--lang", type=click.Choice(["zh", "en"]))
+@_run
+async def ask(paper: str, question: str, lang: str | None) -> None:
+    """Ask a question about a paper; the answer is grounded in the paper."""
+    settings = _settings()
+    async with Paperbot(settings) as core:
+        p = await core.lookup(paper)
+        answer = await core.ask(p, question, lang or settings.default_lang)
+    out.print(answer, markup=False)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the PNGs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per figure.")
+@_run
+async def figures(source: str, out_dir: Path | None, as_json: bool) -> None:
+    """Crop every captioned figure and table out of a PDF. SOURCE: a PDF file or an arXiv id/link."""
+    from . import figures as fig
+
+    settings = _settings()
+    path = Path(source)
+    if path.suffix.lower() == ".pdf" or path.exists():
+        if not path.is_file():
+            raise CliError(f"{source} is not a file")
+        target = out_dir or Path(path.stem + "-figures")
+        found = await asyncio.to_thread(
+            fig.extract_figures, path, target, timeout=settings.figure_timeout, memory_mb=settings.figure_memory_mb
+        )
+    else:
+        async with Paperbot(settings) as core:
+            try:
+                p = await core.lookup(source)
+            except BadArxivId:
+                raise CliError(f"{source!r} is neither a PDF file nor an arXiv id or link") from None
+            found = await core.figures(p)
+    for f in found:
+        if as_json:
+            out.print(json.dumps(f.to_json(), ensure_ascii=False), markup=False)
+        else:
+            bbox = ",".join(f"{v:.0f}" for v in f.bbox)
+            caption = " ".join(f.caption.split())[:100]
+            out.print(f"{f.kind}\t{f.number or '-'}\tp.{f.page}\t{caption}\t[{bbox}]\t{f.path}", markup=False)
+    if not found:
+        err.print("No figures found (see -v for why).")
+
+
+@cli.command()
+def stats() -> None:
+    """LLM calls, tokens and cache hits; papers, chats and deliveries."""
+    from .store import Store
+    from .summarize import stats as llm_stats
+
+    settings = _settings()
+    store = Store(settings.db_path)
+    try:
+        figures_ = llm_stats(store)
+        figures_["papers"] = store.count_papers()
+        figures_["announcements"] = store.db["announcements"].count
+        figures_["chats"] = store.db["chats"].count
+        figures_["subscriptions"] = store.db["subscriptions"].count
+        figures_["deliveries"] = store.db["deliveries"].count
+    finally:
+        store.close()
+    for k, v in figures_.items():
+        out.print(f"{k}: {v}")
+
+
+@cli.command()
+def status() -> None:
+    """What is pending and why: chats not yet delivered for the latest day, paused chats."""
+    from .store import Store
+
+    settings = _settings()
+    store = Store(settings.db_path)
+    try:
+        ann = store.last_announcement()
+        out.print(f"latest listing day: {ann.day} ({ann.count} papers)" if ann else "nothing harvested yet")
+        rows = list(
+            store.db.query(
+                "select c.platform, c.chat_id, c.active, c.inactive_reason, r.status, r.detail from chats c "
+                "left join digest_runs r on r.platform = c.platform and r.chat_id = c.chat_id and r.day = ? "
+                "order by c.platform, c.chat_id",
+                [ann.day.isoformat() if ann else ""],
+            )
+        )
+    finally:
+        store.close()
+    table = Table("platform", "chat", "state", "detail")
+    for r in rows:
+        state = "inactive" if not r["active"] else (r["status"] or "pending")
+        table.add_row(r["platform"], r["chat_id"], state, r["inactive_reason"] or r["detail"] or "")
+    out.print(table)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """An online, consistent copy of the database (safe while the bot runs)."""
+    from .store import Store
+
+    store = Store(_settings().db_path)
+    try:
+        store.backup(path)
+    finally:
+        store.close()
+    out.print(f"backed up to {path}")
+
+
+@cli.command()
+def run() -> None:
+    """Run the Telegram and/or Discord bot (whichever tokens are set) with the daily schedule."""
+    from .run import run as run_bots
+
+    settings = _settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
+    from .logs import redact_secrets
+
+    redact_secrets(settings)
+    try:
+        asyncio.run(run_bots(settings))
+    except PaperbotError as e:
+        raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    cli.main(prog_name="paperbot")
+
+
+if __name__ == "__main__":
+    main()
