@@ -112,7 +112,7 @@ def topics(as_json: bool) -> None:
         raise CliError(str(e)) from None
     if as_json:
         for t in catalogue.topics:
-            out.print_json(json.dumps(t.model_dump(), ensure_ascii=False))
+            click.echo(json.dumps(t.model_dump(), ensure_ascii=False))
         return
     table = Table("topic", "aliases", "query", show_lines=True)
     for t in catalogue.topics:
@@ -177,13 +177,13 @@ async def digest(
         papers = await core.topic_papers(sub.query, day)
         items = await _enrich_all(core, papers, lang, figures=figures and settings.figure_policy != "none", summaries=summaries)
     if fmt == "json":
-        out.print(render.digest_json(sub.topic, day, items), markup=False)
+        click.echo(render.digest_json(sub.topic, day, items))
     elif fmt in ("md", "hexo"):
-        out.print(render.digest_markdown(sub.topic, day, items, lang, hexo=fmt == "hexo"), markup=False)
+        click.echo(render.digest_markdown(sub.topic, day, items, lang, hexo=fmt == "hexo"))
     else:
-        out.print(f"{sub.topic} · {day} · {len(items)} papers", markup=False)
+        click.echo(f"{sub.topic} · {day} · {len(items)} papers")
         for i, item in enumerate(items, 1):
-            out.print(f"\n[{i}] " + render.paper_text(item, lang), markup=False)
+            click.echo(f"\n[{i}] " + render.paper_text(item, lang))
 
 
 @cli.command()
@@ -201,7 +201,7 @@ async def search(query: str, n: int) -> None:
     if not papers:
         out.print("No results.")
     for p in papers:
-        out.print(f"{p.id}v{p.version}  {clean(p.title)}\n    {', '.join(p.authors[:3])}  {p.abs_url}", markup=False)
+        click.echo(f"{p.id}v{p.version}  {clean(p.title)}\n    {', '.join(p.authors[:3])}  {p.abs_url}")
 
 
 @cli.command()
@@ -220,11 +220,11 @@ async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> No
         p = await core.lookup(paper)
         item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none")
     if fmt == "json":
-        out.print(json.dumps(render.paper_json(item), ensure_ascii=False, indent=2), markup=False)
+        click.echo(json.dumps(render.paper_json(item), ensure_ascii=False, indent=2))
     elif fmt == "text":
-        out.print(render.paper_text(item, lang), markup=False)
+        click.echo(render.paper_text(item, lang))
     else:
-        out.print(render.paper_markdown(item, lang), markup=False)
+        click.echo(render.paper_markdown(item, lang))
 
 
 @cli.command()
@@ -238,7 +238,7 @@ async def ask(paper: str, question: str, lang: str | None) -> None:
     async with Paperbot(settings) as core:
         p = await core.lookup(paper)
         answer = await core.ask(p, question, lang or settings.default_lang)
-    out.print(answer, markup=False)
+    click.echo(answer)
 
 
 @cli.command()
@@ -268,11 +268,11 @@ async def figures(source: str, out_dir: Path | None, as_json: bool) -> None:
             found = await core.figures(p)
     for f in found:
         if as_json:
-            out.print(json.dumps(f.to_json(), ensure_ascii=False), markup=False)
+            click.echo(json.dumps(f.to_json(), ensure_ascii=False))
         else:
             bbox = ",".join(f"{v:.0f}" for v in f.bbox)
             caption = " ".join(f.caption.split())[:100]
-            out.print(f"{f.kind}\t{f.number or '-'}\tp.{f.page}\t{caption}\t[{bbox}]\t{f.path}", markup=False)
+            click.echo(f"{f.kind}\t{f.number or '-'}\tp.{f.page}\t{caption}\t[{bbox}]\t{f.path}")
     if not found:
         err.print("No figures found (see -v for why).")
 
