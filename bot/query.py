@@ -102,7 +102,8 @@ class Term:
         return False
 
     def api(self) -> str:
-        value = f'"{self.raw}"' if " " in self.raw else self.raw
+        special = re.search(r"[\s:()\[\]]", self.raw) or self.raw in OPERATORS
+        value = f'"{self.raw}"' if special else self.raw
         return f"{self.field}:{value}"
 
 
