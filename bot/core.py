@@ -185,6 +185,11 @@ class Paperbot:
 
         return await self._once(("pdf", paper.versioned_id), fetch)
 
+    def figures_allowed(self, paper: Paper) -> bool:
+        """FIGURE_POLICY: all, open (CC-licensed papers only) or none. No extraction when not allowed."""
+        policy = self.settings.figure_policy
+        return policy == "all" or (policy == "open" and paper.is_open_license)
+
     async def figures(self, paper: Paper) -> list[Figure]:
         """Every captioned figure and table of the paper, extracted once per version."""
         from . import figures as fig
@@ -230,6 +235,7 @@ class Paperbot:
 
     async def enrich(self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True) -> Enriched:
         """Summary and figures for one paper, each computed once and shared by every chat."""
+        figures = figures and self.figures_allowed(paper)
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
         tasks.append(self.figures(paper) if figures else _empty())
