@@ -238,9 +238,17 @@ class Paperbot:
         figures = figures and self.figures_allowed(paper)
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
-        tasks.append(self.figures(paper) if figures else _empty())
+        tasks.append(self._figures_or_none(paper) if figures else _empty())
         s, figs = await asyncio.gather(*tasks)
         return Enriched(paper, s, list(figs))
+
+    async def _figures_or_none(self, paper: Paper) -> list[Figure]:
+        """Figures are a bonus: whatever goes wrong there, the summary still goes out."""
+        try:
+            return await self.figures(paper)
+        except Exception:
+            log.exception("figures of %s failed; sending without", paper.versioned_id)
+            return []
 
     async def ask(self, paper: Paper, question: str, lang: str) -> str:
         pdf = None
