@@ -34,24 +34,17 @@ class Scheduler:
         self.aps = AsyncIOScheduler(timezone=ARXIV_TZ)
 
     async def start(self, *, catch_up: bool = True) -> None:
-        self.aps.add_job(
-            self.harvest,
-            CronTrigger(day_of_week="sun-thu", hour="20-23", minute=35, timezone=ARXIV_TZ),
-            id="harvest",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=3600,
-        )
-        self.aps.add_job(
-            self.harvest,
-            CronTrigger(day_of_week="mon-fri", hour="0-3", minute=35, timezone=ARXIV_TZ),
-            id="harvest-late",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=3600,
-        )
+        # after the 20:00 ET announcement, hourly until the small hours in case arXiv is late
+        for job_id, days, hours in (("harvest", "sun,mon,tue,wed,thu", "20-23"), ("harvest-late", "mon-fri", "0-3")):
+            self.aps.add_job(
+                self.harvest,
+                CronTrigger(day_of_week=days, hour=hours, minute=35, timezone=ARXIV_TZ),
+                id=job_id,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=3600,
+            )
         for platform in self.channels:
             for chat in await self.bot.store.run(Store.active_chats, platform):
                 await self.sync_chat(platform, chat["chat_id"])
