@@ -127,8 +127,8 @@ def takeaways(sentences: list[str], most: int = 7) -> list[str]:
 
 
 def _clauses(sentence: str) -> list[str]:
-    parts = [p.strip() for p in re.split(r";\s+|,\s+(?:and|but|while|which)\s+|:\s+", sentence)]
-    return [p for p in parts if len(p) >= 20] or [sentence]
+    parts = [p.strip() for p in re.split(r";\s+|,\s+(?=(?:and|but|while|which|whereas)\s)|:\s+", sentence)]
+    return [p for p in parts if len(p) >= 8] or [sentence]
 
 
 def keywords(title: str, abstract: str, most: int = 6) -> list[str]:

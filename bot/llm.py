@@ -290,7 +290,11 @@ class GeminiProvider(Provider):
         :func:`bot.pdftext.pdf_within_pages`).
         """
         types = self._types
-        cut, total, kept = await self.worker.run(pdf_within_pages, str(pdf), max_pages)
+        try:
+            cut, total, kept = await self.worker.run(pdf_within_pages, str(pdf), max_pages)
+        except Exception as err:  # pdfium could not read it; Gemini may still, so send it as it is
+            log.warning("could not count the pages of %s (%s); sending it uncut", pdf.name, _describe(err))
+            cut, total, kept = None, 0, 0
         if cut is not None:
             log.info("%s: %d pages exceed the token budget; sending %d", pdf.name, total, kept)
         size = len(cut) if cut is not None else pdf.stat().st_size
@@ -317,8 +321,17 @@ class GeminiProvider(Provider):
     async def _upload_once(self, pdf: Path, cut: bytes | None) -> str:
         types = self._types
         source: Any = io.BytesIO(cut) if cut is not None else str(pdf)
+        # with GEMINI_BASE_URL (a proxy), the upload URL Google returns is sent there too
+        http_options = (
+            types.HttpOptions(base_url=self.settings.gemini_base_url)
+            if self.settings.gemini_base_url
+            else None
+        )
         file = await self._client.aio.files.upload(
-            file=source, config=types.UploadFileConfig(mime_type="application/pdf", display_name=pdf.name)
+            file=source,
+            config=types.UploadFileConfig(
+                mime_type="application/pdf", display_name=pdf.name, http_options=http_options
+            ),
         )
         while file.state == types.FileState.PROCESSING and file.name:
             await asyncio.sleep(min(self.retry_base_delay, 2.0))
@@ -420,7 +433,13 @@ class OpenAIProvider(Provider):
                 - estimate_tokens(wrapper)
                 - 16
             )
-            text = await self.paper_text(doc.pdf, max(room, 0))
+            try:
+                text = await self.paper_text(doc.pdf, max(room, 0))
+            except Exception as err:  # a broken or scanned PDF: the abstract still makes a summary
+                log.warning(
+                    "no text from %s (%s); the model gets the abstract only", doc.pdf.name, _describe(err)
+                )
+                text = PaperText("", 0, 0, 0)
             if text.text:
                 user = f'Paper text (extracted from the PDF and shortened; "[…]" marks cuts):\n<paper>\n{text.text}\n</paper>\n\n{prompt}'
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -278,7 +278,7 @@ def trim_sections(sections: list[Section], budget: int, *, skip_abstract: bool =
             remaining -= extra
     out = []
     for s, g in zip(body, grant, strict=True):
-        if g >= 40:  # a few words of a section are noise, not context
+        if g > 0 and (g >= s.tokens or g >= 40):  # a few words cut from a long section are noise
             out.append(Section(s.kind, s.heading, cut_text(s.text, g)))
     return out
 

@@ -68,8 +68,8 @@ class Summary(BaseModel):
         return self.source == "extractive"
 
 
-class SummaryFields(BaseModel):
-    """What the model must return; also Gemini's response schema.
+class SummaryText(BaseModel):
+    """A model's answer as parsed: the fields, with counts and lengths left to :func:`check`.
 
     Character limits are in the descriptions, not in the schema: a hard maxLength would make
     constrained decoding cut a sentence mid-word, while a violation here gets a repair.
@@ -78,9 +78,7 @@ class SummaryFields(BaseModel):
     summary: str = Field(
         description="One line, at most 100 characters: what the paper does and its main result."
     )
-    key_takeaways: list[str] = Field(
-        min_length=3, max_length=7, description="3 to 7 short bullets, most important first."
-    )
+    key_takeaways: list[str] = Field(description="3 to 7 short bullets, most important first.")
     background: str = Field(
         description="Research background and the problem addressed (at most 500 characters)."
     )
@@ -91,6 +89,15 @@ class SummaryFields(BaseModel):
     )
     conclusion: str = Field(
         description="The authors' conclusion and stated limitations (at most 500 characters)."
+    )
+    keywords: list[str] = Field(description="3 to 6 keywords.")
+
+
+class SummaryFields(SummaryText):
+    """Gemini's response schema: :class:`SummaryText` with the item counts enforced in decoding."""
+
+    key_takeaways: list[str] = Field(
+        min_length=3, max_length=7, description="3 to 7 short bullets, most important first."
     )
     keywords: list[str] = Field(min_length=1, max_length=8, description="3 to 6 keywords.")
 
@@ -208,7 +215,7 @@ def _normalize(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check(text: str, lang: str) -> tuple[SummaryFields | None, list[str], bool]:
+def check(text: str, lang: str) -> tuple[SummaryText | None, list[str], bool]:
     """``(fields, problems, only_length_problems)`` for a model's reply.
 
     ``fields`` is None when the reply is not the right JSON at all.
@@ -220,7 +227,7 @@ def check(text: str, lang: str) -> tuple[SummaryFields | None, list[str], bool]:
     if not isinstance(data, dict):
         return None, ["the reply must be one JSON object with the fields listed"], False
     try:
-        fields = SummaryFields.model_validate(_normalize(data))
+        fields = SummaryText.model_validate(_normalize(data))
     except ValidationError as err:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
         return None, problems, False
@@ -228,7 +235,7 @@ def check(text: str, lang: str) -> tuple[SummaryFields | None, list[str], bool]:
     return fields, problems, length_only
 
 
-def _field_problems(f: SummaryFields, lang: str) -> tuple[list[str], bool]:
+def _field_problems(f: SummaryText, lang: str) -> tuple[list[str], bool]:
     length: list[str] = []
     other: list[str] = []
     if not f.summary:
@@ -238,7 +245,7 @@ def _field_problems(f: SummaryFields, lang: str) -> tuple[list[str], bool]:
     for i, t in enumerate(f.key_takeaways):
         if len(t) > TAKEAWAY_MAX:
             length.append(f"key_takeaways[{i}] has {len(t)} characters; at most {TAKEAWAY_MAX}")
-    if len(f.key_takeaways) < 3:
+    if not 3 <= len(f.key_takeaways) <= 7:
         other.append(f"key_takeaways has {len(f.key_takeaways)} non-empty items; give 3 to 7")
     for key in _STRUCTURED:
         value = getattr(f, key)
@@ -246,13 +253,13 @@ def _field_problems(f: SummaryFields, lang: str) -> tuple[list[str], bool]:
             other.append(f"{key} is empty")
         elif len(value) > FIELD_MAX:
             length.append(f"{key} has {len(value)} characters; at most {FIELD_MAX}")
-    if not f.keywords:
-        other.append("keywords is empty")
+    if not 1 <= len(f.keywords) <= 8:
+        other.append(f"keywords has {len(f.keywords)} items; give 3 to 6")
     other.extend(_language_problems(f, lang))
     return length + other, bool(length) and not other
 
 
-def _language_problems(f: SummaryFields, lang: str) -> list[str]:
+def _language_problems(f: SummaryText, lang: str) -> list[str]:
     """zh answers must be mostly CJK (each field too); en answers must not be."""
     texts = {"summary": f.summary, **{k: getattr(f, k) for k in _STRUCTURED}}
     texts.update({f"key_takeaways[{i}]": t for i, t in enumerate(f.key_takeaways)})
@@ -270,14 +277,14 @@ def _language_problems(f: SummaryFields, lang: str) -> list[str]:
     return []
 
 
-def _trimmed(f: SummaryFields) -> SummaryFields:
+def _trimmed(f: SummaryText) -> SummaryText:
     """Fields cut to their limits at a sentence or word: the last resort for a too-long answer."""
     data = f.model_dump()
     data["summary"] = _cut(data["summary"], SUMMARY_MAX)
     data["key_takeaways"] = [_cut(t, TAKEAWAY_MAX) for t in data["key_takeaways"]][:7]
     for key in _STRUCTURED:
         data[key] = _cut(data[key], FIELD_MAX)
-    return SummaryFields.model_validate(data)
+    return SummaryText.model_validate(data)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -510,6 +517,8 @@ class Summarizer:
             )
         except LLMError as err:
             log.warning("no model summary for %s (%s); using the abstract", paper.id, err)
+        except Exception:  # a digest must go out whatever broke on the way to the model
+            log.exception("summarizing %s failed unexpectedly; using the abstract", paper.id)
         return self._extractive(paper)
 
     async def _call(
@@ -550,7 +559,7 @@ class Summarizer:
         )
         return reply
 
-    def _summary(self, fields: SummaryFields, lang: str, provider: Provider) -> Summary:
+    def _summary(self, fields: SummaryText, lang: str, provider: Provider) -> Summary:
         return Summary(**fields.model_dump(), language=lang, source=provider.name)
 
     def _extractive(self, paper: Paper) -> Summary:
