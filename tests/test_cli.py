@@ -147,3 +147,40 @@ def test_search_and_summarize_via_the_api(tmp_path: Path, fake_arxiv) -> None:
     missing = paperbot(tmp_path, fake_arxiv.url, "summarize", "2401.99999")
     assert missing.returncode == 1 and "no paper 2401.99999" in missing.stderr
     no_traceback(missing)
+
+
+def test_summarize_with_gemini_prints_every_field_and_calls_once(tmp_path: Path, fake_arxiv) -> None:
+    """`paperbot summarize 2309.07125 --format json` against the fake arXiv and the fake Gemini."""
+    from tests.fakes.gemini import FakeGemini
+    from tests.fakes.server import serve
+
+    pdf = shared_path("pdfs", "2309.07125v1_TECA_3D_avatars.pdf")
+    fake_arxiv.add_paper(
+        {
+            "id": "2309.07125",
+            "title": "Text-Guided Generation and Editing of Compositional 3D Avatars",
+            "summary": "Our goal is to create a realistic 3D facial avatar with hair and accessories using only a "
+            "text description. We propose TECA.",
+            "authors": ["Hao Zhang", "Yao Feng", "Peter Kulits"],
+            "categories": ["cs.CV", "cs.GR"],
+            "comment": "Project page: https://yfeng95.github.io/teca",
+        }
+    )
+    fake_arxiv.pdfs["2309.07125"] = pdf.read_bytes()
+    gemini = FakeGemini()
+    with serve(gemini.app()) as llm:
+        env = {"LLM_PROVIDER": "gemini", "GEMINI_API_KEY": "test-key", "GEMINI_BASE_URL": llm.url}
+        args = ("summarize", "2309.07125", "--format", "json", "--lang", "zh", "--no-figures")
+        result = paperbot(tmp_path, fake_arxiv.url, *args, **env)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["source"].startswith("gemini:")
+        for key in ("summary", "key_takeaways", "background", "past_methods", "method", "results", "conclusion", "keywords"):
+            assert data[key], key
+        assert 3 <= len(data["key_takeaways"]) <= 7 and len(data["summary"]) <= 100
+        assert data["title"].startswith("Text-Guided")  # metadata from arXiv, not the model
+        assert len(gemini.generate_calls) == 1
+        again = paperbot(tmp_path, fake_arxiv.url, *args, **env)
+        assert json.loads(again.stdout)["summary"] == data["summary"]
+        assert len(gemini.generate_calls) == 1  # cached: no second call
+        assert "test-key" not in result.stderr + again.stderr
