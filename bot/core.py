@@ -185,11 +185,6 @@ class Paperbot:
 
         return await self._once(("pdf", paper.versioned_id), fetch)
 
-    def figures_allowed(self, paper: Paper) -> bool:
-        """FIGURE_POLICY: all, open (CC-licensed papers only) or none. No extraction when not allowed."""
-        policy = self.settings.figure_policy
-        return policy == "all" or (policy == "open" and paper.is_open_license)
-
     async def figures(self, paper: Paper) -> list[Figure]:
         """Every captioned figure and table of the paper, extracted once per version."""
         from . import figures as fig
@@ -207,15 +202,18 @@ class Paperbot:
                 return []  # not cached: the PDF may be reachable later
             out_dir = fig.figures_dir(self.settings, paper.id, paper.version)
             async with self._figure_limit:
-                found = await asyncio.to_thread(
-                    fig.extract_figures,
+                result = await asyncio.to_thread(
+                    fig.run_extraction,
                     pdf,
                     out_dir,
                     timeout=self.settings.figure_timeout,
                     memory_mb=self.settings.figure_memory_mb,
                 )
-            await self.store.run(fig.save_figures, paper.id, paper.version, found)
-            return found
+            # a broken or hostile PDF is recorded with its reason and not tried again
+            await self.store.run(
+                fig.save_figures, paper.id, paper.version, result.figures, result.status, result.reason
+            )
+            return result.figures
 
         return await self._once(("figures", paper.versioned_id), extract)
 
@@ -235,7 +233,9 @@ class Paperbot:
 
     async def enrich(self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True) -> Enriched:
         """Summary and figures for one paper, each computed once and shared by every chat."""
-        figures = figures and self.figures_allowed(paper)
+        from .figures import may_post_figures
+
+        figures = figures and may_post_figures(self.settings, paper)  # no extraction when not posted
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
         tasks.append(self._figures_or_none(paper) if figures else _empty())

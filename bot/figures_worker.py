@@ -84,7 +84,10 @@ class Box:
 
     def union(self, other: Box) -> Box:
         return Box(
-            min(self.x0, other.x0), min(self.top, other.top), max(self.x1, other.x1), max(self.bottom, other.bottom)
+            min(self.x0, other.x0),
+            min(self.top, other.top),
+            max(self.x1, other.x1),
+            max(self.bottom, other.bottom),
         )
 
     def x_overlap(self, x0: float, x1: float) -> float:
@@ -98,7 +101,8 @@ class Line:
     box: Box
     text: str
     rects: list[Box]
-    prose: bool | None = None  # filled lazily: body text of the paper?
+    prose: bool | None = None  # body text of the paper? (mark_prose, then is_prose)
+    checked: bool = False  # word spacing looked at
 
     @property
     def height(self) -> float:
@@ -141,6 +145,12 @@ class Layout:
     def mid(self) -> float:
         return (self.frame_x0 + self.frame_x1) / 2
 
+    @property
+    def columns(self) -> list[tuple[float, float]]:
+        if self.two_col:
+            return [(self.frame_x0, self.frame_x0 + self.col_w), (self.frame_x1 - self.col_w, self.frame_x1)]
+        return [(self.frame_x0, self.frame_x1)]
+
 
 @dataclass(slots=True)
 class PageText:
@@ -182,7 +192,7 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
             overlap = min(pb.bottom, box.bottom) - max(pb.top, box.top)
             h = max(min(pb.height, box.height), 1.0)
             gap = box.x0 - pb.x1
-            if overlap >= 0.5 * h and -2.0 <= gap <= max(1.2 * max(pb.height, box.height), 4.0):
+            if overlap >= 0.5 * h and -2.0 <= gap <= max(0.7 * max(pb.height, box.height), 3.0):
                 prev.rects.append(box)
                 prev.box = prev.box.union(box)
                 prev.text += ("" if gap < 0.12 * h or prev.text.endswith(" ") else " ") + text
@@ -227,7 +237,9 @@ def compute_layout(pages: list[PageText]) -> Layout | None:
     if not body_h:
         return None
     page_w = statistics.median(p.width for p in pages)
-    body = [ln for ln in all_lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= 0.25 * page_w]
+    body = [
+        ln for ln in all_lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= 0.25 * page_w
+    ]
     if len(body) < 5:
         return None
     x0 = _percentile([ln.box.x0 for ln in body], 0.05)
@@ -235,14 +247,13 @@ def compute_layout(pages: list[PageText]) -> Layout | None:
     mid = (x0 + x1) / 2
     halves = [ln for ln in body if ln.box.x1 < mid + 8 or ln.box.x0 > mid - 8]
     two_col = len(halves) > 0.6 * len(body)
-    if two_col:
-        col_w = _percentile([ln.box.width for ln in halves], 0.8)
-    else:
-        col_w = x1 - x0
+    col_w = _percentile([ln.box.width for ln in halves], 0.8) if two_col else x1 - x0
     prose_min = 0.7 * col_w
     tops, bottoms = [], []
     for p in pages:
-        prose = [ln for ln in p.lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= prose_min]
+        prose = [
+            ln for ln in p.lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= prose_min
+        ]
         if len(prose) >= 3:
             tops.append(min(ln.box.top for ln in prose))
             bottoms.append(max(ln.box.bottom for ln in prose))
@@ -270,15 +281,47 @@ def _font_weight_at(textpage: pdfium.PdfTextPage, x: float, y: float) -> int:
     return int(pdfium_c.FPDFText_GetFontWeight(textpage, idx))
 
 
+def mark_prose(lines: list[Line], layout: Layout) -> None:
+    """Flag body text by its geometry: body size, flush with a column's edges (justified), or the
+    short last line of such a paragraph. Table rows and figure text are rarely both."""
+    h = layout.body_h
+    cols = layout.columns
+    candidates: list[tuple[Line, tuple[float, float]]] = []
+    for line in lines:
+        b = line.box
+        line.prose = False
+        if abs(line.height - h) > 0.22 * h or b.width < 2 * b.height:
+            continue
+        col = max(cols, key=lambda c: b.x_overlap(c[0], c[1]))
+        if b.x_overlap(col[0], col[1]) < 0.9 * b.width:
+            continue
+        left_ok = col[0] - 4 <= b.x0 <= col[0] + 25
+        if left_ok and abs(b.x1 - col[1]) <= 4 and b.width >= 0.7 * (col[1] - col[0]):
+            line.prose = True
+        elif abs(b.x0 - col[0]) <= 4:
+            candidates.append((line, col))
+    for line, col in candidates:  # last lines of paragraphs
+        for other in lines:
+            if (
+                other.prose
+                and 0 <= line.box.top - other.box.bottom <= 0.6 * h
+                and other.box.x_overlap(col[0], col[1]) > 0
+            ):
+                line.prose = True
+                break
+
+
 def is_prose(line: Line, layout: Layout, textpage: pdfium.PdfTextPage | None, ox: float, oy: float) -> bool:
-    """Body text: a long line at the body size whose words are evenly spaced (no table-cell gaps)."""
-    if line.prose is not None:
-        return line.prose
-    ok = abs(line.height - layout.body_h) <= 0.22 * layout.body_h and line.box.width >= 0.7 * layout.col_w
-    if ok and textpage is not None:
-        ok = _max_char_gap(line, textpage, ox, oy) <= 1.1 * line.height
-    line.prose = ok
-    return ok
+    """Body text (see :func:`mark_prose`), confirmed lazily by even word spacing: a table row set
+    flush with the column still has wide gaps between its cells."""
+    if not line.prose:
+        return False
+    if line.checked or textpage is None:
+        return True
+    line.checked = True
+    if _max_char_gap(line, textpage, ox, oy) > 1.1 * line.height:
+        line.prose = False
+    return bool(line.prose)
 
 
 def _max_char_gap(line: Line, textpage: pdfium.PdfTextPage, ox: float, oy: float) -> float:
@@ -319,15 +362,21 @@ def find_captions(
         if stripped.startswith(DELIMS):
             pass
         elif not stripped:
-            if not label.isupper():
-                # "Figure 3" alone on a line: a caption only if the label is bold and text follows
-                if _font_weight_at(textpage, line.box.x0 + ox + 1, oy - (line.box.top + line.box.bottom) / 2) < 600:
-                    continue
+            # "Figure 3" alone on a line: a caption when set in capitals or in bold
+            weight_ok = (
+                label.isupper()
+                or _font_weight_at(textpage, line.box.x0 + ox + 1, oy - (line.box.top + line.box.bottom) / 2)
+                >= 600
+            )
+            if not weight_ok:
+                continue
         elif label.isupper() and stripped[:1].isupper():
             pass  # "FIGURE 3 Overview", "TABLE II Results"
         else:
             # "Figure 3 Overview" is a caption only when the label is set apart by a bold font
-            weight = _font_weight_at(textpage, line.box.x0 + ox + 1, oy - (line.box.top + line.box.bottom) / 2)
+            weight = _font_weight_at(
+                textpage, line.box.x0 + ox + 1, oy - (line.box.top + line.box.bottom) / 2
+            )
             if weight < 600 or not stripped[:1].isupper():
                 continue
         if _continues_paragraph(line, page.lines, layout, textpage, ox, oy):
@@ -336,20 +385,43 @@ def find_captions(
     return found
 
 
-def _continues_paragraph(
-    line: Line, lines: list[Line], layout: Layout, textpage: pdfium.PdfTextPage, ox: float, oy: float
-) -> bool:
-    """True when a body line sits right above at normal line pitch: a reference that wrapped."""
+def _line_above(line: Line, lines: list[Line]) -> Line | None:
+    """The line right above at normal line pitch, overlapping horizontally, if any."""
     for other in lines:
         if other is line:
             continue
         gap = line.box.top - other.box.bottom
-        if -0.3 * line.height <= gap <= 0.6 * line.height and other.box.x_overlap(line.box.x0, line.box.x1) > 0.5 * min(
-            other.box.width, line.box.width
-        ):
-            if is_prose(other, layout, textpage, ox, oy) and abs(other.height - line.height) <= 0.2 * line.height:
-                return True
-    return False
+        if -0.3 * line.height <= gap <= 0.6 * line.height and other.box.x_overlap(
+            line.box.x0, line.box.x1
+        ) > 0.5 * min(other.box.width, line.box.width):
+            return other
+    return None
+
+
+def _continues_paragraph(
+    line: Line, lines: list[Line], layout: Layout, textpage: pdfium.PdfTextPage, ox: float, oy: float
+) -> bool:
+    """True when body text sits right above at normal line pitch: a reference that wrapped.
+
+    Unless that text is itself a caption (a table's caption set right under a figure's): the
+    paragraph above is followed up to its first line, and a caption label there clears it.
+    """
+    above = _line_above(line, lines)
+    if above is None:
+        return False
+    if not (
+        is_prose(above, layout, textpage, ox, oy) and abs(above.height - line.height) <= 0.2 * line.height
+    ):
+        return False
+    current: Line | None = above
+    for _ in range(40):
+        if current is None:
+            break
+        m = CAPTION_RE.match(current.text)
+        if m and m.group("rest").lstrip().startswith(DELIMS):
+            return False
+        current = _line_above(current, lines)
+    return True
 
 
 def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) -> None:
@@ -365,13 +437,14 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
             if any(other is m for m in members):
                 continue
             gap = other.box.top - box.bottom
-            if not (-0.4 * h <= gap <= 0.75 * h):
+            hh = max(h, other.height)
+            if not (-0.4 * hh <= gap <= 0.75 * hh):
                 continue
             if other.box.cx < band[0] or other.box.cx > band[1]:
                 continue
             if other.box.x0 < band[0] - 6 or other.box.x1 > band[1] + 6:
                 continue
-            if abs(other.height - h) > 0.3 * h and other.box.width > 3 * h:
+            if abs(other.height - h) > 0.35 * hh and other.box.width > 3 * h:
                 continue
             if CAPTION_RE.match(other.text) and other.box.top > box.bottom - 0.2 * h:
                 continue
@@ -383,7 +456,8 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
                 o
                 for o in lines
                 if not any(o is m for m in members)
-                and min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top) > 0.4 * min(o.height, best.height)
+                and min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top)
+                > 0.4 * min(o.height, best.height)
                 and band[0] - 6 <= o.box.x0
                 and o.box.x1 <= band[1] + 6
             ]
@@ -396,7 +470,8 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
         if any(o is m for m in members):
             continue
         if (
-            min(o.box.bottom, cap.first.box.bottom) - max(o.box.top, cap.first.box.top) > 0.5 * min(o.height, h)
+            min(o.box.bottom, cap.first.box.bottom) - max(o.box.top, cap.first.box.top)
+            > 0.5 * min(o.height, h)
             and band[0] - 6 <= o.box.x0
             and o.box.x1 <= band[1] + 6
             and o.box.x0 >= cap.first.box.x0 - 1
@@ -415,10 +490,7 @@ def assign_bands(caps: list[Caption], layout: Layout, page_w: float) -> None:
         b = cap.first.box
         crosses = b.x0 < mid - 12 and b.x1 > mid + 12
         full = (max(0.0, min(layout.frame_x0, b.x0) - 4), min(page_w, max(layout.frame_x1, b.x1) + 4))
-        if crosses:
-            cap.band = full
-            continue
-        left = b.x1 <= mid + 12
+        left = b.cx < mid
         neighbours = [
             o
             for o in caps
@@ -434,6 +506,8 @@ def assign_bands(caps: list[Caption], layout: Layout, page_w: float) -> None:
             else:
                 split = max((b.x0 + o.first.box.x1) / 2 for o in neighbours)
                 cap.band = (split, full[1])
+        elif crosses:
+            cap.band = full
         elif layout.two_col:
             cap.band = (full[0], mid) if left else (mid, full[1])
         else:
@@ -451,6 +525,31 @@ _TYPES = {
 }
 
 
+Matrix = tuple[float, float, float, float, float, float]
+IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def _compose(inner: Matrix, outer: Matrix) -> Matrix:
+    """Apply ``inner`` then ``outer`` (PDF row-vector convention)."""
+    a, b, c, d, e, f = inner
+    A, B, C, D, E, F = outer
+    return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
+
+
+def _transform_box(
+    m: Matrix, x0: float, y0: float, x1: float, y1: float
+) -> tuple[float, float, float, float]:
+    """The page-space bounds of a box given in a form XObject's space."""
+    if m == IDENTITY:
+        return x0, y0, x1, y1
+    a, b, c, d, e, f = m
+    xs, ys = [], []
+    for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1)):
+        xs.append(a * x + c * y + e)
+        ys.append(b * x + d * y + f)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, oy: float) -> list[Item]:
     """Images, visible vector paths, shadings and small form XObjects, as boxes.
 
@@ -464,7 +563,9 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
     fillmode, stroke = ctypes.c_int(), ctypes.c_int()
     iw, ih = ctypes.c_uint(), ctypes.c_uint()
 
-    def visit(count: int, get: Callable[[int], Any], depth: int) -> None:
+    matrix = pdfium_c.FS_MATRIX()
+
+    def visit(count: int, get: Callable[[int], Any], depth: int, m: Matrix, clip: Box) -> None:
         for i in range(count):
             obj = get(i)
             if not obj:
@@ -475,28 +576,46 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
                 continue
             if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
                 continue
-            box = Box(left.value - ox, oy - top.value, right.value - ox, oy - bottom.value)
-            box = Box(max(box.x0, 0.0), max(box.top, 0.0), min(box.x1, width), min(box.bottom, height))
-            if box.x1 <= box.x0 and box.bottom <= box.top:
-                continue
-            if box.x1 < box.x0 or box.bottom < box.top:
+            x0, y0, x1, y1 = _transform_box(m, left.value, bottom.value, right.value, top.value)
+            box = Box(x0 - ox, oy - y1, x1 - ox, oy - y0)
+            box = Box(
+                max(box.x0, clip.x0),
+                max(box.top, clip.top),
+                min(box.x1, clip.x1),
+                min(box.bottom, clip.bottom),
+            )
+            if box.x1 < box.x0 or box.bottom < box.top or (box.x1 == box.x0 and box.bottom == box.top):
                 continue  # off the page
-            if kind == "image":
-                if pdfium_c.FPDFImageObj_GetImagePixelSize(obj, iw, ih) and iw.value * ih.value > MAX_IMAGE_PIXELS:
-                    raise BombError(f"an embedded image of {iw.value}x{ih.value} pixels")
-            if kind == "form":
-                if box.area > 0.3 * page_area and depth < 4:
-                    n = pdfium_c.FPDFFormObj_CountObjects(obj)
-                    visit(n, lambda k, o=obj: pdfium_c.FPDFFormObj_GetObject(o, k), depth + 1)
-                    continue
-            elif kind == "path":
-                if pdfium_c.FPDFPath_GetDrawMode(obj, fillmode, stroke) and fillmode.value == 0 and not stroke.value:
-                    continue  # a clipping path: draws nothing
-            if box.area > 0.85 * page_area:
+            if (
+                kind == "image"
+                and pdfium_c.FPDFImageObj_GetImagePixelSize(obj, iw, ih)
+                and iw.value * ih.value > MAX_IMAGE_PIXELS
+            ):
+                raise BombError(f"an embedded image of {iw.value}x{ih.value} pixels")
+            if kind == "form" and depth < 6 and pdfium_c.FPDFPageObj_GetMatrix(obj, matrix):
+                # look inside: children are in the form's space, clipped to the form's box
+                inner = _compose((matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f), m)
+                n = pdfium_c.FPDFFormObj_CountObjects(obj)
+                visit(n, lambda k, o=obj: pdfium_c.FPDFFormObj_GetObject(o, k), depth + 1, inner, box)
+                continue
+            if (
+                kind == "path"
+                and pdfium_c.FPDFPath_GetDrawMode(obj, fillmode, stroke)
+                and fillmode.value == 0
+                and not stroke.value
+            ):
+                continue  # a clipping path: draws nothing
+            if kind == "path" and box.area > 0.9 * page_area:
                 continue  # page background
             out.append(Item(box=box, kind=kind))
 
-    visit(pdfium_c.FPDFPage_CountObjects(page), lambda k: pdfium_c.FPDFPage_GetObject(page, k), 0)
+    visit(
+        pdfium_c.FPDFPage_CountObjects(page),
+        lambda k: pdfium_c.FPDFPage_GetObject(page, k),
+        0,
+        IDENTITY,
+        Box(0.0, 0.0, width, height),
+    )
     return out
 
 
@@ -511,6 +630,8 @@ class Walk:
     hit: str  # what stopped it
     graphics: int = 0
     texts: int = 0
+    span: tuple[float, float] = (-math.inf, math.inf)  # the free vertical space (barrier to barrier)
+    pieces: list[Box] = field(default_factory=list)  # what was taken, clipped
 
 
 def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], bool]) -> bool:
@@ -528,7 +649,11 @@ def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], 
         return True
     if overlap > 0.3 * min(bx1 - bx0, it.box.width) and prose(it.line):
         return True
-    sticks_out = it.box.width - overlap > max(0.25 * it.box.width, 6.0)
+    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+        return False
+    # a half band: text reaching well into the other half is not part of this figure
+    left_half = (bx0 + bx1) / 2 < layout.mid
+    sticks_out = it.box.x1 > bx1 + 10 if left_half else it.box.x0 < bx0 - 10
     return sticks_out and it.box.width > 2 * it.box.height
 
 
@@ -552,8 +677,12 @@ def walk(
     graphic_gap = (1.6 if table else 3.0) * h
     text_gap = (1.5 if table else 2.5) * h
     tight = (1.5 if table else 0.8) * h
-    margin = 12.0
-    lo, hi = bx0 - margin, bx1 + margin
+    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+        lo, hi = 0.0, math.inf  # the whole width: figures may reach into the margins
+    elif (bx0 + bx1) / 2 < layout.mid:
+        lo, hi = 0.0, bx1 + 6
+    else:
+        lo, hi = bx0 - 6, math.inf
     if direction < 0:
         limit = -math.inf
         for it in items:
@@ -574,7 +703,7 @@ def walk(
         if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
             continue
         clipped = Box(max(b.x0, lo), max(b.top, span[0]), min(b.x1, hi), min(b.bottom, span[1]))
-        if clipped.width <= 0.5 or clipped.height <= 0.3 and it.kind == "text":
+        if clipped.width <= 0.5 or (clipped.height <= 0.3 and it.kind == "text"):
             continue
         if clipped.height < 0 or (clipped.height < 0.5 and b.height > 2):
             continue
@@ -593,25 +722,33 @@ def walk(
     pending_edge = edge
     graphics = texts = 0
     taken: list[Item] = []
+    pieces: list[Box] = []
     hit = "barrier" if math.isfinite(limit) else "end"
     for clipped, it in cands:
         ref = pending_edge if pending else edge
         gap = (ref - clipped.bottom) if direction < 0 else (clipped.top - ref)
         is_text = it.kind == "text"
-        if gap > (text_gap if is_text else graphic_gap):
+        allowed = text_gap if is_text else graphic_gap
+        if box is None and not pending:
+            allowed = max(allowed, 3.0 * h)  # captions of short side-by-side floats sit farther off
+        if gap > allowed:
             hit = "gap"
             break
         if first_gap == math.inf:
             first_gap = gap
         if is_text and (pending or gap > tight) and not table:
             pending.append(clipped)
-            pending_edge = min(pending_edge, clipped.top) if direction < 0 else max(pending_edge, clipped.bottom)
+            pending_edge = (
+                min(pending_edge, clipped.top) if direction < 0 else max(pending_edge, clipped.bottom)
+            )
             continue
         for p in pending:
             box = p if box is None else box.union(p)
+            pieces.append(p)
             texts += 1
         pending = []
         box = clipped if box is None else box.union(clipped)
+        pieces.append(clipped)
         taken.append(it)
         if is_text:
             texts += 1
@@ -623,8 +760,9 @@ def walk(
         # a figure made of text only (a listing, a prompt): take it if it is compact
         for p in pending:
             box = p if box is None else box.union(p)
+        pieces = list(pending)
         texts = len(pending)
-    return Walk(taken, box, first_gap, hit, graphics, texts)
+    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces)
 
 
 def _substantial(w: Walk, kind: str) -> bool:
@@ -636,7 +774,20 @@ def _substantial(w: Walk, kind: str) -> bool:
     return (w.graphics > 0 and w.box.height > 12) or w.texts >= 3
 
 
-def figure_box(cap: Caption, items: list[Item], layout: Layout, prose: Callable[[Line], bool]) -> Box | None:
+@dataclass(slots=True)
+class Found:
+    """A caption grown into its figure: the region, how far padding may reach, which way it went."""
+
+    cap: Caption
+    box: Box
+    allowed: tuple[float, float]
+    walked_up: bool
+    pieces: list[Box]
+
+
+def figure_box(
+    cap: Caption, items: list[Item], layout: Layout, prose: Callable[[Line], bool]
+) -> Found | None:
     """The caption plus its figure: walk the preferred way first, the other way if that is empty."""
     preferred = 1 if cap.kind == "table" else -1
     first = walk(cap, items, layout, preferred, prose)
@@ -654,7 +805,51 @@ def figure_box(cap: Caption, items: list[Item], layout: Layout, prose: Callable[
         chosen = None
     if chosen is None or chosen.box is None:
         return None
-    return chosen.box.union(cap.box)
+    # the padding may grow into the caption's own side, never over the barrier on the far side
+    far_top, far_bottom = chosen.span
+    walked_up = far_bottom <= cap.box.top + 1
+    allowed = (far_top + 0.5, math.inf) if walked_up else (-math.inf, far_bottom - 0.5)
+    return Found(cap, chosen.box.union(cap.box), allowed, walked_up, chosen.pieces)
+
+
+def split_facing(found: list[Found]) -> None:
+    """A table captioned above, then a figure captioned below it: both walks take the whole span
+    between the two captions. Cut it at the widest empty gap (the float separation)."""
+    for a in found:
+        for b in found:
+            if a is b or a.walked_up or not b.walked_up or a.cap.box.bottom > b.cap.box.top:
+                continue
+            ba, bb = a.cap.band, b.cap.band
+            if min(ba[1], bb[1]) - max(ba[0], bb[0]) < 0.5 * min(ba[1] - ba[0], bb[1] - bb[0]):
+                continue
+            if a.box.bottom <= b.box.top:
+                continue  # they do not overlap
+            lo, hi = a.cap.box.bottom, b.cap.box.top
+            spans = sorted(
+                (max(p.top, lo), min(p.bottom, hi))
+                for p in a.pieces + b.pieces
+                if p.bottom > lo and p.top < hi
+            )
+            best: tuple[float, float] | None = None
+            reach = lo
+            for top, bottom in spans:
+                if top - reach > 2 and (best is None or top - reach > best[1] - best[0]):
+                    best = (reach, top)
+                reach = max(reach, bottom)
+            if best is None:
+                continue
+            cut = (best[0] + best[1]) / 2
+            a.box = _union_all([a.cap.box] + [p for p in a.pieces if p.bottom <= best[0] + 0.5])
+            b.box = _union_all([b.cap.box] + [p for p in b.pieces if p.top >= best[1] - 0.5])
+            a.allowed = (a.allowed[0], min(a.allowed[1], cut))
+            b.allowed = (max(b.allowed[0], cut), b.allowed[1])
+
+
+def _union_all(boxes: list[Box]) -> Box:
+    out = boxes[0]
+    for b in boxes[1:]:
+        out = out.union(b)
+    return out
 
 
 # ---- rendering -----------------------------------------------------------------------------------------
@@ -663,26 +858,83 @@ def figure_box(cap: Caption, items: list[Item], layout: Layout, prose: Callable[
 def crop_scale(box: Box) -> float:
     """At least MIN_WIDTH_PX wide (up to MAX_SCALE), within Telegram's and our pixel limits."""
     w, h = max(box.width, 1.0), max(box.height, 1.0)
-    scale = min(MAX_SCALE, max(1.0, (MIN_WIDTH_PX + 0.5) / w))
+    scale = min(MAX_SCALE, max(1.0, (MIN_WIDTH_PX + 1.0) / w))
     scale = min(scale, MAX_SIDE_SUM / (w + h), math.sqrt(MAX_PIXELS / (w * h)))
     return max(scale, 0.05)
 
 
-def render_box(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float) -> Any:
-    """Render one region of the page (not the whole page) to a PIL image, padded to Telegram's ratio."""
+_INK_LUT = [0] * 250 + [255] * 6  # inverted grey: anything darker than 250/255 counts as ink
+
+
+def _ink_bbox(image: Any) -> tuple[int, int, int, int] | None:
+    """Pixel bounds of everything that is not (near) white."""
+    from PIL import ImageOps
+
+    return ImageOps.invert(image.convert("L")).point([255 - v for v in _INK_LUT]).getbbox()
+
+
+def render_figure(
+    page: pdfium.PdfPage,
+    box: Box,
+    page_w: float,
+    page_h: float,
+    allowed: tuple[float, float] = (-math.inf, math.inf),
+) -> tuple[Any, Box]:
+    """Render a region (not the whole page), trimmed to its ink and padded; returns the image and
+    the box it shows.
+
+    Images and forms often carry invisible margins that the walk keeps (it cannot see pixels);
+    trimming takes them off so the crop is the figure and not a band of white. One render
+    normally suffices: decoding the embedded images is most of the cost. Only when trimming
+    makes the crop narrower than MIN_WIDTH_PX is it rendered again at a larger scale.
+    """
     from PIL import Image
 
+    box = _clamp(_pad(box, PAD), page_w, page_h)
+    box = Box(
+        box.x0,
+        max(box.top, min(allowed[0], box.top + PAD)),
+        box.x1,
+        min(box.bottom, max(allowed[1], box.bottom - PAD)),
+    )
     scale = crop_scale(box)
-    crop = (box.x0, page_h - box.bottom, page_w - box.x1, box.top)
-    bitmap = page.render(scale=scale, crop=crop, draw_annots=False, may_draw_forms=False)
-    image = bitmap.to_pil().convert("RGB")
+    image = _render(page, box, scale, page_w, page_h)
+    ink = _ink_bbox(image)
+    if ink is not None:
+        pad_px = math.ceil(PAD * scale)
+        x0, y0 = max(0, ink[0] - pad_px), max(0, ink[1] - pad_px)
+        x1, y1 = min(image.width, ink[2] + pad_px), min(image.height, ink[3] + pad_px)
+        if (x0, y0, x1, y1) != (0, 0, image.width, image.height):
+            trimmed = Box(
+                box.x0 + x0 / scale, box.top + y0 / scale, box.x0 + x1 / scale, box.top + y1 / scale
+            )
+            better = crop_scale(trimmed)
+            if (x1 - x0) < MIN_WIDTH_PX and better > scale * 1.02:
+                image = _render(page, trimmed, better, page_w, page_h)
+            else:
+                image = image.crop((x0, y0, x1, y1))
+            box = trimmed
     w, h = image.size
     if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
         nw, nh = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))
         canvas = Image.new("RGB", (nw, nh), "white")
         canvas.paste(image, ((nw - w) // 2, (nh - h) // 2))
         image = canvas
-    return image
+    return image, box
+
+
+def _render(page: pdfium.PdfPage, box: Box, scale: float, page_w: float, page_h: float) -> Any:
+    crop = (box.x0, page_h - box.bottom, page_w - box.x1, box.top)
+    bitmap = page.render(scale=scale, crop=crop, draw_annots=False, may_draw_forms=False)
+    return bitmap.to_pil().convert("RGB")
+
+
+def _pad(box: Box, pad: float) -> Box:
+    return Box(box.x0 - pad, box.top - pad, box.x1 + pad, box.bottom + pad)
+
+
+def _clamp(box: Box, page_w: float, page_h: float) -> Box:
+    return Box(max(0.0, box.x0), max(0.0, box.top), min(page_w, box.x1), min(page_h, box.bottom))
 
 
 def save_png(image: Any, path: Path) -> None:
@@ -711,6 +963,24 @@ class _Page:
     oy: float
 
 
+class TruncatedError(Exception):
+    """The file stops before its end-of-file marker (an interrupted download)."""
+
+
+def check_complete(path: Path) -> None:
+    """A PDF ends with ``%%EOF``; PDFium would recover a cut file and show half a paper."""
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 2048))
+        tail = fh.read()
+    if b"%PDF-" not in head:
+        raise TruncatedError("not a PDF (no %PDF- header)")
+    if b"%%EOF" not in tail:
+        raise TruncatedError("truncated PDF (no %%EOF at the end)")
+
+
 def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
     page = pdf[index]
     if page.get_rotation() % 360:
@@ -724,11 +994,14 @@ def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
     return _Page(page, textpage, PageText(index, width, height, []), cx0, cy1)
 
 
-def extract(pdf_path: Path, out_dir: Path, *, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
-    """Every captioned figure and table in the PDF as dicts, with their PNGs written to ``out_dir``.
+def extract(pdf_path: Path, out_dir: Path, *, max_pages: int = MAX_PAGES) -> tuple[list[dict[str, Any]], str]:
+    """Every captioned figure and table in the PDF as dicts (PNGs written to ``out_dir``), and a
+    note saying why when there are none.
 
-    Raises for broken input (pdfium's errors, :class:`BombError`); the caller turns that into a reason.
+    Raises for broken input (pdfium's errors, :class:`BombError`, a truncated file); the caller
+    turns that into a reason.
     """
+    check_complete(pdf_path)
     pdf = pdfium.PdfDocument(str(pdf_path))
     try:
         n_pages = min(len(pdf), max_pages)
@@ -746,8 +1019,7 @@ def extract(pdf_path: Path, out_dir: Path, *, max_pages: int = MAX_PAGES) -> lis
                 pages.append(pg)
         layout = compute_layout([p.text for p in pages]) if pages else None
         if layout is None:
-            log.info("%s: no body text found in %d pages", pdf_path.name, n_pages)
-            return []
+            return [], f"no body text in the first {n_pages} of {len(pdf)} pages"
         out_dir.mkdir(parents=True, exist_ok=True)
         results: list[dict[str, Any]] = []
         seen: set[tuple[str, str]] = set()
@@ -761,7 +1033,8 @@ def extract(pdf_path: Path, out_dir: Path, *, max_pages: int = MAX_PAGES) -> lis
                     results.insert(0, teaser)
             for fut in pending:
                 fut.result()
-        return results
+        note = "" if results else f"no captioned figure or table in the first {n_pages} of {len(pdf)} pages"
+        return results, note
     finally:
         pdf.close()
 
@@ -775,6 +1048,7 @@ def _page_figures(
     pending: list[Future[None]],
 ) -> list[dict[str, Any]]:
     """Find, grow and render the captions of one page."""
+    mark_prose(pg.text.lines, layout)
     caps = find_captions(pg.text, layout, pg.textpage, pg.ox, pg.oy)
     if not caps:
         return []
@@ -782,13 +1056,18 @@ def _page_figures(
     for cap in caps:
         caption_block(cap, pg.text.lines, cap.band)
     graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    unmark_framed(pg.text.lines, graphics, caps)
     cap_lines = set()
     items: list[Item] = list(graphics)
     for cap in caps:
         items.append(Item(box=cap.box, kind="caption"))
+    margin_text: list[Box] = []
     for line in pg.text.lines:
-        if line.box.height > 2.5 * line.box.width and line.box.x1 < layout.frame_x0:
-            continue  # the arXiv stamp in the margin
+        if line.box.height > 2.5 * line.box.width and (
+            line.box.x1 < layout.frame_x0 or line.box.x0 > layout.frame_x1
+        ):
+            margin_text.append(line.box)  # the arXiv stamp in the margin
+            continue
         if any(_inside(line.box, cap.box) for cap in caps):
             cap_lines.add(id(line))
             continue
@@ -797,20 +1076,28 @@ def _page_figures(
     def prose(line: Line) -> bool:
         return is_prose(line, layout, pg.textpage, pg.ox, pg.oy)
 
-    out: list[dict[str, Any]] = []
+    found: list[Found] = []
     for cap in caps:
         key = (cap.kind, cap.number)
         if key in seen:
             continue
-        box = figure_box(cap, items, layout, prose)
-        if box is None:
+        got = figure_box(cap, items, layout, prose)
+        if got is None:
             log.debug("page %d: %s %s has no content", cap.page, cap.kind, cap.number)
             continue
         seen.add(key)
-        box = Box(
-            max(0.0, box.x0 - PAD), max(0.0, box.top - PAD), min(pg.text.width, box.x1 + PAD), min(pg.text.height, box.bottom + PAD)
-        )
-        image = render_box(pg.page, box, pg.text.width, pg.text.height)
+        found.append(got)
+    split_facing(found)
+    out: list[dict[str, Any]] = []
+    for got in found:
+        cap, box, allowed = got.cap, got.box, got.allowed
+        for m in margin_text:  # keep the arXiv stamp out of a figure that reaches into the margin
+            if min(m.bottom, box.bottom) > max(m.top, box.top):
+                if m.x1 < layout.frame_x0 and box.x0 < m.x1:
+                    box = Box(m.x1 + 1, box.top, box.x1, box.bottom)
+                elif m.x0 > layout.frame_x1 and box.x1 > m.x0:
+                    box = Box(box.x0, box.top, m.x0 - 1, box.bottom)
+        image, box = render_figure(pg.page, box, pg.text.width, pg.text.height, allowed)
         name = f"{cap.kind}-{_safe_name(cap.number)}.png"
         pending.append(writer.submit(save_png, image, out_dir / name))
         out.append(
@@ -828,9 +1115,29 @@ def _page_figures(
     return out
 
 
+def unmark_framed(lines: list[Line], graphics: list[Item], caps: list[Caption]) -> None:
+    """Text drawn inside a frame (a boxed prompt, a listing) is part of a figure, however prose-like."""
+    frames = [
+        g.box
+        for g in graphics
+        if g.kind == "path"
+        and g.box.width > 40
+        and g.box.height > 20
+        and not any(_inside(c.box, g.box) for c in caps)
+    ]
+    if not frames:
+        return
+    for line in lines:
+        if line.prose and any(_inside(line.box, f) for f in frames):
+            line.prose = False
+
+
 def _inside(inner: Box, outer: Box) -> bool:
     return (
-        inner.x0 >= outer.x0 - 1 and inner.x1 <= outer.x1 + 1 and inner.top >= outer.top - 1 and inner.bottom <= outer.bottom + 1
+        inner.x0 >= outer.x0 - 1
+        and inner.x1 <= outer.x1 + 1
+        and inner.top >= outer.top - 1
+        and inner.bottom <= outer.bottom + 1
     )
 
 
@@ -844,7 +1151,7 @@ def _page_one(
     if area < 0.12 * pg.text.width * pg.text.height:
         return None
     box = Box(0.0, 0.0, pg.text.width, pg.text.height)
-    image = render_box(pg.page, box, pg.text.width, pg.text.height)
+    image = _render(pg.page, box, crop_scale(box), pg.text.width, pg.text.height)
     pending.append(writer.submit(save_png, image, out_dir / "page-1.png"))
     return {
         "kind": "page",

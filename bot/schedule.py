@@ -11,6 +11,7 @@ goes out at start (the ledger and ``digest_runs`` make that safe to repeat).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 
@@ -32,6 +33,7 @@ class Scheduler:
         self.bot = bot
         self.channels = channels
         self.aps = AsyncIOScheduler(timezone=ARXIV_TZ)
+        self._catch_up: asyncio.Task[list[DigestResult]] | None = None
 
     async def start(self, *, catch_up: bool = True) -> None:
         # after the 20:00 ET announcement, hourly until the small hours in case arXiv is late
@@ -50,11 +52,15 @@ class Scheduler:
                 await self.sync_chat(platform, chat["chat_id"])
         self.aps.start()
         if catch_up:
-            asyncio.get_running_loop().create_task(self.catch_up())
+            self._catch_up = asyncio.get_running_loop().create_task(self.catch_up())
 
     async def stop(self) -> None:
         if self.aps.running:
             self.aps.shutdown(wait=False)
+        if self._catch_up is not None and not self._catch_up.done():
+            self._catch_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._catch_up
 
     async def harvest(self) -> None:
         try:

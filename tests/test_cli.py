@@ -184,3 +184,27 @@ def test_summarize_with_gemini_prints_every_field_and_calls_once(tmp_path: Path,
         assert json.loads(again.stdout)["summary"] == data["summary"]
         assert len(gemini.generate_calls) == 1  # cached: no second call
         assert "test-key" not in result.stderr + again.stderr
+
+
+def test_summarize_and_figures_include_the_crops(tmp_path: Path, fake_arxiv) -> None:
+    pdf = shared_path("pdfs", "2309.07125v1_TECA_3D_avatars.pdf")
+    fake_arxiv.add_paper(
+        {"id": "2309.07125", "title": "Text-Guided Generation and Editing of Compositional 3D Avatars",
+         "summary": "We create 3D avatars from text. Existing methods lack realism. We propose TECA.",
+         "authors": ["Hao Zhang"], "categories": ["cs.CV"]}
+    )
+    fake_arxiv.pdfs["2309.07125"] = pdf.read_bytes()
+    result = paperbot(tmp_path, fake_arxiv.url, "summarize", "2309.07125", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)["figures"]
+    assert len(figures) >= 10
+    first = figures[0]
+    assert {"kind", "number", "caption", "page", "path"} <= set(first) and Path(first["path"]).is_file()
+    assert any(f["kind"] == "table" for f in figures)
+    md = paperbot(tmp_path, fake_arxiv.url, "summarize", "2309.07125", "--format", "md", "--lang", "en")
+    assert "![figure 1](" in md.stdout and "**Key takeaways**" in md.stdout
+    assert len(fake_arxiv.requests("pdf")) == 1  # the PDF was fetched and cropped once
+    out = tmp_path / "crops"
+    listing = paperbot(tmp_path, None, "figures", str(pdf), "--out", str(out))
+    assert listing.returncode == 0 and (out / "figure-1.png").is_file()
+    assert listing.stdout.splitlines()[0].startswith("figure\t1\tp.1\t")

@@ -1,0 +1,229 @@
+"""Benchmark of figure extraction on the shared arXiv PDFs: recall, precision, time vs a baseline.
+
+Run from the repo root::
+
+    .venv/bin/python -m bench.figures [--pdfs DIR] [--out bench/out] [--only SUBSTRING]
+
+recall     crops whose (kind, number) is one of the paper's captions / captions in the paper.
+           The captions per paper are EXPECTED below, counted independently of the extractor.
+precision  crops judged good / crops. A crop is good when it shows its figure or table whole,
+           with its caption, and nothing else (no body text, no neighbouring float). The
+           judgement is BAD below, made by looking at the contact sheets this script writes
+           to bench/out/sheet_<paper>.png (and the PNGs next to them).
+time       wall time of ``extract_figures`` per paper (worker process, analysis, rendering, PNG
+           encoding), against the old blog's rendering cost alone: pypdfium2 rendering pages 1-5
+           at scale 3 into PIL images, in process, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageDraw
+
+from bot.figures import Figure, extract_figures
+
+PDFS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pdfs"
+OUT = Path(__file__).resolve().parent / "out"
+
+# Captions per paper: (figures, tables), numbered 1..n without gaps in every paper here.
+# How they were counted: scan_captions() below (a line of pdfium's page text that starts with
+# "Figure n:", "Fig. n.", "FIG. n.", "Table n:", "TABLE n:"), then checked by hand against
+# the rendered pages: every number's caption was looked at once; references that start a line
+# ("Figure 1 illustrates", "Fig. 9 (a) showcases", "Table 6 describes", "Tab. 5 for") and the
+# repeated "TABLE 1 (continued)" heading of the survey are not captions. The scan misses
+# nothing the eye found, except CARFF's Fig. 14, whose caption is set sideways on a landscape
+# figure page (counted: it is a caption of the paper).
+EXPECTED: dict[str, tuple[int, int]] = {
+    "1111.2011": (3, 0),
+    "1803.08494": (7, 8),  # GroupNorm: tables are captioned below
+    "2206.10883": (2, 9),  # Multi-LexSum, 37 pages: the appendix is within the first 60 pages
+    "2304.02623": (1, 0),
+    "2309.02965": (7, 4),
+    "2309.06441": (17, 2),
+    "2309.06895": (17, 3),  # MagiCapture: figures 12-17 are full-page galleries
+    "2309.07125": (17, 1),
+    "2309.07970": (12, 5),
+    "2401.04099": (5, 2),
+    "2401.17509": (18, 6),
+    "2401.18075": (14, 7),  # CARFF: Fig. 14 is rotated (landscape page)
+    "2402.11929": (23, 2),
+    "2402.17525": (13, 1),
+    "2403.07420": (11, 3),
+    "2506.18890": (13, 5),
+}
+
+# Crops judged bad by looking at them (paper -> {"figure 3": why}), from the contact sheets and
+# the PNGs of the run reported with this code; a crop not listed was judged good (its figure or
+# table whole, with its caption, nothing else). Re-judge after changing the extractor.
+BAD: dict[str, dict[str, str]] = {
+    "2309.06441": {"figure 1": "teaser carries the 'Project Page' line above it"},
+    "2309.06895": {
+        "figure 1": "teaser carries the title and author block above it",
+        "table 1": "caption plus body text below; the table (above the caption) is missing",
+        "table 3": "caption only; the table is missing",
+    },
+    "2401.17509": {"table 1": "caption only; the table is missing"},
+    "2401.18075": {
+        "figure 2": "includes the running head '4 J. Yang et al.' above",
+        "figure 5": "a sliver of Fig. 4's caption at the left edge (side-by-side figures)",
+        "figure 6": "a line of body text at the top",
+    },
+    "2309.07970": {
+        "table 1": "caption plus a body line; the table is missing",
+        "table 2": "header row above the mid rule cut off",
+        "table 3": "header row above the mid rule cut off",
+    },
+    "2403.07420": {
+        "table 1": "runs on into Fig. 7's image grid below the table",
+        "table 2": "fragments of the side-by-side Table 3 at the right edge",
+    },
+    "2401.04099": {
+        "table 2": "caption only; its rows went to Figure 5",
+        "figure 5": "includes Table 2's rows above the figure",
+    },
+    "2506.18890": {
+        "table 4": "cut after the header row (side-by-side tables above a figure)",
+        "figure 7": "includes Tables 3 and 4 above it",
+        "figure 8": "includes Figure 9's plots (and Figure 9 is then missed)",
+        "table 5": "includes the body text set beside the table (wrapped table)",
+    },
+}
+
+_SCAN = re.compile(r"(?m)^\s*(Figure|Fig\.|FIG\.|Table|TABLE)\s*(\d+)\s*[:.|]")
+
+
+def paper_key(pdf: Path) -> str:
+    return pdf.name.split("_")[0].split("v")[0]
+
+
+def scan_captions(pdf: Path, max_pages: int = 60) -> tuple[int, int]:
+    """The independent count: distinct caption-starting lines in pdfium's plain page text."""
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        figs: set[str] = set()
+        tabs: set[str] = set()
+        for i in range(min(len(doc), max_pages)):
+            text = doc[i].get_textpage().get_text_range()
+            for label, num in _SCAN.findall(text):
+                (tabs if label.lower().startswith("tab") else figs).add(num)
+        return len(figs), len(tabs)
+    finally:
+        doc.close()
+
+
+def baseline_seconds(pdf: Path) -> float:
+    """The old blog's rendering alone: pages 1-5 at scale 3, to PIL."""
+    start = time.perf_counter()
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        for i in range(min(5, len(doc))):
+            doc[i].render(scale=3).to_pil()
+    finally:
+        doc.close()
+    return time.perf_counter() - start
+
+
+def contact_sheet(figures: list[Figure], path: Path, title: str) -> None:
+    """One PNG of labelled thumbnails, to judge the crops by eye."""
+    cell, cols = 360, 4
+    rows = max(1, (len(figures) + cols - 1) // cols)
+    sheet = Image.new("RGB", (cols * (cell + 10), rows * (cell + 30) + 24), (90, 90, 90))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((6, 4), title, fill="white")
+    for i, fig in enumerate(figures):
+        x, y = (i % cols) * (cell + 10) + 5, (i // cols) * (cell + 30) + 44
+        if fig.path is not None:
+            with Image.open(fig.path) as img:
+                img.thumbnail((cell, cell))
+                sheet.paste(img, (x, y))
+        draw.text(
+            (x, y - 16), f"{fig.kind} {fig.number or ''} p{fig.page} {fig.width}x{fig.height}", fill="yellow"
+        )
+    sheet.save(path)
+
+
+def pct(a: float, b: float) -> str:
+    return f"{100 * a / b:5.1f}%" if b else "   - "
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pdfs", type=Path, default=PDFS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    pdfs = sorted(p for p in args.pdfs.glob("*.pdf") if args.only in p.name)
+    if not pdfs:
+        raise SystemExit(f"no PDFs in {args.pdfs}")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # Start the fork server once, outside the timings (a running bot pays this once at start-up).
+    extract_figures(pdfs[0], args.out / "_warmup", timeout=120)
+
+    header = f"{'paper':<34} {'pages':>5} {'scan':>7} {'expect':>7} {'crops':>5} {'recall':>7} {'bad':>4} {'prec':>7} {'time':>6} {'base':>6}"
+    print(header)
+    print("-" * len(header))
+    times: list[float] = []
+    bases: list[float] = []
+    tot_expected = tot_hit = tot_crops = tot_bad = 0
+    for pdf in pdfs:
+        key = paper_key(pdf)
+        n_fig, n_tab = EXPECTED.get(key, scan_captions(pdf))
+        want = {f"figure {i}" for i in range(1, n_fig + 1)} | {f"table {i}" for i in range(1, n_tab + 1)}
+        out = args.out / pdf.stem
+        for old in out.glob("*.png"):
+            old.unlink()
+        start = time.perf_counter()
+        figures = extract_figures(pdf, out, timeout=120)
+        elapsed = time.perf_counter() - start
+        base = baseline_seconds(pdf)
+        times.append(elapsed)
+        bases.append(base)
+        got = {f"{f.kind} {f.number}" for f in figures if f.kind != "page"}
+        hit = len(want & got)
+        bad = {k: v for k, v in BAD.get(key, {}).items() if k in got or k == "page"}
+        contact_sheet(figures, args.out / f"sheet_{pdf.stem}.png", f"{pdf.name}: {len(figures)} crops")
+        with pdfium.PdfDocument(str(pdf)) as doc:
+            pages = len(doc)
+        scan = scan_captions(pdf)
+        tot_expected += len(want)
+        tot_hit += hit
+        tot_crops += len(figures)
+        tot_bad += len(bad)
+        print(
+            f"{pdf.stem[:34]:<34} {pages:>5} {scan[0]:>3}+{scan[1]:<3} {n_fig:>3}+{n_tab:<3} {len(figures):>5} "
+            f"{pct(hit, len(want)):>7} {len(bad):>4} {pct(len(figures) - len(bad), len(figures)):>7} "
+            f"{elapsed:6.2f} {base:6.2f}"
+        )
+        missing = sorted(want - got, key=lambda s: (s.split()[0], int(s.split()[1])))
+        if missing:
+            print(f"{'':<36}missing: {', '.join(missing)}")
+        for what, why in sorted(bad.items()):
+            print(f"{'':<36}bad: {what}: {why}")
+    print("-" * len(header))
+    print(f"recall    {tot_hit}/{tot_expected} = {pct(tot_hit, tot_expected).strip()}")
+    print(f"precision {tot_crops - tot_bad}/{tot_crops} = {pct(tot_crops - tot_bad, tot_crops).strip()}")
+    med, base_med = statistics.median(times), statistics.median(bases)
+    p90 = _p90(times)
+    base_p90 = _p90(bases)
+    print(f"time      median {med:.2f}s p90 {p90:.2f}s per paper (extract_figures, worker process included)")
+    print(f"baseline  median {base_med:.2f}s p90 {base_p90:.2f}s (render pages 1-5 at scale 3)")
+    print(f"ratio     median {med / base_med:.2f}x  p90 {p90 / base_p90:.2f}x  (ours / baseline)")
+    print(f"contact sheets in {args.out}")
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+"""Figure and table extraction: captions found and cropped, references ignored, bad PDFs refused,
+results cached, the digest's pick and the licence policy.
+
+The core tests write their own small PDFs by hand (Helvetica text, vector rectangles and rules),
+so they need no shared data; the last few run on real arXiv PDFs when ../shared/data is present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.figures import (
+    RUNS_TABLE,
+    Figure,
+    cached_figures,
+    extract_figures,
+    figures_dir,
+    figures_for_pdf,
+    may_post_figures,
+    pick_for_digest,
+    run_extraction,
+    save_figures,
+)
+from bot.models import Paper
+from bot.settings import Settings
+from bot.store import Store
+from tests.conftest import shared_path
+
+# ---- a tiny PDF writer ---------------------------------------------------------------------------------
+
+PAGE_W, PAGE_H = 612, 792
+BODY = "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore"
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def text_op(x: float, top: float, text: str, size: float = 10, font: str = "F1") -> str:
+    """Text whose glyph tops sit at ``top`` (measured from the top of the page)."""
+    y = PAGE_H - top - size * 0.8
+    return f"BT /{font} {size} Tf {x:.1f} {y:.1f} Td ({_esc(text)}) Tj ET\n"
+
+
+def body_lines(top: float, count: int, x: float = 72, first: str = BODY) -> tuple[str, float]:
+    ops = "".join(text_op(x, top + 12 * i, first if i == 0 else BODY) for i in range(count))
+    return ops, top + 12 * count
+
+
+def build_pdf(
+    contents: list[str],
+    *,
+    extra_objects: dict[int, bytes] | None = None,
+    resources: str = "",
+    trailer: str = "",
+) -> bytes:
+    """A valid PDF with one page per content stream, Helvetica as /F1 and Helvetica-Bold as /F2."""
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        4: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>",
+    }
+    kids = []
+    next_id = 10
+    for content in contents:
+        data = content.encode("latin-1")
+        objects[next_id + 1] = b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+        objects[next_id] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Contents {next_id + 1} 0 R "
+            f"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> {resources} >> >>"
+        ).encode()
+        kids.append(f"{next_id} 0 R")
+        next_id += 2
+    objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
+    objects.update(extra_objects or {})
+    return _serialise(objects, trailer)
+
+
+def _serialise(objects: dict[int, bytes], trailer: str = "") -> bytes:
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for num in sorted(objects):
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + objects[num] + b"\nendobj\n"
+    size = max(objects) + 1
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for num in range(1, size):
+        out += (b"%010d 00000 n \n" % offsets[num]) if num in offsets else b"0000000000 65535 f \n"
+    out += f"trailer\n<< /Size {size} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def figure_page() -> str:
+    """Body text, a vector chart, its caption; an in-text reference that wraps to a line start."""
+    ops, y = body_lines(72, 10)
+    # the chart: a frame, bars, an axis, a label
+    chart = "0.2 0.4 0.8 rg 0 G 1 w\n"
+    chart += f"100 {PAGE_H - 400} 400 170 re S\n"
+    for i, h in enumerate((40, 90, 130, 70, 110)):
+        chart += f"{130 + i * 70} {PAGE_H - 390} 40 {h} re f\n"
+    chart += f"110 {PAGE_H - 392} m 490 {PAGE_H - 392} l S\n"
+    ops += chart
+    ops += text_op(280, 404, "epochs", size=7)
+    ops += text_op(
+        72, 426, "Figure 1: Accuracy of the five methods on the test set, higher is better.", size=9
+    )
+    body, y = body_lines(456, 8)
+    ops += body
+    # a reference that wraps to the start of a line: never a caption
+    ops += text_op(72, y, "Figure 2 shows that the method works on the remaining data sets as well.")
+    body, y = body_lines(y + 12, 10)
+    return ops + body
+
+
+def table_page() -> str:
+    """A table with its caption above, rules and rows, between body paragraphs."""
+    ops, _ = body_lines(72, 6, first="as shown in Figure 1, we can see that " + BODY[:40])
+    ops += text_op(72, 160, "Table 1: Results of all methods. Best numbers in bold.", size=9)
+    ops += f"0 G 0.8 w 150 {PAGE_H - 176} m 460 {PAGE_H - 176} l S\n"
+    ops += (
+        text_op(160, 182, "Method", size=9)
+        + text_op(300, 182, "Acc", size=9)
+        + text_op(400, 182, "F1", size=9)
+    )
+    ops += f"150 {PAGE_H - 196} m 460 {PAGE_H - 196} l S\n"
+    for i, (name, acc, f1) in enumerate(
+        (("Baseline", "71.2", "65.0"), ("Ours", "80.3", "77.9"), ("Oracle", "91.0", "90.1"))
+    ):
+        top = 202 + 13 * i
+        ops += (
+            text_op(160, top, name, size=9) + text_op(300, top, acc, size=9) + text_op(400, top, f1, size=9)
+        )
+    ops += f"150 {PAGE_H - 246} m 460 {PAGE_H - 246} l S\n"
+    body, _ = body_lines(270, 30)
+    return ops + body
+
+
+@pytest.fixture
+def paper_pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "paper.pdf"
+    path.write_bytes(build_pdf([figure_page(), table_page()]))
+    return path
+
+
+# ---- extraction ----------------------------------------------------------------------------------------
+
+
+def test_vector_figure_and_table_found_and_cropped(paper_pdf: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    figures = extract_figures(paper_pdf, out, timeout=60)
+    by_key = {(f.kind, f.number): f for f in figures}
+    assert set(by_key) == {("figure", "1"), ("table", "1")}  # "Figure 2 shows ..." is a reference
+
+    fig = by_key[("figure", "1")]
+    assert fig.page == 1
+    assert fig.caption.startswith("Figure 1: Accuracy of the five methods")
+    left, top, right, bottom = fig.bbox
+    # the chart frame spans x 100..500 and y 230..400 (from the top); the caption ends near 435
+    assert left <= 100 and right >= 500
+    assert 200 < top <= 230 and 430 <= bottom < 456  # no body text above or below
+    assert fig.path == out / "figure-1.png" and fig.path.is_file()
+    with Image.open(fig.path) as img:
+        assert img.size == (fig.width, fig.height)
+        assert img.width >= 800
+        assert img.width + img.height <= 10_000 and max(img.size) / min(img.size) <= 20
+
+    table = by_key[("table", "1")]
+    assert table.page == 2
+    assert table.caption == "Table 1: Results of all methods. Best numbers in bold."
+    t_left, t_top, t_right, t_bottom = table.bbox
+    assert t_top <= 160 and 246 <= t_bottom < 270  # caption above, down to the bottom rule
+    assert t_left <= 150 and t_right >= 460
+    assert table.to_json()["path"] == str(out / "table-1.png")
+
+
+def test_figure_json_shape(paper_pdf: Path, tmp_path: Path) -> None:
+    fig = extract_figures(paper_pdf, tmp_path / "out", timeout=60)[0]
+    data = fig.to_json()
+    assert set(data) == {"kind", "number", "caption", "page", "bbox", "path", "width", "height"}
+    assert isinstance(data["path"], str) and len(data["bbox"]) == 4
+
+
+def test_two_column_figure_stays_in_its_column(tmp_path: Path) -> None:
+    col = "Lorem ipsum dolor sit amet consectetur adip"
+    ops = ""
+    for i in range(50):
+        ops += text_op(50, 72 + 12 * i, col) + text_op(320, 72 + 12 * i, col) if not 20 <= i < 34 else ""
+    # a figure in the right column only, rows 20..33 of the right column; the left keeps its text
+    for i in range(20, 34):
+        ops += text_op(50, 72 + 12 * i, col)
+    ops += f"0 G 330 {PAGE_H - 450} 200 128 re S 340 {PAGE_H - 440} 60 90 re f\n"  # y 322..450 from the top
+    ops += text_op(320, 460, "Fig. 3. A small diagram in the right column.", size=9)
+    pdf = tmp_path / "twocol.pdf"
+    pdf.write_bytes(build_pdf([ops]))
+    figures = extract_figures(pdf, tmp_path / "out", timeout=60)
+    assert [(f.kind, f.number) for f in figures] == [("figure", "3")]
+    left, top, right, bottom = figures[0].bbox
+    assert left >= 300 and right <= 560  # not the left column's text
+    assert 312 < top <= 322 and 465 < bottom < 480
+
+
+# ---- broken input ----------------------------------------------------------------------------------------
+
+
+def _assert_refused(pdf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, why: str) -> None:
+    caplog.set_level(logging.INFO, logger="bot.figures")
+    out = tmp_path / "out"
+    assert extract_figures(pdf, out, timeout=60, memory_mb=1024) == []
+    assert any("no figures from" in r.getMessage() and why in r.getMessage() for r in caplog.records), [
+        r.getMessage() for r in caplog.records
+    ]
+    assert not list(out.glob("*.png"))
+
+
+def test_truncated_pdf(paper_pdf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(paper_pdf.read_bytes()[: paper_pdf.stat().st_size * 2 // 3])
+    _assert_refused(cut, tmp_path, caplog, "truncated")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [bytes(range(256)) * 40, b"<!DOCTYPE html><html><body>Rate exceeded.</body></html>", b""],
+    ids=["random-bytes", "html", "empty"],
+)
+def test_not_a_pdf(body: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(body)
+    _assert_refused(bad, tmp_path, caplog, "not a PDF")
+
+
+def test_missing_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _assert_refused(tmp_path / "nope.pdf", tmp_path, caplog, "no such file")
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    s = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    out = bytearray()
+    i = j = 0
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(byte ^ s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+
+def test_encrypted_pdf(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Standard security handler, revision 2 (RC4-40), with a user password we do not know."""
+    pad = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+    user, owner, perms, file_id = b"secret", b"owner", -4, hashlib.md5(b"paperbot").digest()
+    o_value = _rc4(hashlib.md5((owner + pad)[:32]).digest()[:5], (user + pad)[:32])
+    key = hashlib.md5((user + pad)[:32] + o_value + struct.pack("<i", perms) + file_id).digest()[:5]
+    u_value = _rc4(key, pad)
+    encrypt = (
+        f"<< /Filter /Standard /V 1 /R 2 /O <{o_value.hex()}> /U <{u_value.hex()}> /P {perms} >>".encode()
+    )
+    data = build_pdf(
+        [figure_page()],
+        extra_objects={9: encrypt},
+        trailer=f"/Encrypt 9 0 R /ID [<{file_id.hex()}> <{file_id.hex()}>]",
+    )
+    pdf = tmp_path / "locked.pdf"
+    pdf.write_bytes(data)
+    _assert_refused(pdf, tmp_path, caplog, "PDFium")
+
+
+def test_two_thousand_pages_is_bounded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Tiny pages, one shared content stream: only the first pages are looked at."""
+    content = b"BT /F1 4 Tf 2 10 Td (Figure 1: tiny) Tj ET 2 2 10 5 re f"
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        4: b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    }
+    kids = []
+    for i in range(2000):
+        objects[10 + i] = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 40 20] /Contents 4 0 R /Resources << /Font << /F1 3 0 R >> >> >>"
+        )
+        kids.append(f"{10 + i} 0 R")
+    objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count 2000 >>".encode()
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(_serialise(objects))
+    _assert_refused(pdf, tmp_path, caplog, "of 2000 pages")
+
+
+def test_decompression_bomb(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A 13,000 x 13,000 image that inflates from ~170 KB to 169 MB, under a caption."""
+    side = 13_000
+    comp = zlib.compressobj(9)
+    row_block = bytes(side * 1000)
+    stream = b"".join(comp.compress(row_block) for _ in range(side // 1000)) + comp.flush()
+    image = (
+        (
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 "
+            b"/Filter /FlateDecode /Length %d >>\nstream\n" % (side, side, len(stream))
+        )
+        + stream
+        + b"\nendstream"
+    )
+    ops, _ = body_lines(72, 10)
+    ops += f"q 400 0 0 200 100 {PAGE_H - 420} cm /Im1 Do Q\n"
+    ops += text_op(72, 426, "Figure 1: A picture that is far bigger than it looks.", size=9)
+    body, _ = body_lines(456, 20)
+    pdf = tmp_path / "bomb.pdf"
+    pdf.write_bytes(build_pdf([ops + body], extra_objects={9: image}, resources="/XObject << /Im1 9 0 R >>"))
+    _assert_refused(pdf, tmp_path, caplog, "pixels")
+
+
+def test_hung_worker_is_killed(paper_pdf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.figures")
+    result = run_extraction(paper_pdf, tmp_path / "out", timeout=0.001)
+    assert result.figures == [] and result.status == "timeout"
+    assert any("FIGURE_TIMEOUT" in r.getMessage() for r in caplog.records)
+
+
+# ---- cache ------------------------------------------------------------------------------------------------
+
+
+def test_cache_second_request_renders_nothing(store: Store, settings: Settings, paper_pdf: Path) -> None:
+    assert cached_figures(store, "2401.00001", 2) is None
+    first = figures_for_pdf(store, settings, "2401.00001", 2, paper_pdf)
+    assert [(f.kind, f.number) for f in first] == [("figure", "1"), ("table", "1")]
+    assert all(f.path and f.path.parent == figures_dir(settings, "2401.00001", 2) for f in first)
+    mtimes = {f.path: f.path.stat().st_mtime_ns for f in first if f.path}
+
+    second = figures_for_pdf(store, settings, "2401.00001", 2, paper_pdf)
+    assert second == first
+    assert {f.path: f.path.stat().st_mtime_ns for f in second if f.path} == mtimes
+    run = next(store.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", ["2401.00001"]))
+    assert run["runs"] == 1 and run["status"] == "ok" and run["count"] == 2
+
+
+def test_cache_remembers_papers_without_figures(store: Store, settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    assert figures_for_pdf(store, settings, "hep-th/9901001", 1, bad) == []
+    assert cached_figures(store, "hep-th/9901001", 1) == []
+    run = next(store.db.query(f"select * from {RUNS_TABLE}"))
+    assert run["status"] == "failed" and "not a PDF" in run["reason"]
+    assert figures_dir(settings, "hep-th/9901001", 1).name == "hep-th_9901001v1"
+
+
+def test_cache_versions_are_separate_and_save_replaces(store: Store, tmp_path: Path) -> None:
+    png = tmp_path / "f.png"
+    Image.new("RGB", (800, 400), "white").save(png)
+    fig = Figure("figure", "2", "Figure 2: x", 3, (1.0, 2.0, 3.0, 4.0), png, 800, 400)
+    save_figures(store, "2401.00002", 1, [fig, fig])
+    save_figures(store, "2401.00002", 1, [fig])
+    assert cached_figures(store, "2401.00002", 1) == [fig]
+    assert cached_figures(store, "2401.00002", 2) is None
+    png.unlink()
+    assert cached_figures(store, "2401.00002", 1) is None  # files gone: extract again
+
+
+# ---- digest pick and policy ----------------------------------------------------------------------------
+
+
+def _fig(kind: str, number: str | None, area: float, path: Path | None = Path("x.png")) -> Figure:
+    return Figure(kind, number, "", 1, (0.0, 0.0, area, 1.0), path, 800, 400)
+
+
+def test_pick_for_digest_puts_figure_one_first_then_by_size() -> None:
+    f1, f2, f3, t1 = (
+        _fig("figure", "1", 10),
+        _fig("figure", "2", 50),
+        _fig("figure", "3", 30),
+        _fig("table", "1", 40),
+    )
+    assert pick_for_digest([f3, t1, f2, f1], 4) == [f1, f2, t1, f3]
+    assert pick_for_digest([f3, t1, f2, f1], 2) == [f1, f2]
+    assert pick_for_digest([f3, t1], 0) == []
+    page = _fig("page", None, 5)
+    assert pick_for_digest([f3, page, f2], 2) == [page, f2]
+    assert pick_for_digest([_fig("figure", "1", 10, path=None), f3], 4) == [f3]
+
+
+@pytest.mark.parametrize(
+    ("policy", "licence", "allowed"),
+    [
+        ("all", None, True),
+        ("all", "http://arxiv.org/licenses/nonexclusive-distrib/1.0/", True),
+        ("open", "http://creativecommons.org/licenses/by/4.0/", True),
+        ("open", "http://arxiv.org/licenses/nonexclusive-distrib/1.0/", False),
+        ("open", None, False),
+        ("none", "http://creativecommons.org/licenses/by/4.0/", False),
+    ],
+)
+def test_may_post_figures(settings: Settings, policy: str, licence: str | None, allowed: bool) -> None:
+    settings.figure_policy = policy  # type: ignore[assignment]
+    assert may_post_figures(settings, Paper(id="2401.00001", license=licence)) is allowed
+
+
+# ---- real papers ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "figures", "tables"),
+    [
+        ("2309.07125v1_TECA_3D_avatars.pdf", 17, 1),  # two columns, raster figures
+        ("1803.08494v3_GroupNorm_vector_figures.pdf", 7, 8),  # vector-only figures, tables captioned below
+        ("2403.07420v3_DragAnything.pdf", 11, 3),  # one column, mixed
+    ],
+)
+def test_real_papers(name: str, figures: int, tables: int, tmp_path: Path) -> None:
+    pdf = shared_path("pdfs", name)
+    found = extract_figures(pdf, tmp_path / "out", timeout=120)
+    numbers = {(f.kind, f.number) for f in found}
+    want = {("figure", str(i)) for i in range(1, figures + 1)} | {
+        ("table", str(i)) for i in range(1, tables + 1)
+    }
+    assert len(numbers & want) >= 0.9 * len(want), sorted(want - numbers)
+    for f in found:
+        assert f.path is not None and f.path.is_file()
+        assert f.width >= 800 or f.width >= (f.bbox[2] - f.bbox[0]) * 3.9
+        assert f.caption.lower().startswith(("fig", "tab"))
