@@ -135,6 +135,8 @@ class ArxivAPI:
         self, query: str, max_results: int | None = 10, *, newest_first: bool = False, page_size: int = 100
     ) -> list[Paper]:
         sort = arxiv.SortCriterion.SubmittedDate if newest_first else arxiv.SortCriterion.Relevance
+        if max_results is not None:
+            page_size = max(1, min(page_size, max_results))  # /search asks for 5, not 100
         return self._run(arxiv.Search(query=query, max_results=max_results, sort_by=sort), page_size)
 
     def _run(self, search: arxiv.Search, page_size: int = 100) -> list[Paper]:

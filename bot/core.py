@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .summarize import Summarizer, Summary
 
 log = logging.getLogger(__name__)
+
+PDF_RETRY_AFTER = 3600.0  # seconds before a PDF that could not be fetched is tried again
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Paperbot:
         self._harvest_lock = asyncio.Lock()
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._pdf_limit = asyncio.Semaphore(2)
+        self._pdf_failures: dict[str, float] = {}
         self._figure_limit = asyncio.Semaphore(1)
 
     async def __aenter__(self) -> Paperbot:
@@ -173,17 +177,26 @@ class Paperbot:
         return paper
 
     async def pdf(self, paper: Paper) -> Path | None:
-        """The paper's PDF on disk, fetched once; None (logged) when it cannot be had."""
+        """The paper's PDF on disk, fetched once; None (logged) when it cannot be had.
+
+        A failure is remembered for an hour, so a digest to a thousand chats asks arXiv for a
+        missing PDF once, not once per chat.
+        """
+        key = paper.versioned_id
+        failed_at = self._pdf_failures.get(key)
+        if failed_at is not None and time.monotonic() - failed_at < PDF_RETRY_AFTER:
+            return None
 
         async def fetch() -> Path | None:
             async with self._pdf_limit:
                 try:
                     return await asyncio.to_thread(fetch_pdf, self.settings, paper.id, paper.version)
                 except PdfError as err:
-                    log.warning("no PDF for %s: %s", paper.versioned_id, err)
+                    log.warning("no PDF for %s: %s", key, err)
+                    self._pdf_failures[key] = time.monotonic()
                     return None
 
-        return await self._once(("pdf", paper.versioned_id), fetch)
+        return await self._once(("pdf", key), fetch)
 
     async def figures(self, paper: Paper) -> list[Figure]:
         """Every captioned figure and table of the paper, extracted once per version."""

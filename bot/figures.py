@@ -1,9 +1,10 @@
 """Every captioned figure and table of a paper, cropped from its PDF, cached per paper version.
 
-The PDF work (:mod:`bot.figures_worker`) runs in a child process started from a
-``forkserver`` context: PDFium is not thread-safe, and a hostile or broken PDF must neither hang
-nor crash the bot. The child gets a memory cap (``RLIMIT_AS``) and the parent kills it when it
-overruns ``FIGURE_TIMEOUT``. Any failure becomes "no figures" plus a logged reason.
+The PDF work (:mod:`bot.figures_worker`) runs in a child process, never in the bot's: PDFium is
+not thread-safe, and a hostile or broken PDF must neither hang nor crash the bot. A small server
+process (PDFium loaded, started on first use and kept) forks one child per PDF; the child gets a
+memory cap (``RLIMIT_AS``) and is killed when it overruns ``FIGURE_TIMEOUT``. Only paths and
+JSON cross the pipes (the PNGs are files). Any failure becomes "no figures" plus a logged reason.
 
 Results are cached: the PNGs under ``DATA_DIR/figures/<id>v<version>/`` and rows in two tables,
 ``figure_runs`` (one per extracted version, so a paper without figures is cached too) and
@@ -14,12 +15,16 @@ its database thread and :func:`extract_figures` in a worker thread; the CLI uses
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
-import multiprocessing
 import os
+import select
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,39 +107,88 @@ class Extraction:
 # ---- the worker process ------------------------------------------------------------------------------
 
 
-def _child(pdf: str, out_dir: str, memory_mb: int, conn: Any) -> None:
-    """Entry point in the child: cap memory, run the extraction, send back dicts or a reason."""
-    try:
-        import resource
+class _Server:
+    """A long-lived ``python -c 'serve()'`` process (see :func:`bot.figures_worker.serve`) that
+    forks one child per PDF. Started on first use and kept: the bot pays for Python and PDFium
+    once, and each PDF costs a fork instead of a fresh interpreter."""
 
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError) as err:  # pragma: no cover - non-Linux
-        log.debug("could not cap memory: %s", err)
-    try:
-        from . import figures_worker
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)  # so the child imports this very ``bot``
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from bot.figures_worker import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
 
-        rows, note = figures_worker.extract(Path(pdf), Path(out_dir))
-        conn.send(("ok", (rows, note)))
-    except MemoryError:
-        conn.send(("failed", f"out of memory (FIGURE_MEMORY_MB={memory_mb})"))
-    except BaseException as err:  # everything from a broken PDF must reach the parent as a reason
-        name = type(err).__name__
-        conn.send(("failed", f"{name}: {err}"[:300]))
-    finally:
-        conn.close()
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ask(self, request: dict[str, Any], wait: float) -> dict[str, Any] | None:
+        """Send one request and wait up to ``wait`` seconds for its answer; None if there is none."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + wait
+        buf = b""
+        while not buf.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            buf += chunk
+        answer = json.loads(buf)
+        return answer if isinstance(answer, dict) else None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """forkserver: cheap to start per PDF and safe from a threaded parent (the bot's event loop,
-    its DB thread); spawn where forkserver does not exist."""
-    try:
-        ctx = multiprocessing.get_context("forkserver")
-    except ValueError:  # pragma: no cover - Windows
-        return multiprocessing.get_context("spawn")
-    # Import PDFium once in the fork server, not in every child (it only matters before it starts).
-    ctx.set_forkserver_preload(["bot.figures_worker"])
-    return ctx
+_idle: list[_Server] = []  # servers not serving anyone right now (one per concurrent extraction)
+_idle_lock = threading.Lock()
+
+
+def _take_server() -> _Server:
+    with _idle_lock:
+        while _idle:
+            server = _idle.pop()
+            if server.alive():
+                return server
+            server.close()
+    return _Server()
+
+
+def _give_back(server: _Server) -> None:
+    with _idle_lock:
+        _idle.append(server)
+
+
+@atexit.register
+def _stop_servers() -> None:
+    with _idle_lock:
+        servers = list(_idle)
+        _idle.clear()
+    for server in servers:
+        server.close()
+
+
+def start_worker() -> None:
+    """Start a figure server now (optional: the first extraction does it otherwise)."""
+    _give_back(_take_server())
 
 
 def run_extraction(pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536) -> Extraction:
@@ -145,50 +199,36 @@ def run_extraction(pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb
         return _failed(pdf, "failed", "no such file")
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".figures-", dir=out_dir))
-    ctx = _context()
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(str(pdf), str(tmp), memory_mb, send), daemon=True)
     started = time.monotonic()
+    request = {"pdf": str(pdf.resolve()), "out": str(tmp), "memory_mb": memory_mb, "timeout": timeout}
+    server: _Server | None = None
     try:
-        proc.start()
-        send.close()
-        status, payload = "failed", "the worker exited without an answer"
-        if recv.poll(timeout):
-            try:
-                status, payload = recv.recv()
-            except (EOFError, OSError):
-                proc.join(5)
-                code = proc.exitcode
-                payload = f"the worker died ({_describe_exit(code)})"
-        else:
-            status, payload = "timeout", f"took longer than FIGURE_TIMEOUT={timeout:g}s"
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
+        try:
+            server = _take_server()
+        except OSError as err:
+            return _failed(pdf, "failed", f"could not start the figure worker: {err}")
+        # the server enforces the time limit on its child; this guards against the server itself hanging
+        answer = server.ask(request, timeout + 30.0)
+        if answer is None:
+            server.close()
+            server = None
+            return _failed(pdf, "failed", "the figure worker stopped answering")
+        _give_back(server)
+        server = None
+        status = str(answer.get("status", "failed"))
         if status != "ok":
-            return _failed(pdf, status, str(payload))
-        rows, note = payload
-        figures = _move_results(rows, tmp, out_dir)
+            return _failed(pdf, status, str(answer.get("reason", "no reason given")))
+        figures = _move_results(answer.get("rows") or [], tmp, out_dir)
         if not figures:
-            reason = note or "no captioned figure or table found"
+            reason = answer.get("note") or "no captioned figure or table found"
             log.info("no figures from %s: %s", pdf.name, reason)
             return Extraction([], "empty", reason)
         log.info("%s: %d figures/tables in %.1fs", pdf.name, len(figures), time.monotonic() - started)
         return Extraction(figures, "ok")
     finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
-        recv.close()
+        if server is not None:
+            server.close()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        return f"signal {-code}"
-    return f"exit code {code}"
 
 
 def _failed(pdf: Path, status: str, reason: str) -> Extraction:

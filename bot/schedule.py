@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from .arxiv_api import ARXIV_TZ
 from .core import Paperbot
-from .deliver import Channel, DigestResult, chat_info, deliver_digest
+from .deliver import Channel, DigestResult, chat_info, deliver_digest, deliver_many
 from .errors import PaperbotError
 from .settings import parse_hhmm, parse_zone
 from .store import Store
@@ -116,12 +116,14 @@ class Scheduler:
             return results
         now = self.bot.clock()
         for platform in self.channels:
+            due_chats = []
             for row in await self.bot.store.run(Store.active_chats, platform):
                 chat = await chat_info(self.bot, platform, row["chat_id"])
                 local = now.astimezone(parse_zone(chat.timezone))
                 due = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
                 run = await self.bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
                 if local >= due and (run is None or run["status"] != "done"):
-                    result = await deliver_digest(self.bot, self.channels[platform], chat.chat_id, day)
-                    results.append(result)
+                    due_chats.append(chat.chat_id)
+            # all due chats at once: each is paced by its platform's per-chat limits, not by the others
+            results += await deliver_many(self.bot, self.channels[platform], due_chats, day)
         return results

@@ -442,13 +442,13 @@ class AsyncStore:
             self._store = Store(self.path)
         return self._store
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._get(), *args))
+        return await loop.run_in_executor(self._executor, lambda: fn(self._get(), *args, **kwargs))
 
-    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """From a worker thread (not the event loop): still runs on the DB thread."""
-        return self._executor.submit(lambda: fn(self._get(), *args)).result()
+        return self._executor.submit(lambda: fn(self._get(), *args, **kwargs)).result()
 
     async def close(self) -> None:
         if self._store is not None:

@@ -1,0 +1,966 @@
+"""The Telegram adapter: commands, buttons and the daily digest, on python-telegram-bot v22.
+
+One :class:`TelegramBot` per process wraps a PTB :class:`~telegram.ext.Application` (long
+polling by default, a webhook when ``TELEGRAM_WEBHOOK_URL`` is set) and is the delivery
+:class:`~bot.deliver.Channel` for Telegram: :func:`bot.deliver.deliver_digest` decides what a
+chat gets, this module decides how it looks (``bot/telegram_render.py``) and turns Telegram's
+refusals into what the delivery stage understands (:class:`~bot.deliver.ChatGone`,
+:class:`~bot.deliver.ChatMoved`, :class:`~bot.deliver.DeliveryDeferred`).
+
+Flood limits are Telegram's: about 30 messages a second overall, 20 a minute in a group and
+one a second in a chat. :class:`PacedRateLimiter` is PTB's ``AIORateLimiter`` (which also
+retries after a 429's ``retry_after``) with the per-chat limits added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    Chat,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from .core import Enriched, Paperbot
+from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
+from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, RateLimited
+from .i18n import error_text
+from .ids import find_arxiv_ids, parse_arxiv_id
+from .models import Paper
+from .query import parse_query
+from .settings import parse_hhmm, parse_zone
+from .store import Store
+from .telegram_render import (
+    COMMANDS,
+    answer_text,
+    callback,
+    digest_empty,
+    digest_header,
+    digest_overflow,
+    full_summary,
+    help_text,
+    link,
+    paper_caption,
+    paper_from_payload,
+    paper_text,
+    query_error,
+    say,
+    search_text,
+    short_caption,
+    start_payload,
+    subscriptions_text,
+    topics_text,
+    tt,
+)
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from aiohttp import web
+
+    from .figures import Figure
+    from .schedule import Scheduler
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ADMINS = (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+MESSAGE_ENDPOINTS = frozenset({"sendMessage", "sendPhoto", "sendMediaGroup", "editMessageText", "editMessageCaption"})
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+HEADROOM = 0.9  # pace the whole bot at 90 % of Telegram's rate: room for network jitter
+Context = ContextTypes.DEFAULT_TYPE
+
+
+# ---- flood limits --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits. ``second`` and ``minute`` are the windows' lengths: tests and the
+    bench shorten them (:meth:`faster`) to run the same schedule in less time."""
+
+    per_second: float = 30  # messages a second, all chats together
+    per_group: float = 20  # messages a minute in one group
+    per_chat: float = 1  # messages a second in one chat
+    second: float = 1.0
+    minute: float = 60.0
+
+    def faster(self, factor: float) -> FloodLimits:
+        return replace(self, second=self.second / factor, minute=self.minute / factor)
+
+
+class _ChatTurns:
+    """When a chat may get its next message: its own send times, one request at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.lock = asyncio.Lock()
+        self.sent: deque[float] = deque(maxlen=max(1, size))
+
+    def delay(self, now: float, limits: FloodLimits, group: bool) -> float:
+        wait = 0.0
+        if self.sent:
+            wait = self.sent[-1] + limits.second / limits.per_chat - now
+        if group and len(self.sent) == self.sent.maxlen:
+            wait = max(wait, self.sent[0] + limits.minute - now)
+        return wait
+
+
+class PacedRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter plus Telegram's per-chat limits, counted the way Telegram counts.
+
+    AIORateLimiter's limiters are leaky buckets as deep as their rate, so (30 per 1 s) lets 30
+    requests out at once and (20 per 60 s) lets a group get 20 in a second; Telegram counts
+    messages in windows and answers such bursts with 429s, and one 429 halts every request of
+    the bot for ``retry_after``. So the overall limiter is given the rate without the burst,
+    at 90 % of it for jitter (1 per 1/27 s), and each chat's messages go one at a time, at least a second apart
+    and, in groups, at most 20 in any minute, measured from when Telegram answered the
+    previous one. A 429 that still comes is retried after its ``retry_after`` up to
+    ``max_retries`` times (AIORateLimiter's own loop), then raised.
+    """
+
+    def __init__(self, limits: FloodLimits | None = None, max_retries: int = 5) -> None:
+        self.limits = limits or FloodLimits()
+        super().__init__(
+            overall_max_rate=1,
+            overall_time_period=self.limits.second / (self.limits.per_second * HEADROOM),
+            group_max_rate=0,
+            group_time_period=0,
+            max_retries=max_retries,
+        )
+        self._chats: dict[int | str, _ChatTurns] = {}
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = data.get("chat_id")
+        if endpoint not in MESSAGE_ENDPOINTS or chat_id is None:
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        turns = self._turns(chat_id)
+        loop = asyncio.get_running_loop()
+        group = str(chat_id).startswith("-") or str(chat_id).startswith("@")
+        async with turns.lock:
+            wait = turns.delay(loop.time(), self.limits, group)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+            finally:
+                turns.sent.append(loop.time())
+
+    def _turns(self, chat_id: int | str) -> _ChatTurns:
+        if len(self._chats) > 4096:  # forget chats that have been quiet for a minute
+            now = asyncio.get_running_loop().time()
+            for key, turns in list(self._chats.items()):
+                if not turns.lock.locked() and (not turns.sent or turns.sent[-1] < now - self.limits.minute):
+                    del self._chats[key]
+        turns = self._chats.get(chat_id)
+        if turns is None:
+            turns = self._chats[chat_id] = _ChatTurns(int(self.limits.per_group))
+        return turns
+
+
+# ---- the adapter's own tables ------------------------------------------------------------------
+
+
+def _ensure_tables(store: Store) -> None:
+    """Which bot message shows which paper (replies ask about it), uploaded photos' file ids
+    (each figure is uploaded once, then reused by id), and /summarize and /ask model calls per
+    user (the hourly allowance survives restarts)."""
+    store.ensure_table(
+        "telegram_messages", {"chat_id": str, "message_id": int, "paper_id": str, "at": str}, pk=("chat_id", "message_id")
+    )
+    store.ensure_table("telegram_files", {"path": str, "file_id": str}, pk="path")
+    store.ensure_table("telegram_llm_calls", {"id": int, "user_id": str, "paper_id": str, "at": str}, pk="id")
+    store.db["telegram_llm_calls"].create_index(["user_id", "at"], if_not_exists=True)
+
+
+def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = [{"chat_id": chat_id, "message_id": m, "paper_id": paper_id, "at": now} for m in message_ids]
+    with store.db.conn:
+        store.db["telegram_messages"].upsert_all(rows, pk=("chat_id", "message_id"))
+
+
+def _paper_of(store: Store, chat_id: str, message_id: int) -> str | None:
+    rows = list(
+        store.db.query(
+            "select paper_id from telegram_messages where chat_id = ? and message_id = ?", [chat_id, message_id]
+        )
+    )
+    return rows[0]["paper_id"] if rows else None
+
+
+def _file_ids(store: Store, paths: list[str]) -> dict[str, str]:
+    marks = ",".join("?" for _ in paths)
+    rows = store.db.query(f"select path, file_id from telegram_files where path in ({marks})", paths)
+    return {r["path"]: r["file_id"] for r in rows}
+
+
+def _save_file_ids(store: Store, pairs: dict[str, str]) -> None:
+    with store.db.conn:
+        store.db["telegram_files"].upsert_all([{"path": p, "file_id": f} for p, f in pairs.items()], pk="path")
+
+
+def _forget_file_ids(store: Store, paths: list[str]) -> None:
+    with store.db.conn:
+        for p in paths:
+            store.db.execute("delete from telegram_files where path = ?", [p])
+
+
+def _take_llm_call(store: Store, user_id: str, paper_id: str, now: str, since: str, allowance: int) -> str | None:
+    """Count one model call for the user, unless the last hour's allowance is used up: then
+    return the time of the oldest call in the hour (when one frees up) and count nothing."""
+    with store.db.conn:
+        rows = list(
+            store.db.query(
+                "select at from telegram_llm_calls where user_id = ? and at > ? order by at", [user_id, since]
+            )
+        )
+        if len(rows) >= allowance:
+            return rows[0]["at"] if rows else now
+        store.db["telegram_llm_calls"].insert({"user_id": user_id, "paper_id": paper_id, "at": now})
+    return None
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+
+
+def _arg_text(message: Message) -> str:
+    """What follows the command, as typed (queries keep their quotes and spacing)."""
+    parts = (message.text or "").split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _usable(figure: Figure) -> bool:
+    """A figure Telegram takes as a photo: a file ≤10 MB, width + height ≤ 10,000, ratio ≤ 20."""
+    if figure.path is None or not Path(figure.path).is_file():
+        return False
+    w, h = figure.width, figure.height
+    if w <= 0 or h <= 0 or w + h > 10000 or max(w, h) / min(w, h) > 20:
+        return False
+    return Path(figure.path).stat().st_size <= PHOTO_MAX_BYTES
+
+
+def _media_problem(err: BadRequest) -> bool:
+    text = err.message.lower()
+    return any(s in text for s in ("photo", "image", "file", "media", "dimensions", "too big"))
+
+
+class TelegramBot:
+    """The Telegram side of paperbot: started and stopped by :func:`bot.run.run`."""
+
+    platform = PLATFORM
+
+    def __init__(self, core: Paperbot, *, limits: FloodLimits | None = None, max_retries: int = 5) -> None:
+        self.core = core
+        self.settings = core.settings
+        self.store = core.store
+        self.scheduler: Scheduler | None = None
+        token = self.settings.telegram_bot_token
+        if token is None or not token.get_secret_value():
+            raise BadSetting("TELEGRAM_BOT_TOKEN is not set")
+        api = self.settings.telegram_api_url.rstrip("/")
+        files = api[: -len("/bot")] + "/file/bot" if api.endswith("/bot") else api + "/file"
+        self.app: Application = (
+            ApplicationBuilder()
+            .token(token.get_secret_value())
+            .base_url(api)
+            .base_file_url(files)
+            .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+            .rate_limiter(PacedRateLimiter(limits, max_retries=max_retries))
+            .concurrent_updates(True)
+            .job_queue(None)  # digests are scheduled by bot.schedule: one scheduler per process
+            .build()
+        )
+        self._webhook: web.AppRunner | None = None
+        self._uploading = asyncio.Lock()
+        self._add_handlers()
+
+    @property
+    def bot(self) -> Any:
+        return self.app.bot
+
+    def _add_handlers(self) -> None:
+        app = self.app
+        for name in COMMANDS:
+            app.add_handler(CommandHandler(name, getattr(self, f"{name}_command")))
+        app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
+        app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
+        app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
+        app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_error_handler(self.on_error)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.run(_ensure_tables)
+        await self.app.initialize()
+        await self._set_commands()
+        await self.app.start()
+        if self.settings.telegram_webhook_url:
+            await self._start_webhook(self.settings.telegram_webhook_url)
+        else:
+            await self.app.updater.start_polling(allowed_updates=Update.ALL_TYPES)  # type: ignore[union-attr]
+        log.info("telegram: @%s is up (%s)", self.bot.username, "webhook" if self._webhook else "polling")
+
+    async def stop(self) -> None:
+        if self._webhook is not None:
+            await self._webhook.cleanup()
+            self._webhook = None
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _set_commands(self) -> None:
+        """The command menu, in Chinese and English (Telegram picks by the user's language)."""
+        try:
+            for lang in ("zh", "en"):
+                commands = [BotCommand(c, tt(f"tg.cmd.{c}", lang)) for c in COMMANDS]
+                await self.bot.set_my_commands(commands, language_code=lang)
+            default = [BotCommand(c, tt(f"tg.cmd.{c}", self.settings.default_lang)) for c in COMMANDS]
+            await self.bot.set_my_commands(default)
+        except TelegramError as err:  # a menu is a nicety: never a reason not to start
+            log.warning("telegram: could not set the command menu: %s", err)
+
+    async def _start_webhook(self, url: str) -> None:
+        """Updates pushed by Telegram to ``url``, checked against the secret token, into PTB's
+        update queue (PTB's own webhook server needs tornado; aiohttp is here already)."""
+        from aiohttp import web
+
+        secret = self.settings.telegram_webhook_secret
+        if secret is None or not secret.get_secret_value():
+            raise BadSetting("set TELEGRAM_WEBHOOK_SECRET with TELEGRAM_WEBHOOK_URL: Telegram sends it with every update")
+        token = secret.get_secret_value()
+        host, _, port = self.settings.telegram_webhook_listen.rpartition(":")
+
+        async def receive(request: web.Request) -> web.Response:
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return web.Response(status=403)
+            try:
+                data = await request.json()
+            except ValueError:
+                return web.Response(status=400)
+            await self.app.update_queue.put(Update.de_json(data, self.bot))
+            return web.Response()
+
+        web_app = web.Application()
+        web_app.router.add_post(urlsplit(url).path or "/", receive)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+        self._webhook = runner
+        await self.bot.set_webhook(url, secret_token=token, allowed_updates=Update.ALL_TYPES)
+
+    # ---- small pieces the handlers share -------------------------------------------------------
+    async def _lang(self, chat_id: int | str) -> str:
+        """The chat's language, without creating a row for a chat that never set anything."""
+        row = await self.store.run(Store.get_chat, PLATFORM, str(chat_id))
+        return (row or {}).get("lang") or self.settings.default_lang
+
+    async def _is_admin(self, chat: Chat, user: User | None, message: Message | None = None) -> bool:
+        """Private chats are their user's; in groups, ask Telegram (getChatMember)."""
+        if chat.type == ChatType.PRIVATE:
+            return True
+        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
+            return True  # an anonymous admin, writing as the group
+        if user is None:
+            return False
+        member = await self.bot.get_chat_member(chat.id, user.id)
+        return member.status in ADMINS
+
+    async def _admin_or_refuse(self, update: Update, lang: str) -> bool:
+        message = update.effective_message
+        assert message is not None and update.effective_chat is not None
+        if await self._is_admin(update.effective_chat, update.effective_user, message):
+            return True
+        await message.reply_text(say("error.not_admin", lang))
+        return False
+
+    async def _ensure_chat(self, chat: Chat) -> None:
+        title = chat.title or chat.full_name
+        await self.store.run(lambda s: s.ensure_chat(PLATFORM, str(chat.id), title=title))
+
+    async def _sync(self, chat_id: str) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.sync_chat(PLATFORM, chat_id)
+
+    async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
+        await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id)
+
+    @asynccontextmanager
+    async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING) -> AsyncIterator[None]:
+        """Show "typing…" (Telegram clears it after 5 s, so it is repeated) while work runs."""
+
+        async def keep_showing() -> None:
+            while True:
+                with suppress(TelegramError):
+                    await self.bot.send_chat_action(chat_id, action)
+                await asyncio.sleep(4.5)
+
+        task = asyncio.create_task(keep_showing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _spend_llm(self, user_id: int | None, paper: Paper, lang: str, *, asking: bool = False) -> None:
+        """Count a /summarize or /ask model call against the user's hourly allowance, or raise
+        RateLimited. Costs nothing when no model runs: no provider, or a cached summary."""
+        summarizer = self.core.summarizer
+        if summarizer.provider_name == "none":
+            return
+        if not asking and await summarizer.cached(paper, lang) is not None:
+            return
+        now = self.core.clock()
+        allowance = self.settings.summarize_per_user_per_hour
+        oldest = await self.store.run(
+            _take_llm_call, str(user_id), paper.id, now.isoformat(), (now - timedelta(hours=1)).isoformat(), allowance
+        )
+        if oldest is not None:
+            free_at = datetime.fromisoformat(oldest) + timedelta(hours=1)
+            raise RateLimited(max(1, math.ceil((free_at - now).total_seconds() / 60)))
+
+    def _full_button(self, paper: Paper, lang: str) -> InlineKeyboardMarkup | None:
+        data = callback("full", paper.id)
+        if data is None:
+            return None
+        return InlineKeyboardMarkup([[InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data)]])
+
+    def _full_link(self, paper: Paper, lang: str) -> str:
+        """The album's way to the full summary (albums take no buttons): a /start deep link."""
+        return link(f"https://t.me/{self.bot.username}?start={start_payload(paper.id)}", tt("tg.read_more", lang))
+
+    def _figures_for(self, item: Enriched) -> list[Figure]:
+        """The paper's figures to post (FIGURE_POLICY, DIGEST_FIGURES), as Telegram takes them."""
+        from .figures import may_post_figures, pick_for_digest
+
+        if not item.figures or not may_post_figures(self.settings, item.paper):
+            return []
+        return [f for f in pick_for_digest(item.figures, self.settings.digest_figures) if _usable(f)][:10]
+
+    async def _send_figures(
+        self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None
+    ) -> list[Message]:
+        """One photo or one album (2–10). Each figure is uploaded once and then sent by its file
+        id: while a figure has none yet, the first chat uploads it and the others wait for it."""
+        paths = [str(f.path) for f in figures]
+        known = await self.store.run(_file_ids, paths)
+        if len(known) == len(paths):
+            try:
+                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+            except BadRequest as err:
+                if "file identifier" not in err.message.lower():
+                    raise
+                await self.store.run(_forget_file_ids, paths)  # ids Telegram no longer knows
+        async with self._uploading:
+            known = await self.store.run(_file_ids, paths)
+            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+
+    async def _post_photos(
+        self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None
+    ) -> list[Message]:
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        media: list[Any] = []
+        for path in paths:
+            if path in known:
+                media.append(known[path])
+            else:
+                data = await asyncio.to_thread(Path(path).read_bytes)
+                media.append(InputFile(data, filename=Path(path).name, attach=True))
+        if len(media) == 1:
+            sent = [await self.bot.send_photo(chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply)]
+        else:
+            items = [InputMediaPhoto(m, caption=caption if i == 0 else None) for i, m in enumerate(media)]
+            sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply))
+        new = {p: m.photo[-1].file_id for p, m in zip(paths, sent, strict=False) if m.photo and p not in known}
+        if new:
+            await self.store.run(_save_file_ids, new)
+        return sent
+
+    # ---- the delivery channel ---------------------------------------------------------------------
+    @asynccontextmanager
+    async def _delivery(self) -> AsyncIterator[None]:
+        """Telegram's refusals as the delivery stage's exceptions."""
+        try:
+            yield
+        except Forbidden as err:
+            raise ChatGone(err.message) from err
+        except ChatMigrated as err:
+            raise ChatMoved(str(err.new_chat_id)) from err
+        except RetryAfter as err:
+            raise DeliveryDeferred(f"rate limited after retries: {err.message}") from err
+        except BadRequest as err:
+            if "chat not found" in err.message.lower():
+                raise ChatGone(err.message) from err
+            raise DeliveryDeferred(f"Telegram refused a message: {err.message}") from err
+        except NetworkError as err:
+            raise DeliveryDeferred(f"network: {err.message}") from err
+
+    async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None:
+        async with self._delivery():
+            await self.bot.send_message(int(chat.chat_id), digest_header(day, topics, papers, chat.lang))
+
+    async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
+        """One paper: its figures with the text as caption when it fits (else a short caption
+        and the text as the next message), or the text alone. Returns the text's message id."""
+        chat_id, lang, paper = int(chat.chat_id), chat.lang, item.paper
+        figures = self._figures_for(item)
+        async with self._delivery():
+            sent: list[Message] = []
+            if figures:
+                album = len(figures) > 1
+                caption = paper_caption(item, lang, more=self._full_link(paper, lang) if album else None)
+                markup = self._full_button(paper, lang) if caption and not album else None
+                try:
+                    sent = await self._send_figures(chat_id, figures, caption or short_caption(paper, lang), markup=markup)
+                except BadRequest as err:
+                    if not _media_problem(err):
+                        raise
+                    log.warning("telegram: figures of %s refused (%s); sending the text alone", paper.id, err.message)
+                if sent and caption:
+                    await self._remember(chat_id, sent, paper.id)
+                    return str(sent[0].message_id)
+            reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
+            text = await self.bot.send_message(
+                chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
+            )
+            await self._remember(chat_id, [*sent, text], paper.id)
+            return str(text.message_id)
+
+    async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
+        async with self._delivery():
+            for text in digest_overflow(papers, chat.lang):
+                await self.bot.send_message(int(chat.chat_id), text)
+
+    async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
+        async with self._delivery():
+            await self.bot.send_message(int(chat.chat_id), digest_empty(day, topics, chat.lang))
+
+    # ---- commands ---------------------------------------------------------------------------------
+    async def start_command(self, update: Update, context: Context) -> None:
+        """/start (also the album's "Full summary" deep link: /start full-2407_21047)."""
+        message = update.effective_message
+        assert message is not None
+        paper_id = paper_from_payload(context.args[0]) if context.args else None
+        if paper_id:
+            user = update.effective_user
+            await self._full_summary(message, user.id if user else None, paper_id)
+            return
+        await message.reply_text(help_text(await self._lang(message.chat_id)))
+
+    async def help_command(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None
+        await message.reply_text(help_text(await self._lang(message.chat_id)))
+
+    async def topics_command(self, update: Update, context: Context) -> None:
+        """The catalogue, one subscribe button per topic."""
+        message = update.effective_message
+        assert message is not None
+        lang = await self._lang(message.chat_id)
+        buttons = []
+        for i, topic in enumerate(self.core.catalogue.topics):
+            data = callback("sub", topic.name) or f"sub:#{i}"
+            buttons.append(InlineKeyboardButton(f"➕ {topic.name}", callback_data=data))
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        await message.reply_text(topics_text(self.core.catalogue, lang), reply_markup=InlineKeyboardMarkup(rows))
+
+    async def subscribe_command(self, update: Update, context: Context) -> None:
+        """/subscribe 虚拟人 | /subscribe ti:"gaussian avatar" OR abs:"head avatar" (admins)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        text = _arg_text(message)
+        if not text:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.subscribe", lang)))
+            return
+        if not await self._admin_or_refuse(update, lang):
+            return
+        try:
+            sub = self.core.catalogue.subscription(text)
+        except QueryError as err:
+            await message.reply_text(query_error(err, text, lang))
+            return
+        except PaperbotError as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        await self._ensure_chat(chat)
+        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query)
+        await self._sync(str(chat.id))
+        await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
+
+    async def unsubscribe_command(self, update: Update, context: Context) -> None:
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        text = _arg_text(message)
+        if not text:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.unsubscribe", lang)))
+            return
+        if not await self._admin_or_refuse(update, lang):
+            return
+        names = {text}
+        if (topic := self.core.catalogue.get(text)) is not None:
+            names.add(topic.name)
+        with suppress(QueryError):
+            names.add(parse_query(text).text)
+        subs = await self.store.run(Store.subscriptions, PLATFORM, str(chat.id))
+        found = next((s["topic"] for s in subs if s["topic"] in names), None)
+        if found is None:
+            await message.reply_text(say("cmd.not_subscribed", lang, topic=text))
+            return
+        await self.store.run(Store.unsubscribe, PLATFORM, str(chat.id), found)
+        await message.reply_text(say("cmd.unsubscribed", lang, topic=found))
+
+    async def subscriptions_command(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None
+        lang = await self._lang(message.chat_id)
+        subs = await self.store.run(Store.subscriptions, PLATFORM, str(message.chat_id))
+        await message.reply_text(subscriptions_text(subs, lang))
+
+    async def settime_command(self, update: Update, context: Context) -> None:
+        """/settime 09:00 [Asia/Shanghai] (admins)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        args = context.args or []
+        if not args:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.settime", lang)))
+            return
+        if not await self._admin_or_refuse(update, lang):
+            return
+        try:
+            at = parse_hhmm(args[0])
+        except ValueError:
+            await message.reply_text(say("error.bad_time", lang, text=args[0][:40]))
+            return
+        fields = {"digest_time": at.strftime("%H:%M")}
+        if len(args) > 1:
+            try:
+                parse_zone(args[1])
+            except ValueError:
+                await message.reply_text(say("error.bad_zone", lang, text=args[1][:64]))
+                return
+            fields["timezone"] = args[1]
+        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
+        await self._sync(str(chat.id))
+        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        await message.reply_text(say("cmd.time_set", lang, time=info.digest_time, zone=info.timezone))
+
+    async def lang_command(self, update: Update, context: Context) -> None:
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        choice = (context.args or [""])[0].lower()
+        if choice not in ("zh", "en"):
+            await message.reply_text(say("error.bad_lang", lang))
+            return
+        if not await self._admin_or_refuse(update, lang):
+            return
+        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"lang": choice})
+        await message.reply_text(say("cmd.lang_set", choice))
+
+    async def quiet_command(self, update: Update, context: Context) -> None:
+        """Toggle the one line sent on announcement days with nothing for this chat."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        if not await self._admin_or_refuse(update, lang):
+            return
+        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"quiet": int(not info.quiet)})
+        await message.reply_text(say("cmd.quiet_off" if info.quiet else "cmd.quiet_on", lang))
+
+    async def digest_command(self, update: Update, context: Context) -> None:
+        """Today's digest now, from the store: what this chat has not had yet (admins)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        if not await self._admin_or_refuse(update, lang):
+            return
+        day = await self.core.latest_day()
+        before = await self.store.run(Store.get_digest_run, PLATFORM, str(chat.id), day) if day else None
+        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        async with self._chat_action(chat.id):
+            result = await deliver_digest(self.core, self, str(chat.id), manual=True)
+        if result.status == "no-subscriptions":
+            await message.reply_text(say("digest.no_subscriptions", lang))
+        elif result.status == "deferred":
+            await message.reply_text(say("tg.digest_failed", lang))
+        elif result.status == "nothing" or (
+            result.status == "empty" and (info.quiet or (before is not None and before["status"] in ("started", "done")))
+        ):
+            await message.reply_text(say("digest.nothing_new", lang))
+
+    async def summarize_command(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None
+        text = _arg_text(message)
+        if not text:
+            lang = await self._lang(message.chat_id)
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.summarize", lang)))
+            return
+        user = update.effective_user
+        await self._summarize(message, user.id if user else None, text)
+
+    async def search_command(self, update: Update, context: Context) -> None:
+        """The arXiv API's top 5 for words or a query, each with a Summarize button."""
+        message = update.effective_message
+        assert message is not None
+        lang = await self._lang(message.chat_id)
+        text = _arg_text(message)
+        if not text:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.search", lang)))
+            return
+        try:
+            query = parse_query(text)
+        except QueryError as err:
+            await message.reply_text(query_error(err, text, lang))
+            return
+        status = await message.reply_text(say("cmd.searching", lang))
+        try:
+            async with self._chat_action(message.chat_id):
+                papers = await self.core.search(query.api, 5)
+        except PaperbotError as err:
+            await status.edit_text(html.escape(error_text(err, lang), quote=False))
+            return
+        rows = [
+            [InlineKeyboardButton(f"{i}. {tt('label.summarize', lang)}", callback_data=data)]
+            for i, p in enumerate(papers, 1)
+            if (data := callback("sum", p.id))
+        ]
+        await status.edit_text(search_text(text, papers, lang), reply_markup=InlineKeyboardMarkup(rows) if rows else None)
+
+    async def ask_command(self, update: Update, context: Context) -> None:
+        """/ask ID QUESTION, or /ask QUESTION in reply to one of the bot's paper messages."""
+        message = update.effective_message
+        assert message is not None
+        text = _arg_text(message)
+        first, _, rest = text.partition(" ")
+        try:
+            paper_id, question = str(parse_arxiv_id(first)), rest
+        except BadArxivId:
+            paper_id, question = await self._replied_paper(message), text
+        user = update.effective_user
+        if paper_id is None or not question.strip():
+            await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
+            return
+        await self._ask(message, user.id if user else None, paper_id, question)
+
+    # ---- buttons -------------------------------------------------------------------------------------
+    async def subscribe_button(self, update: Update, context: Context) -> None:
+        """A topic's button under /topics: subscribe, if the one who tapped is an admin."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        chat = update.effective_chat
+        if chat is None:
+            await query.answer()
+            return
+        lang = await self._lang(chat.id)
+        name = query.data.split(":", 1)[1]
+        topics = self.core.catalogue.topics
+        topic = topics[int(name[1:])] if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(topics) else self.core.catalogue.get(name)
+        if topic is None:
+            await query.answer()
+            return
+        if not await self._is_admin(chat, query.from_user):
+            await query.answer(tt("error.not_admin", lang), show_alert=True)
+            return
+        await self._ensure_chat(chat)
+        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), topic.name, topic.query)
+        await self._sync(str(chat.id))
+        done = "cmd.subscribed" if added else "cmd.already_subscribed"
+        await query.answer(tt(done, lang, topic=topic.name))
+        await self.bot.send_message(chat.id, say(done, lang, topic=topic.name))
+
+    async def full_summary_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await query.answer()
+        if isinstance(query.message, Message):
+            await self._full_summary(query.message, query.from_user.id, query.data.split(":", 1)[1])
+
+    async def summarize_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await query.answer()
+        if isinstance(query.message, Message):
+            await self._summarize(query.message, query.from_user.id, query.data.split(":", 1)[1])
+
+    # ---- messages that are not commands ------------------------------------------------------------
+    async def on_text(self, update: Update, context: Context) -> None:
+        """A reply to one of the bot's paper messages asks about that paper; in a DM, an arXiv
+        id or link gets its summary."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None or not message.text:
+            return
+        user_id = update.effective_user.id if update.effective_user else None
+        paper_id = await self._replied_paper(message)
+        if paper_id is not None:
+            await self._ask(message, user_id, paper_id, message.text)
+            return
+        if chat.type != ChatType.PRIVATE:
+            return
+        found = find_arxiv_ids(message.text, limit=3)
+        if not found:
+            await message.reply_text(help_text(await self._lang(chat.id)))
+        for aid in found:
+            await self._summarize(message, user_id, str(aid))
+
+    async def migrated(self, update: Update, context: Context) -> None:
+        """A group became a supergroup: its subscriptions and ledger move to the new id."""
+        message = update.effective_message
+        if message is None or not message.migrate_to_chat_id:
+            return
+        old, new = str(message.chat_id), str(message.migrate_to_chat_id)
+        await self.store.run(Store.migrate_chat, PLATFORM, old, new)
+        if self.scheduler is not None:
+            self.scheduler.remove_chat(PLATFORM, old)
+            await self.scheduler.sync_chat(PLATFORM, new)
+
+    async def membership(self, update: Update, context: Context) -> None:
+        """The bot was removed from (or added back to) a chat."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        chat_id = str(change.chat.id)
+        status = change.new_chat_member.status
+        if status in (ChatMember.LEFT, ChatMember.BANNED):
+            if await self.store.run(Store.get_chat, PLATFORM, chat_id) is not None:
+                await self.store.run(Store.update_chat, PLATFORM, chat_id, {"active": 0, "inactive_reason": "removed"})
+            if self.scheduler is not None:
+                self.scheduler.remove_chat(PLATFORM, chat_id)
+        elif status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
+            row = await self.store.run(Store.get_chat, PLATFORM, chat_id)
+            if row is not None and not row["active"]:
+                await self.store.run(Store.update_chat, PLATFORM, chat_id, {"active": 1, "inactive_reason": None})
+                await self._sync(chat_id)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log, and tell the chat in one sentence in its language; never a traceback."""
+        err = context.error
+        if isinstance(err, PaperbotError):
+            log.info("telegram: %s", err)
+        else:
+            log.error("telegram: handling an update failed", exc_info=err)
+        if not isinstance(update, Update) or update.effective_chat is None or isinstance(err, (Forbidden, ChatMigrated)):
+            return
+        with suppress(Exception):
+            lang = await self._lang(update.effective_chat.id)
+            await self.bot.send_message(update.effective_chat.id, html.escape(error_text(err or Exception(), lang), quote=False))
+
+    # ---- the work behind /summarize, /ask and the buttons -------------------------------------------
+    async def _replied_paper(self, message: Message) -> str | None:
+        replied = message.reply_to_message
+        if replied is None or replied.from_user is None or replied.from_user.id != self.bot.id:
+            return None
+        return await self.store.run(_paper_of, str(message.chat_id), replied.message_id)
+
+    async def _summarize(self, message: Message, user_id: int | None, text: str) -> None:
+        """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures."""
+        chat_id = message.chat_id
+        lang = await self._lang(chat_id)
+        try:
+            aid = parse_arxiv_id(text)
+        except BadArxivId as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        status = await message.reply_text(say("cmd.working", lang, id=str(aid)))
+        try:
+            paper = await self.core.lookup(str(aid))
+            await self._spend_llm(user_id, paper, lang)
+            async with self._chat_action(chat_id):
+                from .figures import may_post_figures
+
+                item = await self.core.enrich(paper, lang, figures=may_post_figures(self.settings, paper))
+        except PaperbotError as err:
+            await status.edit_text(html.escape(error_text(err, lang), quote=False))
+            return
+        await status.edit_text(paper_text(item, lang), reply_markup=self._full_button(paper, lang))
+        await self._remember(chat_id, [status], paper.id)
+        figures = self._figures_for(item)
+        if figures:
+            async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
+                sent = await self._send_figures(chat_id, figures, short_caption(paper, lang), reply_to=status.message_id)
+            await self._remember(chat_id, sent, paper.id)
+
+    async def _full_summary(self, message: Message, user_id: int | None, paper_id: str) -> None:
+        """The structured summary, in as many messages as it takes, replying to ``message``."""
+        chat_id = message.chat_id
+        lang = await self._lang(chat_id)
+        try:
+            paper = await self.core.lookup(paper_id)
+            await self._spend_llm(user_id, paper, lang)
+            async with self._chat_action(chat_id):
+                summary = await self.core.summary(paper, lang)
+        except PaperbotError as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
+        for text in full_summary(paper, summary, lang):
+            sent = await self.bot.send_message(chat_id, text, reply_parameters=reply)
+            await self._remember(chat_id, [sent], paper.id)
+
+    async def _ask(self, message: Message, user_id: int | None, paper_id: str, question: str) -> None:
+        chat_id = message.chat_id
+        lang = await self._lang(chat_id)
+        status = await message.reply_text(say("tg.thinking", lang, id=paper_id))
+        try:
+            paper = await self.core.lookup(paper_id)
+            await self._spend_llm(user_id, paper, lang, asking=True)
+            async with self._chat_action(chat_id):
+                answer = await self.core.ask(paper, question, lang)
+        except PaperbotError as err:
+            await status.edit_text(html.escape(error_text(err, lang), quote=False))
+            return
+        await status.edit_text(answer_text(paper, question, answer, lang))
+        await self._remember(chat_id, [status], paper.id)

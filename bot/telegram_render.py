@@ -1,0 +1,294 @@
+"""Telegram HTML for everything the bot posts: papers, digests, summaries, lists, help.
+
+Telegram counts its limits (caption 1,024, message 4,096) on the *visible* text, after entity
+parsing, so every function here builds messages from plain text that is cut first (with
+:func:`bot.render.fit`, at word boundaries) and escaped and wrapped in tags after: a cut can
+never fall inside a tag or an entity, and :func:`visible_len` of the result is what Telegram
+counts. Lengths are counted in UTF-16 code units, which is never less than what Telegram
+counts. Every string from arXiv, from a model or from a user goes through :func:`esc`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from .i18n import t
+from .models import Paper
+from .render import clean, fit, short_authors, split_paragraphs, summary_sections
+
+if TYPE_CHECKING:
+    from .core import Enriched
+    from .errors import QueryError
+    from .summarize import Summary
+    from .topics import Catalogue
+
+CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+
+# Strings only the Telegram adapter says (bot.i18n has the shared ones).
+TEXT: dict[str, dict[str, str]] = {
+    "tg.cmd.start": {"zh": "介绍与帮助", "en": "what I do and how"},
+    "tg.cmd.help": {"zh": "命令与示例", "en": "commands and examples"},
+    "tg.cmd.topics": {"zh": "可订阅的主题", "en": "topics you can follow"},
+    "tg.cmd.subscribe": {"zh": "订阅主题或 arXiv 查询（管理员）", "en": "follow a topic or arXiv query (admins)"},
+    "tg.cmd.unsubscribe": {"zh": "取消订阅（管理员）", "en": "stop following a topic (admins)"},
+    "tg.cmd.subscriptions": {"zh": "本群的订阅", "en": "what this chat follows"},
+    "tg.cmd.settime": {"zh": "每日推送时间，如 09:00 Asia/Shanghai（管理员）", "en": "digest time, e.g. 09:00 Europe/Berlin (admins)"},
+    "tg.cmd.lang": {"zh": "语言 zh|en（管理员）", "en": "language zh|en (admins)"},
+    "tg.cmd.quiet": {"zh": "无新论文时不提示（管理员）", "en": "silence on days without papers (admins)"},
+    "tg.cmd.digest": {"zh": "立即发送今天的论文（管理员）", "en": "today's digest now (admins)"},
+    "tg.cmd.summarize": {"zh": "总结任意 arXiv 论文", "en": "summarize any arXiv paper"},
+    "tg.cmd.search": {"zh": "搜索 arXiv", "en": "search arXiv"},
+    "tg.cmd.ask": {"zh": "针对论文提问", "en": "ask a question about a paper"},
+    "tg.thinking": {"zh": "⏳ 正在阅读 {id} 并思考你的问题…", "en": "⏳ Reading {id} to answer…"},
+    "tg.question": {"zh": "问", "en": "Q"},
+    "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
+    "tg.read_more": {"zh": "📖 完整总结", "en": "📖 Full summary"},
+    "tg.usage.subscribe": {"zh": "/subscribe 虚拟人 或 /subscribe ti:\"gaussian avatar\"", "en": "/subscribe avatar or /subscribe ti:\"gaussian avatar\""},
+    "tg.usage.unsubscribe": {"zh": "/unsubscribe 主题", "en": "/unsubscribe TOPIC"},
+    "tg.usage.settime": {"zh": "/settime 09:00 Asia/Shanghai", "en": "/settime 09:00 Europe/Berlin"},
+    "tg.usage.summarize": {"zh": "/summarize 2407.21047", "en": "/summarize 2407.21047"},
+    "tg.usage.search": {"zh": "/search gaussian avatar", "en": "/search gaussian avatar"},
+    "tg.digest_failed": {
+        "zh": "现在无法发送，稍后会自动重试。",
+        "en": "Could not post the digest right now; it will be retried automatically.",
+    },
+}
+
+COMMANDS = ("start", "help", "topics", "subscribe", "unsubscribe", "subscriptions", "settime", "lang", "quiet",
+            "digest", "summarize", "search", "ask")  # fmt: skip
+
+
+def tt(key: str, lang: str, /, **params: Any) -> str:
+    """A message by key from this module's table or bot.i18n, as plain text."""
+    entry = TEXT.get(key)
+    if entry is None:
+        return t(key, lang, **params)
+    text = entry.get(lang) or entry["en"]
+    return text.format(**params) if params else text
+
+
+def say(key: str, lang: str, /, **params: Any) -> str:
+    """A message by key, escaped for HTML (user text inside it included)."""
+    return html.escape(tt(key, lang, **params), quote=False)
+
+
+def esc(text: str | None, limit: int | None = None) -> str:
+    """Outside text, cleaned, cut to ``limit`` visible characters, escaped."""
+    plain = clean(text)
+    if limit is not None:
+        plain = fit(plain, limit)
+    return html.escape(plain, quote=False)
+
+
+def link(url: str, text: str, limit: int | None = None) -> str:
+    return f'<a href="{html.escape(url, quote=True)}">{esc(text, limit)}</a>'
+
+
+def visible_len(text: str) -> int:
+    """What Telegram counts: the text without tags, entities decoded, in UTF-16 code units."""
+    plain = html.unescape(re.sub(r"<[^>]*>", "", text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def join_fitted(lines: list[str], limit: int, *, keep: int = 1) -> str:
+    """Lines joined by newlines; trailing lines (after the first ``keep``) are dropped until the
+    whole fits ``limit``. Lines are whole entities, so dropping one never breaks markup."""
+    lines = list(lines)
+    while len(lines) > keep and visible_len("\n".join(lines)) > limit:
+        lines.pop()
+    return "\n".join(lines).strip()
+
+
+# ---- papers ---------------------------------------------------------------------------------
+
+
+def _title(paper: Paper, limit: int = 300) -> str:
+    return f"<b>{link(paper.abs_url, paper.title or paper.id, limit)}</b>"
+
+
+def _byline(paper: Paper, lang: str, n: int = 3) -> str:
+    return esc(short_authors(paper.authors, lang, n=n), 300)
+
+
+def paper_head(paper: Paper, lang: str, *, authors: int = 3) -> list[str]:
+    """Linked title, first authors (et al.), the arXiv comment."""
+    lines = [_title(paper), _byline(paper, lang, authors)]
+    if clean(paper.comment):
+        lines.append(f"<i>{esc(paper.comment, 250)}</i>")
+    return [line for line in lines if line]
+
+
+def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
+    if summary is None:
+        return []
+    lines = ["", f"💡 {esc(summary.summary, 400)}"]
+    lines += [f"{i}. {esc(k, 300)}" for i, k in enumerate(summary.key_takeaways[:7], 1)]
+    if summary.extractive:
+        lines.append(f"<i>{say('label.extractive', lang)}</i>")
+    return lines
+
+
+def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str | None:
+    """The whole paper as a photo/album caption, or None when it does not fit 1,024 characters.
+
+    ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
+    """
+    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    if more:
+        lines.append(more)
+    text = "\n".join(lines).strip()
+    return text if visible_len(text) <= CAPTION_LIMIT else None
+
+
+def short_caption(paper: Paper, lang: str) -> str:
+    """The caption an album keeps when the text follows as its own message."""
+    return join_fitted([_title(paper, 400), _byline(paper, lang)], CAPTION_LIMIT)
+
+
+def paper_text(item: Enriched, lang: str) -> str:
+    """The paper as one text message (≤4,096): head, one-line summary, key takeaways."""
+    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    return join_fitted(lines, TEXT_LIMIT, keep=2)
+
+
+def full_summary(paper: Paper, summary: Summary, lang: str) -> list[str]:
+    """The structured summary as messages of ≤4,096 visible characters, split between
+    paragraphs (a paragraph longer than a message is split between sentences)."""
+    head = "\n".join(paper_head(paper, lang, authors=6))
+    blocks: list[tuple[str, str]] = [(t("label.summary", lang), clean(summary.summary))]
+    if summary.key_takeaways:
+        takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
+        blocks.append((t("label.key_takeaways", lang), takeaways))
+    blocks += summary_sections(summary, lang)
+    paragraphs = [head]
+    budget = TEXT_LIMIT - 200
+    for label, body in blocks:
+        for i, piece in enumerate(split_paragraphs(body, budget)):
+            text = "\n".join(html.escape(line, quote=False) for line in piece.split("\n"))
+            paragraphs.append(f"<b>{html.escape(label, quote=False)}</b>\n{text}" if i == 0 else text)
+    if summary.extractive:
+        paragraphs.append(f"<i>{say('label.extractive', lang)}</i>")
+    return pack(paragraphs, TEXT_LIMIT)
+
+
+def pack(paragraphs: Sequence[str], limit: int) -> list[str]:
+    """Whole paragraphs into as few messages of ≤``limit`` visible characters as they fit."""
+    out: list[str] = []
+    current = ""
+    for para in paragraphs:
+        candidate = f"{current}\n\n{para}" if current else para
+        if visible_len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            out.append(current)
+        current = para
+    if current:
+        out.append(current)
+    return out
+
+
+def answer_text(paper: Paper, question: str, answer: str, lang: str) -> str:
+    lines = [_title(paper, 200), "", f"<b>{say('tg.question', lang)}:</b> {esc(question, 500)}", "", esc(answer, 3000)]
+    return join_fitted(lines, TEXT_LIMIT, keep=5)
+
+
+# ---- digests ---------------------------------------------------------------------------------
+
+
+def _topics(topics: Sequence[str]) -> str:
+    return fit(" / ".join(clean(x) for x in topics), 200)
+
+
+def digest_header(day: date, topics: Sequence[str], papers: Sequence[Paper], lang: str) -> str:
+    first = say("digest.header", lang, topics=_topics(topics), day=day.isoformat(), count=len(papers))
+    lines = [f"<b>{first}</b>", ""]
+    lines += [f"{i}. {link(p.abs_url, p.title or p.id, 150)}" for i, p in enumerate(papers, 1)]
+    return join_fitted(lines, TEXT_LIMIT)
+
+
+def digest_overflow(papers: Sequence[Paper], lang: str) -> list[str]:
+    head = f"<b>{say('label.more_papers', lang, n=len(papers))}</b>"
+    lines = [f"• {link(p.abs_url, p.title or p.id, 200)} <code>{esc(p.id)}</code>" for p in papers]
+    return pack(["\n".join([head, *lines[:1]]), *lines[1:]], TEXT_LIMIT) if lines else [head]
+
+
+def digest_empty(day: date, topics: Sequence[str], lang: str) -> str:
+    return say("digest.none", lang, day=day.isoformat(), topics=_topics(topics))
+
+
+# ---- lists and help -----------------------------------------------------------------------------
+
+
+def help_text(lang: str) -> str:
+    return say("cmd.help", lang)
+
+
+def topics_text(catalogue: Catalogue, lang: str) -> str:
+    lines = [say("cmd.topics", lang), ""]
+    for topic in catalogue.topics:
+        aliases = ", ".join(topic.aliases[:4])
+        lines.append(f"• <b>{esc(topic.name)}</b> — {esc(topic.describe(lang), 200)}")
+        if aliases:
+            lines.append(f"  <i>{esc(aliases, 120)}</i>")
+    return join_fitted(lines, TEXT_LIMIT)
+
+
+def subscriptions_text(subs: Sequence[dict[str, Any]], lang: str) -> str:
+    if not subs:
+        return say("digest.no_subscriptions", lang)
+    lines = [say("cmd.subscriptions", lang)]
+    for s in subs:
+        topic = clean(s["topic"])
+        custom = topic == clean(s["query"])
+        lines.append(f"• <code>{esc(topic, 300)}</code>" if custom else f"• <b>{esc(topic, 300)}</b>")
+    return join_fitted(lines, TEXT_LIMIT)
+
+
+def search_text(query: str, papers: Sequence[Paper], lang: str) -> str:
+    if not papers:
+        return say("cmd.no_results", lang)
+    lines = [f"<b>{say('tg.results', lang, query=fit(clean(query), 200))}</b>"]
+    for i, p in enumerate(papers, 1):
+        when = p.published.date().isoformat() if p.published else ""
+        meta = " · ".join(x for x in (esc(short_authors(p.authors, lang), 200), when, f"<code>{esc(p.id)}</code>") if x)
+        lines += ["", f"{i}. <b>{link(p.abs_url, p.title or p.id, 250)}</b>", meta]
+    return join_fitted(lines, TEXT_LIMIT)
+
+
+def query_error(err: QueryError, text: str, lang: str) -> str:
+    """The refusal of a broken query, with the query and a caret under the position."""
+    from .i18n import error_text
+
+    message = html.escape(error_text(err, lang), quote=False)
+    query = fit(" ".join(text.split()), 200)
+    if err.position < len(query):
+        return f"{message}\n<pre>{html.escape(query, quote=False)}\n{' ' * err.position}^</pre>"
+    return message
+
+
+# ---- identifiers in buttons and links ----------------------------------------------------------
+
+
+def callback(kind: str, value: str) -> str | None:
+    """``kind:value`` if it fits Telegram's 64 bytes of callback data, else None."""
+    data = f"{kind}:{value}"
+    return data if len(data.encode()) <= CALLBACK_DATA_LIMIT else None
+
+
+def start_payload(paper_id: str) -> str:
+    """A paper id as a /start deep-link payload ([A-Za-z0-9_-] only): . → _, / → __."""
+    return "full-" + paper_id.replace("/", "__").replace(".", "_")
+
+
+def paper_from_payload(payload: str) -> str | None:
+    if not payload.startswith("full-"):
+        return None
+    return payload[len("full-") :].replace("__", "/").replace("_", ".")
+
