@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arxiv_api import ArxivAPI
-from .errors import PaperNotFound, PaperWithdrawn, PdfError
+from .errors import PaperNotFound, PaperWithdrawn, PdfError, RateLimited
 from .harvest import Harvester, HarvestReport, Progress, listing_day_for
 from .ids import parse_arxiv_id
 from .match import match, match_any
@@ -262,6 +262,25 @@ class Paperbot:
         except Exception:
             log.exception("figures of %s failed; sending without", paper.versioned_id)
             return []
+
+    async def spend_llm(self, platform: str, user_id: str, paper: Paper, lang: str, *, asking: bool = False) -> None:
+        """Charge a person's hourly allowance for a model call, or raise :class:`RateLimited`.
+
+        Free when no model runs: no provider, or (for a summary) one that is cached already.
+        """
+        from . import allowance
+
+        if self.summarizer.provider_name == "none":
+            return
+        if not asking:
+            cached = await self.summarizer.cached(paper, lang)
+            if cached is not None and not cached.extractive:
+                return
+        wait = await self.store.run(
+            allowance.take, platform, str(user_id), paper.id, self.clock(), self.settings.summarize_per_user_per_hour
+        )
+        if wait is not None:
+            raise RateLimited(wait)
 
     async def ask(self, paper: Paper, question: str, lang: str) -> str:
         pdf = None

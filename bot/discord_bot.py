@@ -22,8 +22,6 @@ import hashlib
 import json
 import logging
 import re
-import time
-from collections import deque
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +35,7 @@ from discord.http import Route
 from . import discord_render as dr
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
-from .errors import BadSetting, NeedsLLM, PaperbotError, RateLimited
+from .errors import BadSetting, NeedsLLM, PaperbotError
 from .i18n import error_text, t
 from .models import Paper
 from .render import clean, fit
@@ -154,25 +152,6 @@ def _log_gateway_end(task: asyncio.Task[None]) -> None:
         log.error("discord: the gateway connection ended", exc_info=task.exception())
 
 
-class _Quota:
-    """Model-backed /summarize and /ask per user per hour (cached summaries are free)."""
-
-    def __init__(self, per_hour: int) -> None:
-        self.per_hour = per_hour
-        self._used: dict[int, deque[float]] = {}
-
-    def take(self, user_id: int) -> None:
-        if self.per_hour <= 0:
-            return
-        now = time.monotonic()
-        used = self._used.setdefault(user_id, deque())
-        while used and now - used[0] > 3600:
-            used.popleft()
-        if len(used) >= self.per_hour:
-            raise RateLimited(max(1, int((3600 - (now - used[0])) // 60) + 1))
-        used.append(now)
-
-
 class DiscordBot:
     """The Discord side of paperbot: a :class:`~bot.deliver.Channel` that can start and stop."""
 
@@ -188,7 +167,6 @@ class DiscordBot:
         self.synced_commands = False
         self._runner: asyncio.Task[None] | None = None
         self._saved: tuple[str, yarl.URL] | None = None
-        self._quota = _Quota(self.settings.summarize_per_user_per_hour)
 
     # ---- life cycle ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -435,10 +413,11 @@ class DiscordBot:
         for embeds in dr.full_summary_messages(item, lang):
             await interaction.followup.send(embeds=embeds, ephemeral=True)
 
-    async def _charge(self, interaction: discord.Interaction, paper: Paper, lang: str) -> None:
-        """Count a model-backed summary against the person's hourly quota (cached ones are free)."""
-        if await self.core.summarizer.cached(paper, lang) is None:
-            self._quota.take(interaction.user.id)
+    async def _charge(
+        self, interaction: discord.Interaction, paper: Paper, lang: str, *, asking: bool = False
+    ) -> None:
+        """Charge the person's hourly allowance (the core's, shared with Telegram); cached summaries are free."""
+        await self.core.spend_llm(self.platform, str(interaction.user.id), paper, lang, asking=asking)
 
     # ---- slash commands ---------------------------------------------------------------------
     def _register(self, tree: _Tree) -> None:
@@ -667,7 +646,7 @@ class DiscordBot:
             found = await core.lookup(paper)
             if core.summarizer.provider_name == "none":
                 raise NeedsLLM()
-            self._quota.take(interaction.user.id)
+            await self._charge(interaction, found, lang, asking=True)
             answer = await core.ask(found, question, lang)
             embed = discord.Embed(
                 title=fit(clean(found.title) or found.id, dr.TITLE_MAX),

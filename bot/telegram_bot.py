@@ -18,12 +18,11 @@ import asyncio
 import hmac
 import html
 import logging
-import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -59,7 +58,7 @@ from telegram.ext import (
 
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
-from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, RateLimited
+from .errors import BadArxivId, BadSetting, PaperbotError, QueryError
 from .i18n import error_text
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
@@ -206,14 +205,11 @@ class PacedRateLimiter(AIORateLimiter):
 
 def _ensure_tables(store: Store) -> None:
     """Which bot message shows which paper (replies ask about it), uploaded photos' file ids
-    (each figure is uploaded once, then reused by id), and /summarize and /ask model calls per
-    user (the hourly allowance survives restarts)."""
+    (each figure is uploaded once, then reused by id), (the hourly allowance of model calls is the core's, in bot/allowance.py)."""
     store.ensure_table(
         "telegram_messages", {"chat_id": str, "message_id": int, "paper_id": str, "at": str}, pk=("chat_id", "message_id")
     )
     store.ensure_table("telegram_files", {"path": str, "file_id": str}, pk="path")
-    store.ensure_table("telegram_llm_calls", {"id": int, "user_id": str, "paper_id": str, "at": str}, pk="id")
-    store.db["telegram_llm_calls"].create_index(["user_id", "at"], if_not_exists=True)
 
 
 def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str) -> None:
@@ -247,21 +243,6 @@ def _forget_file_ids(store: Store, paths: list[str]) -> None:
     with store.db.conn:
         for p in paths:
             store.db.execute("delete from telegram_files where path = ?", [p])
-
-
-def _take_llm_call(store: Store, user_id: str, paper_id: str, now: str, since: str, allowance: int) -> str | None:
-    """Count one model call for the user, unless the last hour's allowance is used up: then
-    return the time of the oldest call in the hour (when one frees up) and count nothing."""
-    with store.db.conn:
-        rows = list(
-            store.db.query(
-                "select at from telegram_llm_calls where user_id = ? and at > ? order by at", [user_id, since]
-            )
-        )
-        if len(rows) >= allowance:
-            return rows[0]["at"] if rows else now
-        store.db["telegram_llm_calls"].insert({"user_id": user_id, "paper_id": paper_id, "at": now})
-    return None
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
@@ -452,21 +433,8 @@ class TelegramBot:
                 await task
 
     async def _spend_llm(self, user_id: int | None, paper: Paper, lang: str, *, asking: bool = False) -> None:
-        """Count a /summarize or /ask model call against the user's hourly allowance, or raise
-        RateLimited. Costs nothing when no model runs: no provider, or a cached summary."""
-        summarizer = self.core.summarizer
-        if summarizer.provider_name == "none":
-            return
-        if not asking and await summarizer.cached(paper, lang) is not None:
-            return
-        now = self.core.clock()
-        allowance = self.settings.summarize_per_user_per_hour
-        oldest = await self.store.run(
-            _take_llm_call, str(user_id), paper.id, now.isoformat(), (now - timedelta(hours=1)).isoformat(), allowance
-        )
-        if oldest is not None:
-            free_at = datetime.fromisoformat(oldest) + timedelta(hours=1)
-            raise RateLimited(max(1, math.ceil((free_at - now).total_seconds() / 60)))
+        """Charge the person's hourly allowance (the core's, shared with Discord) or raise RateLimited."""
+        await self.core.spend_llm(self.platform, str(user_id), paper, lang, asking=asking)
 
     def _full_button(self, paper: Paper, lang: str) -> InlineKeyboardMarkup | None:
         data = callback("full", paper.id)
