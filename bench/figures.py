@@ -2,7 +2,7 @@
 
 Run from the repo root::
 
-    .venv/bin/python -m bench.figures [--pdfs DIR] [--out bench/out] [--only SUBSTRING]
+    .venv/bin/python -m bench.figures [--pdfs DIR] [--out bench/out] [--only SUBSTRING] [--repeat N]
 
 recall     crops whose (kind, number) is one of the paper's captions / captions in the paper.
            The captions per paper are EXPECTED below, counted independently of the extractor.
@@ -10,9 +10,19 @@ precision  crops judged good / crops. A crop is good when it shows its figure or
            with its caption, and nothing else (no body text, no neighbouring float). The
            judgement is BAD below, made by looking at the contact sheets this script writes
            to bench/out/sheet_<paper>.png (and the PNGs next to them).
-time       wall time of ``extract_figures`` per paper (worker process, analysis, rendering, PNG
-           encoding), against the old blog's rendering cost alone: pypdfium2 rendering pages 1-5
-           at scale 3 into PIL images, in process, in the same run.
+time       wall time of ``extract_figures`` per paper, as the bot sees it: the request to the
+           figure worker, the forked child's whole job (opening the PDF, reading the text of up
+           to 60 pages, finding and growing captions, rendering every crop, PNG encoding and
+           writing), the answer, and moving the PNGs into place. The worker server itself is
+           started before the timings (the bot starts it once and keeps it).
+baseline   the old blog's rendering cost alone, before its layout model: open the PDF with
+           pypdfium2, render pages 1-5 at scale 3 (no annotations flag, defaults otherwise) and
+           convert each bitmap to a PIL image (it saved those renders as image files for the
+           model; the file encoding is NOT included), in this process, with no worker process.
+           It does less than we do (no text, no analysis, no encoding): a yardstick, not a rival.
+           Both are measured back to back per paper, ``--repeat`` times (default 3), and the
+           fastest of each is kept: the machine is shared, and the minimum is the least noisy
+           estimate of each one's own cost. Medians and p90s are over papers.
 """
 
 from __future__ import annotations
@@ -61,6 +71,9 @@ EXPECTED: dict[str, tuple[int, int]] = {
 # Crops judged bad by looking at them (paper -> {"figure 3": why}), from the contact sheets and
 # the PNGs of the run reported with this code; a crop not listed was judged good (its figure or
 # table whole, with its caption, nothing else). Re-judge after changing the extractor.
+# The speed work that followed (figure server, own PNG writer, raw pdfium text calls, the dead
+# ink trim removed) left every crop pixel-identical and every row (caption, bbox, size) equal
+# on these 16 papers, checked by decoding old and new PNGs side by side, so these stand.
 BAD: dict[str, dict[str, str]] = {
     "2309.06441": {"figure 1": "teaser carries the 'Project Page' line above it"},
     "2309.06895": {
@@ -118,7 +131,7 @@ def scan_captions(pdf: Path, max_pages: int = 60) -> tuple[int, int]:
 
 
 def baseline_seconds(pdf: Path) -> float:
-    """The old blog's rendering alone: pages 1-5 at scale 3, to PIL."""
+    """The old blog's rendering alone: pages 1-5 at scale 3, each converted to a PIL image."""
     start = time.perf_counter()
     doc = pdfium.PdfDocument(str(pdf))
     try:
@@ -159,6 +172,7 @@ def main() -> None:
     parser.add_argument("--pdfs", type=Path, default=PDFS)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--only", default="")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per paper; the fastest counts")
     args = parser.parse_args()
     pdfs = sorted(p for p in args.pdfs.glob("*.pdf") if args.only in p.name)
     if not pdfs:
@@ -181,10 +195,15 @@ def main() -> None:
         out = args.out / pdf.stem
         for old in out.glob("*.png"):
             old.unlink()
-        start = time.perf_counter()
-        figures = extract_figures(pdf, out, timeout=120)
-        elapsed = time.perf_counter() - start
-        base = baseline_seconds(pdf)
+        elapsed = base = float("inf")
+        figures: list[Figure] = []
+        for _ in range(max(1, args.repeat)):
+            for old in out.glob("*.png"):
+                old.unlink()
+            start = time.perf_counter()
+            figures = extract_figures(pdf, out, timeout=120)
+            elapsed = min(elapsed, time.perf_counter() - start)
+            base = min(base, baseline_seconds(pdf))
         times.append(elapsed)
         bases.append(base)
         got = {f"{f.kind} {f.number}" for f in figures if f.kind != "page"}
@@ -214,8 +233,13 @@ def main() -> None:
     med, base_med = statistics.median(times), statistics.median(bases)
     p90 = _p90(times)
     base_p90 = _p90(bases)
-    print(f"time      median {med:.2f}s p90 {p90:.2f}s per paper (extract_figures, worker process included)")
-    print(f"baseline  median {base_med:.2f}s p90 {base_p90:.2f}s (render pages 1-5 at scale 3)")
+    print(
+        f"time      median {med:.3f}s p90 {p90:.3f}s per paper (extract_figures: worker, text, analysis, renders, PNGs)"
+    )
+    print(
+        f"baseline  median {base_med:.3f}s p90 {base_p90:.3f}s (pypdfium2: render pages 1-5 at scale 3 to PIL, in process)"
+    )
+    print(f"          fastest of {max(1, args.repeat)} runs per paper for both")
     print(f"ratio     median {med / base_med:.2f}x  p90 {p90 / base_p90:.2f}x  (ours / baseline)")
     print(f"contact sheets in {args.out}")
 

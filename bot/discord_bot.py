@@ -585,8 +585,10 @@ class DiscordBot:
             await self.reply(interaction, t("cmd.quiet_on" if on else "cmd.quiet_off", lang))
 
         @tree.command(name="digest", description=ls("Send today's new papers now"))
+        @app_commands.default_permissions(manage_channels=True)
         @everywhere
         @installs
+        @_manage_channels()
         async def digest(interaction: discord.Interaction) -> None:
             await interaction.response.defer(thinking=True)
             lang = await self.lang_for(interaction)

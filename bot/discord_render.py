@@ -160,7 +160,7 @@ def _takeaway_lines(s: Summary, budget: int) -> list[str]:
     lines: list[str] = []
     used = 0
     for i, k in enumerate(s.key_takeaways, 1):
-        line = f"{i}. {fit(clean(k), 400)}"
+        line = f"{i}. {fit(md(k), 400)}"
         if used + len(line) + 1 > budget:
             break
         lines.append(line)
@@ -176,14 +176,14 @@ def paper_description(item: Enriched, lang: str, limit: int = DESCRIPTION_MAX) -
         parts.append(f"*{fit(md(p.comment), 300)}*")
     if s is not None:
         mark = f" {t('label.extractive', lang)}" if s.extractive else ""
-        parts.append(f"**{t('label.summary', lang)}**{mark}\n{fit(clean(s.summary), 600)}")
+        parts.append(f"**{t('label.summary', lang)}**{mark}\n{fit(md(s.summary), 600)}")
         head = f"**{t('label.key_takeaways', lang)}**"
         used = len("\n\n".join(parts)) + len(head) + 4
         lines = _takeaway_lines(s, max(0, limit - used))
         if lines:
             parts.append(head + "\n" + "\n".join(lines))
     elif p.abstract:
-        parts.append(f"**{t('label.abstract', lang)}**\n{fit(clean(p.abstract), 1500)}")
+        parts.append(f"**{t('label.abstract', lang)}**\n{fit(md(p.abstract), 1500)}")
     return fit("\n\n".join(parts), limit)
 
 
@@ -192,7 +192,7 @@ def paper_embed(item: Enriched, lang: str, *, image: str | None = None) -> disco
     primary category, the versioned arXiv id in the footer, the first figure as its image."""
     p = item.paper
     embed = discord.Embed(
-        title=fit(clean(p.title) or p.id, TITLE_MAX),
+        title=fit(md(p.title) or p.id, TITLE_MAX),
         url=p.abs_url,
         description=paper_description(item, lang) or None,
         colour=colour_for(p),
@@ -221,7 +221,7 @@ def section_fields(summary: Summary, lang: str) -> list[tuple[str, str]]:
     sections continue in further fields."""
     out: list[tuple[str, str]] = []
     for label, text in summary_sections(summary, lang):
-        chunks = split_paragraphs(text, FIELD_VALUE_MAX)
+        chunks = split_paragraphs(escape_markdown(text), FIELD_VALUE_MAX)
         for i, chunk in enumerate(chunks):
             name = label if i == 0 else f"{label} {dt('dc.continued', lang)}"
             out.append((fit(name, FIELD_NAME_MAX), chunk))
@@ -280,7 +280,7 @@ def full_summary_messages(item: Enriched, lang: str) -> list[list[discord.Embed]
     """The whole summary for the Full summary button, as few messages as the limits allow."""
     p, s = item.paper, item.summary
     head = discord.Embed(
-        title=fit(clean(p.title) or p.id, TITLE_MAX),
+        title=fit(md(p.title) or p.id, TITLE_MAX),
         url=p.abs_url,
         description=paper_description(item, lang) or None,
         colour=colour_for(p),

@@ -19,6 +19,10 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
+        if record.exc_info and not record.exc_text:
+            # handler filters run before formatting: render the traceback now so it can be redacted
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
         message = record.getMessage()
         redacted = message
         for s in self.secrets:
@@ -26,9 +30,11 @@ class RedactSecrets(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
-        if record.exc_text:
-            for s in self.secrets:
+        for s in self.secrets:
+            if record.exc_text:
                 record.exc_text = record.exc_text.replace(s, "***")
+            if record.stack_info:
+                record.stack_info = record.stack_info.replace(s, "***")
         return True
 
 

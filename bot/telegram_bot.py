@@ -882,18 +882,26 @@ class TelegramBot:
         except BadArxivId as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
-        status = await message.reply_text(say("cmd.working", lang, id=str(aid)))
+        from .figures import may_post_figures
+
+        stored = await self.core.store.run(Store.get_paper, aid.id)
+        ready = stored is not None and not aid.version and await self.core.summarizer.cached(stored, lang) is not None
+        # a status line only while there is work to wait for: a cached summary is one message
+        status = None if ready else await message.reply_text(say("cmd.working", lang, id=str(aid)))
         try:
             paper = await self.core.lookup(str(aid))
             await self._spend_llm(user_id, paper, lang)
             async with self._chat_action(chat_id):
-                from .figures import may_post_figures
-
                 item = await self.core.enrich(paper, lang, figures=may_post_figures(self.settings, paper))
         except PaperbotError as err:
-            await status.edit_text(html.escape(error_text(err, lang), quote=False))
+            problem = html.escape(error_text(err, lang), quote=False)
+            await (status.edit_text(problem) if status else message.reply_text(problem))
             return
-        await status.edit_text(paper_text(item, lang), reply_markup=self._full_button(paper, lang))
+        text, markup = paper_text(item, lang), self._full_button(paper, lang)
+        if status is None:
+            status = await message.reply_text(text, reply_markup=markup)
+        else:
+            await status.edit_text(text, reply_markup=markup)
         await self._remember(chat_id, [status], paper.id)
         figures = self._figures_for(item)
         if figures:

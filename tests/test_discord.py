@@ -513,12 +513,15 @@ async def test_digest_command_posts_in_the_channel(dsettings: Settings, fake: Fa
         await core.harvest()
         sub = await fake.slash("subscribe", {"topic": "3dgs"}, channel_id=channel, permissions=MANAGER)
         await fake.wait_until(lambda: sub.callback)
-        it = await fake.slash("digest", channel_id=channel)
+        refused = await fake.slash("digest", channel_id=channel)  # a member without Manage Channels
+        await fake.wait_until(lambda: refused.callback or refused.followups)
+        assert len(fake.sent(channel)) == 0
+        it = await fake.slash("digest", channel_id=channel, permissions=MANAGER)
         await fake.wait_until(lambda: it.followups)
         assert it.callback["type"] == 5
         assert it.followups[0]["content"] == dr.dt("dc.digest_sent", "en", n=3)
         assert len(fake.sent(channel)) == 4
-        none = await fake.slash("digest", channel_id=empty)
+        none = await fake.slash("digest", channel_id=empty, permissions=MANAGER)
         await fake.wait_until(lambda: none.followups)
         assert none.followups[0]["content"] == t("digest.no_subscriptions", "en")
 

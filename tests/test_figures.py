@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot import figures as figures_module
 from bot.figures import (
     RUNS_TABLE,
     Figure,
@@ -325,6 +326,46 @@ def test_hung_worker_is_killed(paper_pdf: Path, tmp_path: Path, caplog: pytest.L
     result = run_extraction(paper_pdf, tmp_path / "out", timeout=0.001)
     assert result.figures == [] and result.status == "timeout"
     assert any("FIGURE_TIMEOUT" in r.getMessage() for r in caplog.records)
+
+
+def test_worker_is_kept_and_forks_a_child_per_pdf(paper_pdf: Path, tmp_path: Path) -> None:
+    """One server process serves extraction after extraction; each PDF gets its own child."""
+    figures_module.start_worker()
+    server = figures_module._idle[-1]
+    first = run_extraction(paper_pdf, tmp_path / "a", timeout=60)
+    second = run_extraction(paper_pdf, tmp_path / "b", timeout=60)
+    assert first.status == second.status == "ok"
+    assert [(f.kind, f.number, f.bbox) for f in first.figures] == [
+        (f.kind, f.number, f.bbox) for f in second.figures
+    ]
+    assert server.alive() and server in figures_module._idle
+
+
+def test_worker_survives_a_timeout_and_a_killed_server(paper_pdf: Path, tmp_path: Path) -> None:
+    assert run_extraction(paper_pdf, tmp_path / "a", timeout=0.001).status == "timeout"
+    assert run_extraction(paper_pdf, tmp_path / "b", timeout=60).status == "ok"  # the same server
+    for server in list(figures_module._idle):
+        server.proc.kill()
+        server.proc.wait()
+    assert run_extraction(paper_pdf, tmp_path / "c", timeout=60).status == "ok"  # a new one
+
+
+def test_png_encoder_is_lossless() -> None:
+    """The crops' own PNG writer: colour stays RGB, grey becomes one channel, pixels unchanged."""
+    import io
+
+    from bot.figures_worker import encode_png
+
+    colour = Image.new("RGB", (801, 37), "white")
+    colour.putdata([((x * 7) % 256, (y * 13) % 256, (x * y) % 256) for y in range(37) for x in range(801)])
+    grey = Image.new("RGB", (5, 300), "white")
+    grey.paste((40, 40, 40), (1, 10, 4, 200))
+    tiny = Image.new("RGB", (1, 1), (255, 0, 0))
+    for image, mode in ((colour, "RGB"), (grey, "L"), (tiny, "RGB")):
+        back = Image.open(io.BytesIO(encode_png(image)))
+        back.load()
+        assert back.mode == mode and back.size == image.size
+        assert back.convert("RGB").tobytes() == image.tobytes()
 
 
 # ---- cache ------------------------------------------------------------------------------------------------

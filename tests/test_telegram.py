@@ -441,7 +441,8 @@ async def test_search_then_summarize_a_result(cfg: Settings, tg: FakeTelegram, a
         api = arxiv.requests("api")[-1]
         assert api["search_query"] == "all:animatable AND all:avatar"  # one arXiv request, words ANDed
         tg.press(GROUP, MEMBER, results.message_id, "sum:2606.30001")
-        summary = await until(lambda: [p for p in replies(tg, GROUP, results.message_id) if p.edits])
+        # the paper is stored and its (extractive) summary is ready: one message, no status line to edit
+        summary = await until(lambda: [p for p in replies(tg, GROUP, results.message_id) if p.visible.startswith("Animatable")])
         assert summary[0].visible.startswith("Animatable Gaussian Avatars") and summary[0].reply_to == results.message_id
         (broken,) = await reply_to(tg, GROUP, MEMBER, "/search ti:(avatar")
         assert "'(' is never closed (at character 4)" in broken.visible
@@ -485,8 +486,8 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
             assert limited.visible.startswith("You have used this hour's summaries; try again in")
             assert len(llm.generate_calls) == calls
             # … but a cached summary is free, and another person has their own allowance
-            (again,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
-            assert again.visible == summary.visible
+            (again,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003")  # cached: one message, no status
+            assert again.visible == summary.visible and again.edits == 0
             (other,) = await reply_to(tg, GROUP, MEMBER + 1, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
             assert "💡" in other.visible
 
