@@ -307,7 +307,11 @@ def status() -> None:
     store = Store(settings.db_path)
     try:
         ann = store.last_announcement()
-        out.print(f"latest listing day: {ann.day} ({ann.count} papers)" if ann else "nothing harvested yet")
+        failed = store.get_kv("harvest.last_error")
+        line = f"latest listing day: {ann.day} ({ann.count} papers)" if ann else "nothing harvested yet"
+        if failed:
+            line += f"; the last harvest failed at {failed}"
+        click.echo(line)
         rows = list(
             store.db.query(
                 "select c.platform, c.chat_id, c.active, c.inactive_reason, r.status, r.detail from chats c "

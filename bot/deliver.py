@@ -120,9 +120,9 @@ async def deliver_digest(
             return DigestResult(chat.chat_id, day, status="empty")
         limit = bot.settings.digest_max_papers
         papers = [p for p, _ in items]
-        if run is None or run["status"] not in ("started", "done"):
+        if run is None or not (run.get("header_sent") or run["status"] in ("started", "done")):
             await channel.send_header(chat, day, topics, papers)
-            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "")
+            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True)
         sent = 0
         for paper, hit_topics in items[:limit]:
             enriched = await bot.enrich(paper, chat.lang)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from .arxiv_api import ARXIV_TZ
 from .core import Paperbot
@@ -26,6 +27,8 @@ from .settings import parse_hhmm, parse_zone
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+RETRY_MINUTES = 15  # how often deferred digests are tried again
 
 
 class Scheduler:
@@ -47,6 +50,14 @@ class Scheduler:
                 max_instances=1,
                 misfire_grace_time=3600,
             )
+        self.aps.add_job(
+            self.retry_pending,
+            IntervalTrigger(minutes=RETRY_MINUTES, timezone=ARXIV_TZ),
+            id="retry-pending",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         for platform in self.channels:
             for chat in await self.bot.store.run(Store.active_chats, platform):
                 await self.sync_chat(platform, chat["chat_id"])
@@ -62,12 +73,34 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._catch_up
 
-    async def harvest(self) -> None:
+    async def harvest(self, *, then_catch_up: bool = True) -> None:
+        """Harvest; when that stores a new day (arXiv was late, or down at digest time), the
+        chats whose digest time has passed get it now instead of tomorrow."""
+        now = self.bot.clock().isoformat(timespec="seconds")
         try:
             report = await self.bot.harvest()
-            log.info("harvest: %s", report.message)
         except PaperbotError as err:
             log.warning("harvest failed, will retry at the next run: %s", err)
+            await self.bot.store.run(Store.set_kv, "harvest.last_error", f"{now} {err}")
+            return
+        log.info("harvest: %s", report.message)
+        await self.bot.store.run(Store.set_kv, "harvest.last_ok", f"{now} {report.message}")
+        await self.bot.store.run(Store.set_kv, "harvest.last_error", "")
+        if then_catch_up and report.source in ("rss", "api"):
+            await self.catch_up(harvest=False)
+
+    async def retry_pending(self) -> list[DigestResult]:
+        """Digests deferred by a platform failure (rate limits, network) or cut short, for the
+        last week's listing days: each chat gets the rest, the ledger keeps it exactly once."""
+        since = self.bot.clock().date() - timedelta(days=7)
+        results: list[DigestResult] = []
+        by_day: dict[tuple[str, str], list[str]] = {}
+        for row in await self.bot.store.run(Store.pending_runs, since):
+            if row["platform"] in self.channels:
+                by_day.setdefault((row["platform"], row["day"]), []).append(row["chat_id"])
+        for (platform, day), chats in sorted(by_day.items(), key=lambda kv: kv[0][1]):
+            results += await deliver_many(self.bot, self.channels[platform], chats, date.fromisoformat(day))
+        return results
 
     async def sync_chat(self, platform: str, chat_id: str) -> None:
         """(Re)create a chat's digest job from its stored time and zone."""
@@ -96,7 +129,7 @@ class Scheduler:
 
     async def digest(self, platform: str, chat_id: str) -> DigestResult | None:
         """A chat's scheduled digest: make sure the day is harvested, then deliver it."""
-        await self.harvest()
+        await self.harvest(then_catch_up=False)
         result = await deliver_digest(self.bot, self.channels[platform], chat_id)
         log.info("digest %s:%s %s %s", platform, chat_id, result.status, result.detail)
         if result.status in ("gone",):
@@ -106,11 +139,12 @@ class Scheduler:
             await self.sync_chat(platform, result.detail)
         return result
 
-    async def catch_up(self) -> list[DigestResult]:
-        """At start: every chat whose digest time today has passed and that has not had the
-        newest listing day gets it now."""
-        results = []
-        await self.harvest()
+    async def catch_up(self, *, harvest: bool = True) -> list[DigestResult]:
+        """At start (and after a late harvest): every chat whose digest time today has passed
+        and that has not had the newest listing day gets it now."""
+        results: list[DigestResult] = []
+        if harvest:
+            await self.harvest(then_catch_up=False)
         day = await self.bot.latest_day()
         if day is None:
             return results

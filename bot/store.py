@@ -131,10 +131,12 @@ class Store:
                 if_not_exists=True,
             )
             db["digest_runs"].create(
-                {"platform": str, "chat_id": str, "day": str, "status": str, "detail": str, "at": str},
+                {"platform": str, "chat_id": str, "day": str, "status": str, "detail": str, "at": str, "header_sent": int},
                 pk=("platform", "chat_id", "day"),
                 if_not_exists=True,
             )
+            if "header_sent" not in db["digest_runs"].columns_dict:
+                db["digest_runs"].add_column("header_sent", int)
             db["kv"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["announcement_papers"].create_index(["paper_id"], if_not_exists=True)
             db["subscriptions"].create_index(["topic"], if_not_exists=True)
@@ -384,19 +386,34 @@ class Store:
                 ignore=True,
             )
 
-    def set_digest_run(self, platform: str, chat_id: str, day: date, status: str, detail: str = "") -> None:
+    def set_digest_run(
+        self, platform: str, chat_id: str, day: date, status: str, detail: str = "", header_sent: bool | None = None
+    ) -> None:
+        """Where a chat's digest of a day stands: started, deferred (with why), done.
+        ``header_sent`` sticks once set, so a digest resumed after a failure never repeats its header."""
+        row: dict[str, Any] = {
+            "platform": platform,
+            "chat_id": str(chat_id),
+            "day": day.isoformat(),
+            "status": status,
+            "detail": detail,
+            "at": utcnow(),
+        }
+        if header_sent is not None:
+            row["header_sent"] = int(header_sent)
         with self.db.conn:
-            self.db["digest_runs"].upsert(
-                {
-                    "platform": platform,
-                    "chat_id": str(chat_id),
-                    "day": day.isoformat(),
-                    "status": status,
-                    "detail": detail,
-                    "at": utcnow(),
-                },
-                pk=("platform", "chat_id", "day"),
+            self.db["digest_runs"].upsert(row, pk=("platform", "chat_id", "day"))
+
+    def pending_runs(self, since: date) -> list[dict[str, Any]]:
+        """Digests of active chats since ``since`` that started or were deferred but are not done."""
+        return list(
+            self.db.query(
+                "select r.platform, r.chat_id, r.day, r.status, r.detail from digest_runs r "
+                "join chats c on c.platform = r.platform and c.chat_id = r.chat_id "
+                "where r.status != 'done' and r.day >= ? and c.active = 1 order by r.day, r.platform, r.chat_id",
+                [since.isoformat()],
             )
+        )
 
     def get_digest_run(self, platform: str, chat_id: str, day: date) -> dict[str, Any] | None:
         rows = list(

@@ -39,3 +39,37 @@ async def test_jobs_from_sqlite_and_catch_up(arxiv_settings: Settings, fake_arxi
             assert "minute='15'" in str(scheduler.aps.get_job("digest:test:be").trigger)
         finally:
             await scheduler.stop()
+
+
+async def test_deferred_digest_is_retried_by_the_periodic_job(arxiv_settings: Settings, fake_arxiv) -> None:
+    """A chat deferred mid-digest (rate limits, network) gets the rest at the next retry run,
+    without waiting for a restart, and its header is not repeated."""
+    from bot.deliver import DeliveryDeferred
+
+    fake_arxiv.add_day(DAY, [entry("2606.00001", "Gaussian Splatting Avatars"), entry("2606.00002", "Gaussian Splatting NeRF")])
+    fake_arxiv.rss_day = DAY
+
+    class Flaky(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fail = True
+
+        async def send_paper(self, chat, item):  # type: ignore[no-untyped-def]
+            if self.fail and any(s[1] == "paper" for s in self.sent):
+                self.fail = False
+                raise DeliveryDeferred("rate limited")
+            return await super().send_paper(chat, item)
+
+    settings = arxiv_settings.model_copy(update={"figure_policy": "none"})
+    async with Paperbot(settings, clock=lambda: datetime(2026, 6, 30, 12, tzinfo=UTC)) as bot:
+        await bot.store.run(Store.subscribe, "test", "c", "3DGS", bot.catalogue.resolve("3DGS").query)
+        await bot.store.run(Store.update_chat, "test", "c", {"timezone": "UTC", "digest_time": "08:00"})
+        channel = Flaky()
+        scheduler = Scheduler(bot, {"test": channel})
+        first = await scheduler.catch_up()
+        assert [r.status for r in first] == ["deferred"]
+        later = await scheduler.retry_pending()
+        assert [(r.status, r.sent) for r in later] == [("done", 1)]
+        assert sorted(s[2] for s in channel.sent if s[1] == "paper") == ["2606.00001", "2606.00002"]
+        assert sum(1 for s in channel.sent if s[1] == "header") == 1
+        assert await scheduler.retry_pending() == []
