@@ -56,6 +56,9 @@ class Paperbot:
         self.clock = clock or (lambda: datetime.now(UTC))
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = AsyncStore(settings.db_path)
+        # the ledger's own connection and thread: its writes never queue behind other chats'
+        # reads, which keeps "platform accepted → ledger committed" (the crash window) short
+        self.ledger = AsyncStore(settings.db_path)
         self.api = ArxivAPI(settings)
         self.catalogue = Catalogue.load(settings.topics_file)
         self._summarizer: Summarizer | None = None
@@ -76,6 +79,7 @@ class Paperbot:
         if self._summarizer is not None:
             await self._summarizer.aclose()
         self.api.close()
+        await self.ledger.close()
         await self.store.close()
 
     @property

@@ -116,28 +116,28 @@ async def deliver_digest(
             already = run is not None and run["status"] in ("started", "done")
             if ann is not None and ann.count > 0 and not chat.quiet and not already:
                 await channel.send_empty(chat, day, topics)
-            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "done", "empty")
+            await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "done", "empty")
             return DigestResult(chat.chat_id, day, status="empty")
         limit = bot.settings.digest_max_papers
         papers = [p for p, _ in items]
         if run is None or not (run.get("header_sent") or run["status"] in ("started", "done")):
             await channel.send_header(chat, day, topics, papers)
-            await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True)
+            await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True)
         sent = 0
         for paper, hit_topics in items[:limit]:
             enriched = await bot.enrich(paper, chat.lang)
             enriched.topics = hit_topics
             ref = await channel.send_paper(chat, enriched)
-            await bot.store.run(
+            await bot.ledger.run(
                 Store.record_delivery, platform, chat.chat_id, [paper.id], day, hit_topics[0], ref
             )
             sent += 1
         rest = papers[limit:]
         if rest:
             await channel.send_overflow(chat, day, rest)
-            await bot.store.run(Store.record_delivery, platform, chat.chat_id, [p.id for p in rest], day, None, "list")
+            await bot.ledger.run(Store.record_delivery, platform, chat.chat_id, [p.id for p in rest], day, None, "list")
             sent += len(rest)
-        await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "done", f"{sent} papers")
+        await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "done", f"{sent} papers")
         return DigestResult(chat.chat_id, day, sent=sent)
     except ChatGone as err:
         log.info("chat %s:%s is gone (%s); pausing it", platform, chat.chat_id, err)
@@ -149,7 +149,7 @@ async def deliver_digest(
         await bot.store.run(Store.migrate_chat, platform, chat.chat_id, err.new_id)
         return DigestResult(chat.chat_id, day, status="moved", detail=err.new_id)
     except DeliveryDeferred as err:
-        await bot.store.run(Store.set_digest_run, platform, chat.chat_id, day, "deferred", str(err)[:200])
+        await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "deferred", str(err)[:200])
         return DigestResult(chat.chat_id, day, status="deferred", detail=str(err))
 
 

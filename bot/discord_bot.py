@@ -348,11 +348,20 @@ class DiscordBot:
         assert self.client is not None
         return self.client.get_partial_messageable(int(chat_id))
 
-    async def _post(self, chat: ChatInfo, out: dr.Outgoing, view: discord.ui.View | None = None) -> discord.Message:
-        """Send to a channel, turning Discord's answers into what the delivery stage expects."""
+    async def _post(
+        self, chat: ChatInfo, out: dr.Outgoing, view: discord.ui.View | None = None, *, once: str | None = None
+    ) -> discord.Message:
+        """Send to a channel, turning Discord's answers into what the delivery stage expects.
+
+        ``once`` names the message (chat, day, paper): its hash is the nonce, and discord.py sends
+        it with enforce_nonce, so if the bot died after Discord accepted the message but before
+        the ledger write, the resend after a restart returns the first message instead of a copy.
+        """
         kwargs = out.kwargs()
         if view is not None:
             kwargs["view"] = view
+        if once is not None:
+            kwargs["nonce"] = hashlib.sha256(f"{chat.chat_id}:{once}".encode()).hexdigest()[:25]
         try:
             return await self._messageable(chat.chat_id).send(**kwargs)
         except (discord.Forbidden, discord.NotFound) as err:
@@ -368,14 +377,15 @@ class DiscordBot:
 
     # ---- Channel (the delivery stage calls these) ----------------------------------------------
     async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None:
-        await self._post(chat, dr.Outgoing(content=dr.header_text(chat.lang, day.isoformat(), topics, len(papers))))
+        header = dr.Outgoing(content=dr.header_text(chat.lang, day.isoformat(), topics, len(papers)))
+        await self._post(chat, header, once=f"header:{day.isoformat()}")
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
         figures = self._figures_for(item, self.settings.digest_figures)
         out = dr.paper_message(item, chat.lang, figures)
         with_files = bool(out.files)
         try:
-            msg = await self._post(chat, out, self._view(item.paper, chat.lang))
+            msg = await self._post(chat, out, self._view(item.paper, chat.lang), once=f"paper:{item.paper.id}")
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
             missing_permission = isinstance(cause, discord.Forbidden) and cause.code == 50013 and with_files

@@ -297,6 +297,7 @@ class TelegramBot:
         )
         self._webhook: web.AppRunner | None = None
         self._uploading = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self._add_handlers()
 
     @property
@@ -328,6 +329,8 @@ class TelegramBot:
         log.info("telegram: @%s is up (%s)", self.bot.username, "webhook" if self._webhook else "polling")
 
     async def stop(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._webhook is not None:
             await self._webhook.cleanup()
             self._webhook = None
@@ -413,6 +416,13 @@ class TelegramBot:
 
     async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
         await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id)
+
+    def _remember_soon(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
+        """Remember after returning: in a digest the ledger row must be written first (a crash
+        between Telegram's acceptance and the ledger write repeats the paper)."""
+        task = asyncio.get_running_loop().create_task(self._remember(chat_id, messages, paper_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @asynccontextmanager
     async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING) -> AsyncIterator[None]:
@@ -534,13 +544,13 @@ class TelegramBot:
                         raise
                     log.warning("telegram: figures of %s refused (%s); sending the text alone", paper.id, err.message)
                 if sent and caption:
-                    await self._remember(chat_id, sent, paper.id)
+                    self._remember_soon(chat_id, sent, paper.id)
                     return str(sent[0].message_id)
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
             text = await self.bot.send_message(
                 chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
             )
-            await self._remember(chat_id, [*sent, text], paper.id)
+            self._remember_soon(chat_id, [*sent, text], paper.id)
             return str(text.message_id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:

@@ -110,6 +110,7 @@ class Request:
     multipart: bool = False
     status: int = 0
     response: Any = None
+    deduped: bool = False  # a resend Discord answered with the earlier message (same nonce)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -239,6 +240,7 @@ class FakeDiscord:
         self.requests: list[Request] = []
         self.messages: dict[str, dict[str, Any]] = {}
         self.message_files: dict[str, list[UploadedFile]] = {}
+        self.nonces: dict[tuple[str, str], str] = {}  # (channel, nonce) -> message id, for enforce_nonce
         self.interactions: dict[str, FakeInteraction] = {}
         self.rate_limits: list[dict[str, Any]] = []
         self.identifies: list[dict[str, Any]] = []
@@ -365,7 +367,8 @@ class FakeDiscord:
         out = []
         for r in self.requests:
             m = re.fullmatch(r"channels/(\d+)/messages", r.path)
-            if r.method == "POST" and m and r.status == 200 and (channel_id is None or m.group(1) == str(channel_id)):
+            if (r.method == "POST" and m and r.status == 200 and not r.deduped
+                    and (channel_id is None or m.group(1) == str(channel_id))):
                 out.append(r)
         return out
 
@@ -761,7 +764,17 @@ class FakeDiscord:
         if rec.files and channel_id in self.no_attach:
             return _json({"message": "Missing Permissions", "code": 50013}, status=403)
         validate_message(rec.payload, rec.files)
-        return _json(self._message(channel_id, rec.payload, rec.files), headers=headers)
+        nonce = rec.payload.get("nonce")
+        if rec.payload.get("enforce_nonce") and nonce is not None:
+            # Discord: a message sent again with the same nonce within a few minutes is the same message
+            earlier = self.nonces.get((channel_id, str(nonce)))
+            if earlier is not None:
+                rec.deduped = True
+                return _json(self.messages[earlier], headers=headers)
+        msg = self._message(channel_id, rec.payload, rec.files)
+        if nonce is not None:
+            self.nonces[(channel_id, str(nonce))] = msg["id"]
+        return _json(msg, headers=headers)
 
     def _interaction_callback(self, iid: str, token: str, rec: Request) -> web.Response:
         it = self.interactions.get(token)
