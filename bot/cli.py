@@ -300,8 +300,11 @@ def stats() -> None:
 
 @cli.command()
 def status() -> None:
-    """What is pending and why: chats not yet delivered for the latest day, paused chats."""
+    """What is pending and why: chats not yet delivered for the latest day, paused chats,
+    summaries waiting for the model."""
     from .store import Store
+    from .summarize import EXTRACTIVE_RETRY_MINUTES
+    from .summarize import pending as summaries_pending
 
     settings = _settings()
     store = Store(settings.db_path)
@@ -320,6 +323,7 @@ def status() -> None:
                 [ann.day.isoformat() if ann else ""],
             )
         )
+        waiting = summaries_pending(store)
     finally:
         store.close()
     table = Table("platform", "chat", "state", "detail")
@@ -327,6 +331,13 @@ def status() -> None:
         state = "inactive" if not r["active"] else (r["status"] or "pending")
         table.add_row(r["platform"], r["chat_id"], state, r["inactive_reason"] or r["detail"] or "")
     out.print(table)
+    for row in waiting:
+        why = f": {row['error']}" if row["error"] else ""
+        click.echo(
+            f"summary of {row['paper_id']}v{row['version']} ({row['lang']}) is extractive since {row['created_at']}, "
+            f"the model ({row['provider']}) failed{why}; it is asked again on the next request after "
+            f"{EXTRACTIVE_RETRY_MINUTES} minutes"
+        )
 
 
 @cli.command()

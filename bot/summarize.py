@@ -397,6 +397,20 @@ def stats(store: Store) -> dict[str, int]:
     }
 
 
+def pending(store: Store) -> list[dict[str, Any]]:
+    """Papers that went out with the extractive fallback because the model failed, with the
+    model's last error: ``paperbot status`` lists them; they are retried after the interval."""
+    _ensure_tables(store)
+    return list(
+        store.db.query(
+            "select s.paper_id, s.version, s.lang, s.provider, s.created_at, "
+            "(select c.error from llm_calls c where c.paper_id = s.paper_id and c.ok = 0 "
+            " order by c.at desc limit 1) as error "
+            "from summaries s where s.extractive = 1 and s.provider != 'none' order by s.created_at"
+        )
+    )
+
+
 # ---- the summarizer ---------------------------------------------------------------------------------
 
 

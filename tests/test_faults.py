@@ -211,6 +211,7 @@ async def status(settings: Settings) -> dict[str, tuple[str, str]]:
         if len(cells) == 4 and cells[0] in ("telegram", "discord"):
             rows[cells[1]] = (cells[2], cells[3])
     rows["_header"] = (out.decode().splitlines()[0], "")
+    rows["_text"] = (out.decode(), "")
     return rows
 
 
@@ -304,6 +305,7 @@ async def test_llm_fault_gives_an_extractive_summary_now_and_the_model_later(
         assert "extracted from the abstract" in msg.visible
         shown = await status(w.settings)
         assert {shown[str(c)][0] for c in TG_HEALTHY} == {"done"}
+        assert f"summary of {fallback[0]}v1 (en) is extractive since" in shown["_text"][0]  # pending, and why
         # later (the fallback is older than the retry interval): the model is asked again
         await w.core.store.run(
             lambda s: s.db.execute(
