@@ -36,7 +36,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
-from bot.figures import Figure, extract_figures
+from bot.figures import Figure, FigureWorkers, extract_figures
 
 PDFS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pdfs"
 OUT = Path(__file__).resolve().parent / "out"
@@ -180,7 +180,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     # Start the fork server once, outside the timings (a running bot pays this once at start-up).
-    extract_figures(pdfs[0], args.out / "_warmup", timeout=120)
+    workers = FigureWorkers()
+    extract_figures(pdfs[0], args.out / "_warmup", timeout=120, workers=workers)
 
     header = f"{'paper':<34} {'pages':>5} {'scan':>7} {'expect':>7} {'crops':>5} {'recall':>7} {'bad':>4} {'prec':>7} {'time':>6} {'base':>6}"
     print(header)
@@ -201,7 +202,7 @@ def main() -> None:
             for old in out.glob("*.png"):
                 old.unlink()
             start = time.perf_counter()
-            figures = extract_figures(pdf, out, timeout=120)
+            figures = extract_figures(pdf, out, timeout=120, workers=workers)
             elapsed = min(elapsed, time.perf_counter() - start)
             base = min(base, baseline_seconds(pdf))
         times.append(elapsed)
@@ -242,6 +243,7 @@ def main() -> None:
     print(f"          fastest of {max(1, args.repeat)} runs per paper for both")
     print(f"ratio     median {med / base_med:.2f}x  p90 {p90 / base_p90:.2f}x  (ours / baseline)")
     print(f"contact sheets in {args.out}")
+    workers.close()
 
 
 def _p90(values: list[float]) -> float:

@@ -30,7 +30,7 @@ from .store import AsyncStore, Store
 from .topics import Catalogue
 
 if TYPE_CHECKING:
-    from .figures import Figure
+    from .figures import Figure, FigureWorkers
     from .summarize import Summarizer, Summary
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class Paperbot:
         self._pdf_limit = asyncio.Semaphore(2)
         self._pdf_failures: dict[str, float] = {}
         self._figure_limit = asyncio.Semaphore(1)
+        self._figure_workers: FigureWorkers | None = None  # started on the first extraction
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
@@ -79,6 +80,8 @@ class Paperbot:
         if self._summarizer is not None:
             await self._summarizer.aclose()
         self.api.close()
+        if self._figure_workers is not None:
+            await asyncio.to_thread(self._figure_workers.close)
         await self.ledger.close()
         await self.store.close()
 
@@ -219,12 +222,15 @@ class Paperbot:
                 return []  # not cached: the PDF may be reachable later
             out_dir = fig.figures_dir(self.settings, paper.id, paper.version)
             async with self._figure_limit:
+                if self._figure_workers is None:
+                    self._figure_workers = fig.FigureWorkers()
                 result = await asyncio.to_thread(
                     fig.run_extraction,
                     pdf,
                     out_dir,
                     timeout=self.settings.figure_timeout,
                     memory_mb=self.settings.figure_memory_mb,
+                    workers=self._figure_workers,
                 )
             # a broken or hostile PDF is recorded with its reason and not tried again
             await self.store.run(

@@ -15,7 +15,6 @@ its database thread and :func:`extract_figures` in a worker thread; the CLI uses
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -113,9 +112,9 @@ class _Server:
     once, and each PDF costs a fork instead of a fresh interpreter."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
+        # a bare environment: the process that reads untrusted PDFs gets no tokens or keys
         root = str(Path(__file__).resolve().parent.parent)  # so the child imports this very ``bot``
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = {"PYTHONPATH": root, "LC_ALL": "C.UTF-8"}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from bot.figures_worker import serve; serve()"],
             stdin=subprocess.PIPE,
@@ -158,41 +157,59 @@ class _Server:
                 pipe.close()
 
 
-_idle: list[_Server] = []  # servers not serving anyone right now (one per concurrent extraction)
-_idle_lock = threading.Lock()
+class FigureWorkers:
+    """The figure servers of one owner (the bot, the CLI, a bench): one per concurrent
+    extraction, kept between papers so each PDF costs a fork, closed with the owner."""
 
+    def __init__(self) -> None:
+        self._idle: list[_Server] = []
+        self._lock = threading.Lock()
 
-def _take_server() -> _Server:
-    with _idle_lock:
-        while _idle:
-            server = _idle.pop()
-            if server.alive():
-                return server
+    def take(self) -> _Server:
+        with self._lock:
+            while self._idle:
+                server = self._idle.pop()
+                if server.alive():
+                    return server
+                server.close()
+        return _Server()
+
+    def give_back(self, server: _Server) -> None:
+        with self._lock:
+            self._idle.append(server)
+
+    @property
+    def idle(self) -> list[_Server]:
+        with self._lock:
+            return list(self._idle)
+
+    def start(self) -> None:
+        """Start a server now (optional: the first extraction does it otherwise)."""
+        self.give_back(self.take())
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._idle = self._idle, []
+        for server in servers:
             server.close()
-    return _Server()
+
+    def __enter__(self) -> FigureWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _give_back(server: _Server) -> None:
-    with _idle_lock:
-        _idle.append(server)
+def run_extraction(
+    pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536, workers: FigureWorkers | None = None
+) -> Extraction:
+    """Extract in a child process; never raises for bad input. Keeps the reason for the cache.
 
-
-@atexit.register
-def _stop_servers() -> None:
-    with _idle_lock:
-        servers = list(_idle)
-        _idle.clear()
-    for server in servers:
-        server.close()
-
-
-def start_worker() -> None:
-    """Start a figure server now (optional: the first extraction does it otherwise)."""
-    _give_back(_take_server())
-
-
-def run_extraction(pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536) -> Extraction:
-    """Extract in a child process; never raises for bad input. Keeps the reason for the cache."""
+    ``workers`` keeps the figure server between calls; without it one is started and stopped.
+    """
+    if workers is None:
+        with FigureWorkers() as own:
+            return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb, workers=own)
     pdf = Path(pdf)
     out_dir = Path(out_dir)
     if not pdf.is_file():
@@ -204,7 +221,7 @@ def run_extraction(pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb
     server: _Server | None = None
     try:
         try:
-            server = _take_server()
+            server = workers.take()
         except OSError as err:
             return _failed(pdf, "failed", f"could not start the figure worker: {err}")
         # the server enforces the time limit on its child; this guards against the server itself hanging
@@ -213,7 +230,7 @@ def run_extraction(pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb
             server.close()
             server = None
             return _failed(pdf, "failed", "the figure worker stopped answering")
-        _give_back(server)
+        workers.give_back(server)
         server = None
         status = str(answer.get("status", "failed"))
         if status != "ok":
@@ -261,11 +278,11 @@ def _move_results(rows: list[dict[str, Any]], tmp: Path, out_dir: Path) -> list[
 
 
 def extract_figures(
-    pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536
+    pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536, workers: FigureWorkers | None = None
 ) -> list[Figure]:
     """Runs in a worker process; writes figure-<n>.png, table-<n>.png, page-1.png into out_dir;
     never raises for bad input (returns [] and logs why)."""
-    return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb).figures
+    return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb, workers=workers).figures
 
 
 # ---- cache ----------------------------------------------------------------------------------------------

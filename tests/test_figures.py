@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import figures as figures_module
 from bot.figures import (
     RUNS_TABLE,
     Figure,
+    FigureWorkers,
     cached_figures,
     extract_figures,
     figures_dir,
@@ -330,24 +330,27 @@ def test_hung_worker_is_killed(paper_pdf: Path, tmp_path: Path, caplog: pytest.L
 
 def test_worker_is_kept_and_forks_a_child_per_pdf(paper_pdf: Path, tmp_path: Path) -> None:
     """One server process serves extraction after extraction; each PDF gets its own child."""
-    figures_module.start_worker()
-    server = figures_module._idle[-1]
-    first = run_extraction(paper_pdf, tmp_path / "a", timeout=60)
-    second = run_extraction(paper_pdf, tmp_path / "b", timeout=60)
-    assert first.status == second.status == "ok"
-    assert [(f.kind, f.number, f.bbox) for f in first.figures] == [
-        (f.kind, f.number, f.bbox) for f in second.figures
-    ]
-    assert server.alive() and server in figures_module._idle
+    with FigureWorkers() as workers:
+        workers.start()
+        (server,) = workers.idle
+        first = run_extraction(paper_pdf, tmp_path / "a", timeout=60, workers=workers)
+        second = run_extraction(paper_pdf, tmp_path / "b", timeout=60, workers=workers)
+        assert first.status == second.status == "ok"
+        assert [(f.kind, f.number, f.bbox) for f in first.figures] == [
+            (f.kind, f.number, f.bbox) for f in second.figures
+        ]
+        assert server.alive() and workers.idle == [server]
+    assert not server.alive()  # closed with its owner
 
 
 def test_worker_survives_a_timeout_and_a_killed_server(paper_pdf: Path, tmp_path: Path) -> None:
-    assert run_extraction(paper_pdf, tmp_path / "a", timeout=0.001).status == "timeout"
-    assert run_extraction(paper_pdf, tmp_path / "b", timeout=60).status == "ok"  # the same server
-    for server in list(figures_module._idle):
-        server.proc.kill()
-        server.proc.wait()
-    assert run_extraction(paper_pdf, tmp_path / "c", timeout=60).status == "ok"  # a new one
+    with FigureWorkers() as workers:
+        assert run_extraction(paper_pdf, tmp_path / "a", timeout=0.001, workers=workers).status == "timeout"
+        assert run_extraction(paper_pdf, tmp_path / "b", timeout=60, workers=workers).status == "ok"  # same server
+        for server in workers.idle:
+            server.proc.kill()
+            server.proc.wait()
+        assert run_extraction(paper_pdf, tmp_path / "c", timeout=60, workers=workers).status == "ok"  # a new one
 
 
 def test_png_encoder_is_lossless() -> None:
