@@ -72,10 +72,10 @@ class ArxivAPI:
         self._lock = threading.Lock()
         self._last = 0.0
         self.session = requests.Session()
-        retry = Retry(
+        retry = Retry(  # rate limits and overload are worth waiting out; a dead network is not
             total=settings.arxiv_retries,
-            connect=settings.arxiv_retries,
-            read=settings.arxiv_retries,
+            connect=min(1, settings.arxiv_retries),
+            read=min(1, settings.arxiv_retries),
             status=settings.arxiv_retries,
             backoff_factor=settings.arxiv_delay_seconds,
             backoff_max=120,
@@ -89,7 +89,8 @@ class ArxivAPI:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "paperbot/0.1 (+https://github.com/paperbot)"
         self.session.hooks["response"].append(self._count)
-        self.client = arxiv.Client(page_size=100, delay_seconds=settings.arxiv_delay_seconds, num_retries=2)
+        # the client's own retries are for arXiv's occasional empty page; HTTP errors are retried above
+        self.client = arxiv.Client(page_size=100, delay_seconds=settings.arxiv_delay_seconds, num_retries=1)
         self.client.query_url_format = settings.arxiv_api_url.rstrip("?") + "?{}"
         self.client._session = self.session
 

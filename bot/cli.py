@@ -97,6 +97,8 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # retries are ours to report, in one line, when they run out
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 @cli.command()
