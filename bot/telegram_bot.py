@@ -59,10 +59,11 @@ from telegram.ext import (
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadArxivId, BadSetting, PaperbotError, QueryError
-from .i18n import error_text
+from .i18n import error_text, t
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
 from .query import parse_query
+from .render import clean, fit
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 from .telegram_render import (
@@ -262,6 +263,12 @@ def _usable(figure: Figure) -> bool:
     if w <= 0 or h <= 0 or w + h > 10000 or max(w, h) / min(w, h) > 20:
         return False
     return Path(figure.path).stat().st_size <= PHOTO_MAX_BYTES
+
+
+def _markup_problem(err: BadRequest) -> bool:
+    """A refusal of the message itself (entities, length), which no retry will fix."""
+    text = err.message.lower()
+    return "parse entities" in text or "too long" in text or "entity" in text
 
 
 def _media_problem(err: BadRequest) -> bool:
@@ -524,7 +531,14 @@ class TelegramBot:
 
     async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None:
         async with self._delivery():
-            await self.bot.send_message(int(chat.chat_id), digest_header(day, topics, papers, chat.lang))
+            try:
+                await self.bot.send_message(int(chat.chat_id), digest_header(day, topics, papers, chat.lang))
+            except BadRequest as err:
+                if not _markup_problem(err):
+                    raise
+                log.error("telegram refused a digest header (%s); sending it plain", err.message)
+                plain = t("digest.header", chat.lang, topics=", ".join(topics), day=day.isoformat(), count=len(papers))
+                await self.bot.send_message(int(chat.chat_id), fit(plain, 4000), parse_mode=None)
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
         """One paper: its figures with the text as caption when it fits (else a short caption
@@ -547,9 +561,18 @@ class TelegramBot:
                     self._remember_soon(chat_id, sent, paper.id)
                     return str(sent[0].message_id)
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
-            text = await self.bot.send_message(
-                chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
-            )
+            try:
+                text = await self.bot.send_message(
+                    chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
+                )
+            except BadRequest as err:
+                if not _markup_problem(err):
+                    raise
+                # our rendering tripped Telegram's parser or a limit: a plain title and link rather
+                # than a chat stuck retrying the same refused message every day
+                log.error("telegram refused the text of %s (%s); sending title and link", paper.id, err.message)
+                plain = f"{fit(clean(paper.title), 3800)}\n{paper.abs_url}"
+                text = await self.bot.send_message(chat_id, plain, parse_mode=None, reply_parameters=reply)
             self._remember_soon(chat_id, [*sent, text], paper.id)
             return str(text.message_id)
 

@@ -161,7 +161,7 @@ async def world(tmp_path: Path, *, llm: bool = False, **update: Any) -> AsyncIte
             gemini = FakeGemini()
             gemini_server = stack.enter_context(serve(gemini.app()))
             extra = {"llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
-                     "gemini_base_url": gemini_server.url, "llm_retries": 0, "llm_timeout": 3.0}  # fmt: skip
+                     "gemini_base_url": gemini_server.url, "llm_retries": 0, "llm_timeout": 10.0}  # fmt: skip
         settings = Settings(
             _env_file=None, data_dir=tmp_path / "data", default_lang="en", figure_policy="none", llm_provider="none",
             arxiv_delay_seconds=0, arxiv_timeout=0.5, arxiv_retries=1,
@@ -281,7 +281,7 @@ async def test_arxiv_partly_down_the_digest_still_goes_out(tmp_path: Path, fault
 LLM_FAULTS = {
     "429": [FakeGemini.error(429)],
     "500": [FakeGemini.error(500)],
-    "timeout": [FakeGemini.sleep(8.0)],  # longer than llm_timeout (3 s; generous for a loaded machine)
+    "timeout": [FakeGemini.sleep(15.0)],  # longer than llm_timeout (10 s: generous for a loaded machine)
     "invalid-json": [FakeGemini.reply('{"summary": "cut off'), FakeGemini.reply("not JSON either")],
 }
 

@@ -569,3 +569,25 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
 def test_visible_length_counts_what_telegram_counts() -> None:
     assert visible_len('<b><a href="https://arxiv.org/abs/1">A &amp; B</a></b>') == 5
     assert visible_len("📚 x") == 4  # an emoji is two UTF-16 code units
+
+
+async def test_a_text_telegram_cannot_parse_goes_out_plain(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """A rendering Telegram refuses (a parse error no retry fixes) must not block the chat every day:
+    the header goes out plain, a paper as its title and link."""
+    listing(arxiv, DAY, pdfs=False)
+    settings = cfg.model_copy(update={"figure_policy": "none", "default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    subscribe_directly(settings, GROUP + 1)
+    parse_error = "Bad Request: can't parse entities: unsupported start tag"
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        tg.fail_next("sendMessage", 400, parse_error)  # the first group's header
+        first = await deliver_digest(core, bot, str(GROUP))
+        await core.store.run(Store.set_digest_run, "telegram", str(GROUP + 1), DAY, "started", "", True)
+        tg.fail_next("sendMessage", 400, parse_error)  # the second group's first paper (its header went out)
+        second = await deliver_digest(core, bot, str(GROUP + 1))
+    assert first.status == second.status == "done"
+    for chat in (GROUP, GROUP + 1):
+        assert sorted(ledger(settings.db_path, chat)) == AVATAR_IDS
+        assert all(paper_messages(tg, chat, pid) for pid in AVATAR_IDS)
+    assert tg.in_chat(GROUP)[0].visible.startswith("📚")  # the plain header
