@@ -46,7 +46,7 @@ from bot.store import Store
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.server import serve
+from tests.fakes.server import serve, stop_process
 from tests.fakes.telegram import TOKEN, FakeTelegram, Posted
 from tests.test_telegram import AVATAR, AVATAR_IDS, listing, subscribe_directly
 
@@ -268,13 +268,7 @@ async def crash_run(
                     finally:
                         if poller is not None:
                             poller.stop()
-                        if proc.poll() is None:
-                            proc.send_signal(signal.SIGTERM)
-                            try:
-                                proc.wait(30)
-                            except subprocess.TimeoutExpired:
-                                proc.kill()
-                                proc.wait(10)
+                        stop_process(proc)
                     if proc.returncode == -signal.SIGKILL:
                         report.kills += 1
                         report.inflight_kills += int(delay == 0)

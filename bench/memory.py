@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from bot.store import Store
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.server import serve
+from tests.fakes.server import serve, stop_process
 from tests.fakes.telegram import TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,12 +203,7 @@ async def measure(label: str, n: int) -> Sample:
                 rss, hwm = status_kb(proc.pid)
                 assert dc.identifies and tg.count("getUpdates") >= 1, "not connected to both platforms"
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+                stop_process(proc)
             errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
             assert not errors, "".join(errors)[:2000]
             store = Store(data / "paperbot.db")

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -54,7 +53,7 @@ from bot.telegram_bot import FloodLimits, TelegramBot
 from bot.telegram_render import tt
 from tests.fakes.discord import MANAGE_CHANNELS, FakeDiscord, embed_chars
 from tests.fakes.gemini import EN_SUMMARY, FakeGemini
-from tests.fakes.server import serve
+from tests.fakes.server import serve, stop_process
 from tests.fakes.telegram import FakeTelegram, Posted
 from tests.test_discord import MANAGER, check_limits, dsettings, fake, running  # noqa: F401  (fixtures)
 from tests.test_hostile import HOSTILE
@@ -184,12 +183,7 @@ async def test_secrets_never_in_logs_or_replies(cfg: Settings, arxiv: Any, tmp_p
                 good = await dc.slash("summarize", {"paper": "2606.30002"}, channel_id=channel)
                 await dc.wait_until(lambda: bad.followups and good.followups, timeout=30)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+                stop_process(proc)
                 for r in readers:
                     r.join(10)
         log = "".join(lines)

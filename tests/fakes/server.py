@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,3 +57,15 @@ def serve(app: web.Application) -> Iterator[ServerThread]:
         yield server
     finally:
         server.stop()
+
+
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 30.0) -> None:
+    """Stop a `paperbot run` started by a test or bench: SIGTERM (a clean stop), SIGKILL if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
