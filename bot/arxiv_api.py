@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -263,7 +263,3 @@ def _rss_item(e: Any) -> RssItem | None:
         announce_type=kind,
     )
 
-
-def chunked(seq: Iterable[str], n: int) -> list[list[str]]:
-    items = list(seq)
-    return [items[i : i + n] for i in range(0, len(items), n)]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .arxiv_api import ArxivAPI
 from .errors import PaperNotFound, PaperWithdrawn, PdfError, RateLimited
-from .harvest import Harvester, HarvestReport, Progress, listing_day_for
+from .harvest import Harvester, HarvestReport, Progress
 from .ids import parse_arxiv_id
 from .match import match, match_any
 from .models import Paper
@@ -131,9 +131,6 @@ class Paperbot:
                 harvester.harvest, day, now=now, extra_queries=extra, progress=progress
             )
 
-    def current_day(self) -> date:
-        return listing_day_for(self.clock())
-
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None
@@ -241,18 +238,16 @@ class Paperbot:
         return await self._once(("figures", paper.versioned_id), extract)
 
     async def summary(self, paper: Paper, lang: str) -> Summary:
-        """The paper's summary in ``lang``: cached, else one LLM call (or the extractive fallback)."""
+        """The paper's summary in ``lang``: cached, else one LLM call (or the extractive fallback).
+
+        The summarizer makes concurrent requests for one paper share one call; the PDF is
+        fetched only when a model will read it.
+        """
         cached = await self.summarizer.cached(paper, lang)
-        if cached is not None and not cached.extractive:
+        if cached is not None:
             return cached
-
-        async def make() -> Summary:
-            pdf = None
-            if self.summarizer.provider_name != "none":
-                pdf = await self.pdf(paper)
-            return await self.summarizer.summarize(paper, lang, pdf)
-
-        return await self._once(("summary", paper.versioned_id, lang), make)
+        pdf = await self.pdf(paper) if self.summarizer.provider_name != "none" else None
+        return await self.summarizer.summarize(paper, lang, pdf)
 
     async def enrich(self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True) -> Enriched:
         """Summary and figures for one paper, each computed once and shared by every chat."""
@@ -282,10 +277,8 @@ class Paperbot:
 
         if self.summarizer.provider_name == "none":
             return
-        if not asking:
-            cached = await self.summarizer.cached(paper, lang)
-            if cached is not None and not cached.extractive:
-                return
+        if not asking and await self.summarizer.cached(paper, lang) is not None:
+            return  # served from the cache: no model call
         wait = await self.store.run(
             allowance.take, platform, str(user_id), paper.id, self.clock(), self.settings.summarize_per_user_per_hour
         )

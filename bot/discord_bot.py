@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -382,7 +383,7 @@ class DiscordBot:
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
         figures = self._figures_for(item, self.settings.digest_figures)
-        out = dr.paper_message(item, chat.lang, figures)
+        out = await asyncio.to_thread(dr.paper_message, item, chat.lang, figures)  # reads the PNGs
         with_files = bool(out.files)
         try:
             msg = await self._post(chat, out, self._view(item.paper, chat.lang), once=f"paper:{item.paper.id}")
@@ -627,7 +628,8 @@ class DiscordBot:
             found = await core.lookup(paper)
             await self._charge(interaction, found, lang)
             item = await core.enrich(found, lang)
-            out = dr.paper_message(item, lang, self._figures_for(item, self.settings.digest_figures), sections=True)
+            figures = self._figures_for(item, self.settings.digest_figures)
+            out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
             try:
                 await interaction.followup.send(view=self._view(found, lang), **out.kwargs())
             finally:

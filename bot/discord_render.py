@@ -9,6 +9,7 @@ network) so the limits can be checked without a Discord.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from dataclasses import dataclass, field
@@ -263,7 +264,8 @@ def paper_message(item: Enriched, lang: str, figures: list[Figure], *, sections:
             continue
         name = file_name(item.paper, i, fig)
         caption = fit(clean(getattr(fig, "caption", "") or ""), 1000) or None
-        out.files.append(discord.File(path, filename=name, description=caption))
+        # read here (callers run this in a worker thread): the upload then never touches the disk
+        out.files.append(discord.File(io.BytesIO(path.read_bytes()), filename=name, description=caption))
         out.file_bytes.append(size)
         names.append(name)
         total += size

@@ -53,17 +53,6 @@ def listing_day_for(now: datetime) -> date:
     return d
 
 
-def next_announcement(now: datetime) -> datetime:
-    """When the next listing is announced (20:00 ET Sun–Thu), as an aware datetime."""
-    et = now.astimezone(ARXIV_TZ)
-    d = et.date()
-    while True:
-        at = datetime.combine(d, ANNOUNCE_AT, tzinfo=ARXIV_TZ)
-        if at > et and d.weekday() in (6, 0, 1, 2, 3):
-            return at
-        d += timedelta(days=1)
-
-
 def listing_days_between(after: date, upto: date) -> list[date]:
     """Listing days d with after < d <= upto."""
     out = []

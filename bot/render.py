@@ -15,7 +15,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from .i18n import t
-from .models import Paper
 
 if TYPE_CHECKING:
     from .core import Enriched
@@ -182,6 +181,3 @@ def digest_json(topic: str, day: date | None, items: list[Enriched]) -> str:
         indent=2,
     )
 
-
-def papers_brief(papers: Sequence[Paper]) -> list[str]:
-    return [f"{p.id}  {clean(p.title)}" for p in papers]

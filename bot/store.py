@@ -345,13 +345,6 @@ class Store:
             )
         )
 
-    def set_subscriptions_paused(self, platform: str, chat_id: str, paused: bool) -> None:
-        with self.db.conn:
-            self.db.execute(
-                "update subscriptions set paused = ? where platform = ? and chat_id = ?",
-                [int(paused), platform, str(chat_id)],
-            )
-
     # ---- ledger -----------------------------------------------------------------------------
     def delivered_ids(self, platform: str, chat_id: str, paper_ids: Sequence[str]) -> set[str]:
         if not paper_ids:
@@ -473,6 +466,3 @@ class AsyncStore:
             self._store = None
         self._executor.shutdown(wait=True)
 
-
-def as_day(value: str | date) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
