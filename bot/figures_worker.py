@@ -109,6 +109,8 @@ class Line:
     box: Box
     text: str
     rects: list[Box]
+    # (last glyph, next glyph) char indices around each run of spaces; None: indices unknown
+    spaces: list[tuple[int, int]] | None = None
     prose: bool | None = None  # body text of the paper? (mark_prose, then is_prose)
     checked: bool = False  # word spacing looked at
 
@@ -177,6 +179,74 @@ def _clean(text: str) -> str:
     return "".join(ch for ch in text if ch >= " " or ch in "\t\n")
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _page_text(textpage: pdfium.PdfTextPage, n_chars: int) -> str:
+    """The page's text with one character per pdfium char index (pypdfium2's helper may not)."""
+    buf = (ctypes.c_ushort * (n_chars + 1))()
+    got = pdfium_c.FPDFText_GetText(textpage, 0, n_chars, buf)
+    return ctypes.string_at(buf, 2 * max(0, got - 1)).decode("utf-16-le", "surrogatepass")
+
+
+def _rect_spans(
+    textpage: pdfium.PdfTextPage, rects: list[tuple[float, float, float, float]]
+) -> tuple[str, list[tuple[int, int]]] | None:
+    """The char range of each of pdfium's text rectangles, so a rectangle's text is a slice.
+
+    Asking pdfium for the text inside each rectangle (FPDFText_GetBoundedText) scans the whole
+    page every time: most of the cost of reading a page. Rectangles never span pdfium's line
+    breaks, so the rectangles of one line of its text are found by counting rectangles over
+    growing prefixes of that line. None when that does not reproduce the page's rectangles
+    exactly (a character outside the BMP shifts the indices), and the caller asks the slow way.
+    """
+    n_chars = pdfium_c.FPDFText_CountChars(textpage)
+    text = _page_text(textpage, n_chars)
+    if len(text) != n_chars:
+        return None
+    l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    count_rects = pdfium_c.FPDFText_CountRects
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BREAK.finditer(text + "\n"):
+        end = m.start()
+        if end > start:
+            k = count_rects(textpage, start, end - start)
+            bounds = [start]
+            for j in range(1, k):  # rectangle j starts at the shortest prefix holding j + 1 of them
+                lo, hi = bounds[-1] + 1, end
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if count_rects(textpage, start, mid - start) > j:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                bounds.append(lo - 1)
+            bounds.append(end)
+            count_rects(textpage, start, end - start)
+            for j in range(k):
+                idx = len(spans)
+                if idx >= len(rects) or not pdfium_c.FPDFText_GetRect(textpage, j, l_, t_, r_, b_):
+                    return None
+                if (l_.value, t_.value, r_.value, b_.value) != rects[idx]:
+                    return None
+                spans.append((bounds[j], bounds[j + 1]))
+        start = m.end()
+    return (text, spans) if len(spans) == len(rects) else None
+
+
+_SPACE_RUN = re.compile(r"[\s\x02\ufffe]+")
+
+
+def _space_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The glyphs on either side of each run of spaces in ``text[start:end]``, as char indices."""
+    return [
+        (m.start() - 1, m.end())  # finditer's positions are the page's char indices
+        for m in _SPACE_RUN.finditer(text, start, end)
+        if m.start() > start and m.end() < end
+    ]
+
+
 def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float) -> list[Line]:
     """pdfium's text rectangles (one per run of text in one font on one line), merged into lines.
 
@@ -184,24 +254,34 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
     than about a character join one line. Columns never merge (the gap between them is wide).
     """
     lines: list[Line] = []
-    n = textpage.count_rects()
-    # pdfium's raw calls with reused buffers: the helpers allocate per call, and get_text_bounded
-    # asks twice (length, then text), each a scan of the whole page
+    n = pdfium_c.FPDFText_CountRects(textpage, 0, -1)
     l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    size = 2 * textpage.count_chars() + 64  # bounded text is never longer than the page's
-    buf = (ctypes.c_ushort * size)()
+    rects: list[tuple[float, float, float, float]] = []
     for i in range(n):
-        if not pdfium_c.FPDFText_GetRect(textpage, i, l_, t_, r_, b_):
+        if pdfium_c.FPDFText_GetRect(textpage, i, l_, t_, r_, b_):
+            rects.append((l_.value, t_.value, r_.value, b_.value))
+        else:
+            rects.append((math.nan, math.nan, math.nan, math.nan))
+    spans = _rect_spans(textpage, rects)
+    # the slow way: pdfium's raw calls with a reused buffer
+    size = 2 * pdfium_c.FPDFText_CountChars(textpage) + 64
+    buf = (ctypes.c_ushort * size)() if spans is None else None
+    for i, (left, top, right, bottom) in enumerate(rects):
+        if math.isnan(left):
             continue
-        left, bottom, right, top = l_.value, b_.value, r_.value, t_.value
-        got = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buf, size)
-        raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
+        if spans is not None:
+            s, e = spans[1][i]
+            raw = spans[0][s:e]
+        else:
+            got = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buf, size)
+            raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
         text = _clean(raw).strip()
         if not text:
             continue
         box = Box(left - ox, oy - top, right - ox, oy - bottom)
         if box.height <= 0 or box.width <= 0:
             continue
+        gaps = _space_runs(spans[0], *spans[1][i]) if spans is not None else None
         prev = lines[-1] if lines else None
         if prev is not None:
             pb = prev.rects[-1]
@@ -210,11 +290,11 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
             gap = box.x0 - pb.x1
             if overlap >= 0.5 * h and -2.0 <= gap <= max(0.7 * max(pb.height, box.height), 3.0):
                 prev.rects.append(box)
+                prev.spaces = None if prev.spaces is None or gaps is None else prev.spaces + gaps
                 prev.box = prev.box.union(box)
                 prev.text += ("" if gap < 0.12 * h or prev.text.endswith(" ") else " ") + text
                 continue
-        lines.append(Line(box=box, text=text, rects=[box]))
-    # Tall narrow rectangles (rotated text, e.g. the arXiv stamp) are not lines of the page's text.
+        lines.append(Line(box=box, text=text, rects=[box], spaces=gaps))
     for line in lines:
         line.text = re.sub(r"\s+", " ", line.text).strip()
     return lines
@@ -342,14 +422,14 @@ def is_prose(line: Line, layout: Layout, textpage: pdfium.PdfTextPage | None, ox
 
 def _max_char_gap(line: Line, textpage: pdfium.PdfTextPage, ox: float, oy: float) -> float:
     """The widest horizontal gap between neighbouring glyphs of a line (table cells are far apart)."""
+    if line.spaces is not None:
+        return _max_space_gap(line, textpage)
     worst = 0.0
     n = textpage.count_chars()
     l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     for rect in line.rects:
         cy = oy - (rect.top + rect.bottom) / 2
-        idx = pdfium_c.FPDFText_GetCharIndexAtPos(
-            textpage, rect.x0 + ox + 0.5, cy, 1.5, rect.height / 2 + 0.5
-        )
+        idx = pdfium_c.FPDFText_GetCharIndexAtPos(textpage, rect.x0 + ox + 0.5, cy, 1.5, rect.height / 2 + 0.5)
         if idx < 0:
             continue
         last_x1: float | None = None
@@ -364,6 +444,22 @@ def _max_char_gap(line: Line, textpage: pdfium.PdfTextPage, ox: float, oy: float
             if last_x1 is not None:
                 worst = max(worst, (left - ox) - last_x1)
             last_x1 = right - ox
+    return worst
+
+
+def _max_space_gap(line: Line, textpage: pdfium.PdfTextPage) -> float:
+    """:func:`_max_char_gap` when the line's char indices are known: a gap between glyphs as wide
+    as a table's cell gap always holds a space (pdfium adds one where the text has none), so only
+    the glyphs on either side of each run of spaces are measured, not every glyph."""
+    worst = 0.0
+    raw = textpage.raw
+    get_box = pdfium_c.FPDFText_GetCharBox
+    l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    for before, after in line.spaces or ():
+        if get_box(raw, before, l_, r_, b_, t_):  # yes, l r b t
+            right = r_.value
+            if get_box(raw, after, l_, r_, b_, t_):
+                worst = max(worst, l_.value - right)
     return worst
 
 
@@ -449,13 +545,14 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
     """Extend the caption's first line down through the lines that continue it (same size, tight pitch)."""
     box = cap.first.box
     members = [cap.first]
+    taken = {id(cap.first)}
     h = cap.first.height
     changed = True
     while changed:
         changed = False
         best: Line | None = None
         for other in lines:
-            if any(other is m for m in members):
+            if id(other) in taken:
                 continue
             gap = other.box.top - box.bottom
             hh = max(h, other.height)
@@ -476,7 +573,7 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
             row = [
                 o
                 for o in lines
-                if not any(o is m for m in members)
+                if id(o) not in taken
                 and min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top)
                 > 0.4 * min(o.height, best.height)
                 and band[0] - 6 <= o.box.x0
@@ -484,11 +581,12 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
             ]
             for o in row:
                 members.append(o)
+                taken.add(id(o))
                 box = box.union(o.box)
             changed = True
     # same-row fragments of the first line (e.g. a bold label split from the text by pdfium's order)
     for o in lines:
-        if any(o is m for m in members):
+        if id(o) in taken:
             continue
         if (
             min(o.box.bottom, cap.first.box.bottom) - max(o.box.top, cap.first.box.top)
@@ -683,7 +781,7 @@ def walk(
     items: list[Item],
     layout: Layout,
     direction: int,
-    prose: Callable[[Line], bool],
+    barrier: list[bool],
 ) -> Walk:
     """Collect what lies between the caption and the nearest barrier, going up (-1) or down (+1).
 
@@ -706,19 +804,19 @@ def walk(
         lo, hi = bx0 - 6, math.inf
     if direction < 0:
         limit = -math.inf
-        for it in items:
-            if it.box.bottom <= cap.box.top + 0.3 * h and _is_barrier(it, cap, layout, prose):
+        for it, stop in zip(items, barrier, strict=True):
+            if stop and it.box.bottom <= cap.box.top + 0.3 * h:
                 limit = max(limit, it.box.bottom)
         span = (limit, cap.box.top)
     else:
         limit = math.inf
-        for it in items:
-            if it.box.top >= cap.box.bottom - 0.3 * h and _is_barrier(it, cap, layout, prose):
+        for it, stop in zip(items, barrier, strict=True):
+            if stop and it.box.top >= cap.box.bottom - 0.3 * h:
                 limit = min(limit, it.box.top)
         span = (cap.box.bottom, limit)
     cands: list[tuple[Box, Item]] = []
-    for it in items:
-        if it.kind == "caption" or (it.kind == "text" and _is_barrier(it, cap, layout, prose)):
+    for it, stop in zip(items, barrier, strict=True):
+        if it.kind == "caption" or (it.kind == "text" and stop):
             continue
         b = it.box
         if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
@@ -811,8 +909,9 @@ def figure_box(
 ) -> Found | None:
     """The caption plus its figure: walk the preferred way first, the other way if that is empty."""
     preferred = 1 if cap.kind == "table" else -1
-    first = walk(cap, items, layout, preferred, prose)
-    second = walk(cap, items, layout, -preferred, prose)
+    barrier = [_is_barrier(it, cap, layout, prose) for it in items]  # once for both walks
+    first = walk(cap, items, layout, preferred, barrier)
+    second = walk(cap, items, layout, -preferred, barrier)
     ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
     chosen: Walk | None
     if ok1 and ok2:
