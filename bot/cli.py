@@ -143,7 +143,7 @@ async def harvest(day_text: str | None) -> None:
 async def _enrich_all(
     core: Paperbot, papers: list[Any], lang: str, *, figures: bool, summaries: bool
 ) -> list[Enriched]:
-    return list(await asyncio.gather(*(core.enrich(p, lang, figures=figures, summary=summaries) for p in papers)))
+    return list(await asyncio.gather(*(core.enrich(p, lang, figures=figures, summary=summaries, every_figure=True) for p in papers)))
 
 
 @cli.command()
@@ -220,7 +220,7 @@ async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> No
     lang = lang or settings.default_lang
     async with Paperbot(settings) as core:
         p = await core.lookup(paper)
-        item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none")
+        item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none", every_figure=True)
     if fmt == "json":
         click.echo(json.dumps(render.paper_json(item), ensure_ascii=False, indent=2))
     elif fmt == "text":
@@ -267,7 +267,7 @@ async def figures(source: str, out_dir: Path | None, as_json: bool) -> None:
                 p = await core.lookup(source)
             except BadArxivId:
                 raise CliError(f"{source!r} is neither a PDF file nor an arXiv id or link") from None
-            found = await core.figures(p)
+            found = await core.figures(p, every=True)
     for f in found:
         if as_json:
             click.echo(json.dumps(f.to_json(), ensure_ascii=False))

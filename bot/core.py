@@ -202,40 +202,63 @@ class Paperbot:
 
         return await self._once(("pdf", key), fetch)
 
-    async def figures(self, paper: Paper) -> list[Figure]:
-        """Every captioned figure and table of the paper, extracted once per version."""
+    async def figures(self, paper: Paper, *, every: bool = False) -> list[Figure]:
+        """Every captioned figure and table of the paper, found once per version; drawn are the
+        ones a digest shows (``DIGEST_FIGURES``), or all of them with ``every`` (the CLI)."""
         from . import figures as fig
 
-        cached = await self.store.run(fig.cached_figures, paper.id, paper.version)
-        if cached is not None:
-            return cached
+        render = None if every else self.settings.digest_figures
+        found = await self.store.run(fig.cached_figures, paper.id, paper.version)
+        if found is None:
+            found = await self._once(("figures", paper.versioned_id), lambda: self._extract(paper, render))
+        if not any(f.path is None for f in fig.wanted(found, render)):
+            return found
+        return await self._once(("draw", paper.versioned_id, str(render)), lambda: self._draw(paper, render))
 
-        async def extract() -> list[Figure]:
-            again = await self.store.run(fig.cached_figures, paper.id, paper.version)
-            if again is not None:
-                return again
-            pdf = await self.pdf(paper)
-            if pdf is None:
-                return []  # not cached: the PDF may be reachable later
-            out_dir = fig.figures_dir(self.settings, paper.id, paper.version)
-            async with self._figure_limit:
-                if self._figure_workers is None:
-                    self._figure_workers = fig.FigureWorkers()
-                result = await asyncio.to_thread(
-                    fig.run_extraction,
-                    pdf,
-                    out_dir,
-                    timeout=self.settings.figure_timeout,
-                    memory_mb=self.settings.figure_memory_mb,
-                    workers=self._figure_workers,
-                )
-            # a broken or hostile PDF is recorded with its reason and not tried again
-            await self.store.run(
-                fig.save_figures, paper.id, paper.version, result.figures, result.status, result.reason
+    async def _extract(self, paper: Paper, render: int | None) -> list[Figure]:
+        from . import figures as fig
+
+        again = await self.store.run(fig.cached_figures, paper.id, paper.version)
+        if again is not None:
+            return again
+        pdf = await self.pdf(paper)
+        if pdf is None:
+            return []  # not cached: the PDF may be reachable later
+        result = await self._in_figure_server(fig.run_extraction, pdf, fig.figures_dir(self.settings, paper.id, paper.version), render=render)
+        # a broken or hostile PDF is recorded with its reason and not tried again
+        await self.store.run(fig.save_figures, paper.id, paper.version, result.figures, result.status, result.reason)
+        return result.figures
+
+    async def _draw(self, paper: Paper, render: int | None) -> list[Figure]:
+        """Draw figures found earlier that are wanted now (a bigger digest, the CLI)."""
+        from . import figures as fig
+
+        found = await self.store.run(fig.cached_figures, paper.id, paper.version)
+        if found is None or not any(f.path is None for f in fig.wanted(found, render)):
+            return found or []
+        pdf = await self.pdf(paper)
+        if pdf is None:
+            return found
+        out_dir = fig.figures_dir(self.settings, paper.id, paper.version)
+        drawn = await self._in_figure_server(fig.render_figures, pdf, found, out_dir, render=render)
+        await self.store.run(fig.save_drawn, paper.id, paper.version, drawn)
+        return drawn
+
+    async def _in_figure_server(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One request to the figure server at a time (it uses both cores for one PDF)."""
+        from . import figures as fig
+
+        async with self._figure_limit:
+            if self._figure_workers is None:
+                self._figure_workers = fig.FigureWorkers()
+            return await asyncio.to_thread(
+                fn,
+                *args,
+                timeout=self.settings.figure_timeout,
+                memory_mb=self.settings.figure_memory_mb,
+                workers=self._figure_workers,
+                **kwargs,
             )
-            return result.figures
-
-        return await self._once(("figures", paper.versioned_id), extract)
 
     async def summary(self, paper: Paper, lang: str) -> Summary:
         """The paper's summary in ``lang``: cached, else one LLM call (or the extractive fallback).
@@ -249,21 +272,24 @@ class Paperbot:
         pdf = await self.pdf(paper) if self.summarizer.provider_name != "none" else None
         return await self.summarizer.summarize(paper, lang, pdf)
 
-    async def enrich(self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True) -> Enriched:
-        """Summary and figures for one paper, each computed once and shared by every chat."""
+    async def enrich(
+        self, paper: Paper, lang: str, *, figures: bool = True, summary: bool = True, every_figure: bool = False
+    ) -> Enriched:
+        """Summary and figures for one paper, each computed once and shared by every chat (the
+        figures a digest shows drawn, or all of them with ``every_figure``)."""
         from .figures import may_post_figures
 
         figures = figures and may_post_figures(self.settings, paper)  # no extraction when not posted
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
-        tasks.append(self._figures_or_none(paper) if figures else _empty())
+        tasks.append(self._figures_or_none(paper, every_figure) if figures else _empty())
         s, figs = await asyncio.gather(*tasks)
         return Enriched(paper, s, list(figs))
 
-    async def _figures_or_none(self, paper: Paper) -> list[Figure]:
+    async def _figures_or_none(self, paper: Paper, every: bool = False) -> list[Figure]:
         """Figures are a bonus: whatever goes wrong there, the summary still goes out."""
         try:
-            return await self.figures(paper)
+            return await self.figures(paper, every=every)
         except Exception:
             log.exception("figures of %s failed; sending without", paper.versioned_id)
             return []

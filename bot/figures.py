@@ -1,20 +1,25 @@
 """Every captioned figure and table of a paper, cropped from its PDF, cached per paper version.
 
-The PDF work (:mod:`bot.figures_worker`) runs in a child process, never in the bot's: PDFium is
+The PDF work (:mod:`bot.figures_worker`) runs in another process, never in the bot's: PDFium is
 not thread-safe, and a hostile or broken PDF must neither hang nor crash the bot. A small server
-process (PDFium loaded, started on first use and kept) forks one child per PDF; the child gets a
-memory cap (``RLIMIT_AS``) and is killed when it overruns ``FIGURE_TIMEOUT``. Only paths and
-JSON cross the pipes (the PNGs are files). Any failure becomes "no figures" plus a logged reason.
+process (PDFium loaded, started on first use and kept, with a helper process for the second
+core) does one PDF per request under a memory cap (``RLIMIT_AS``); when it overruns
+``FIGURE_TIMEOUT`` or dies, it is killed and the next PDF gets a new one. Only paths and JSON
+cross the pipes (the PNGs are files). Any failure becomes "no figures" plus a logged reason.
 
-Results are cached: the PNGs under ``DATA_DIR/figures/<id>v<version>/`` and rows in two tables,
-``figure_runs`` (one per extracted version, so a paper without figures is cached too) and
-``figures`` (one per crop). The async core calls :func:`cached_figures` / :func:`save_figures` on
-its database thread and :func:`extract_figures` in a worker thread; the CLI uses
-:func:`figures_for_pdf`, which does all three.
+Every figure is found at once, but only the crops a digest posts (``DIGEST_FIGURES``, the
+teaser first, then the biggest) are drawn then; the others are drawn the first time they are
+wanted (:func:`render_figures`: the CLI, a bigger ``DIGEST_FIGURES``). Results are cached: the
+PNGs under ``DATA_DIR/figures/<id>v<version>/`` and rows in two tables, ``figure_runs`` (one per
+extracted version, so a paper without figures is cached too) and ``figures`` (one per figure or
+table, its ``path`` empty until drawn). The async core calls :func:`cached_figures` /
+:func:`save_figures` on its database thread and :func:`run_extraction` in a worker thread; the
+CLI uses :func:`figures_for_pdf`, which does all three.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .figure_pick import digest_order
 from .models import Paper
 from .settings import Settings
 from .store import Store, utcnow
@@ -81,6 +87,18 @@ class Figure:
         left, top, right, bottom = self.bbox
         return max(0.0, right - left) * max(0.0, bottom - top)
 
+    def to_row(self) -> dict[str, Any]:
+        """What the figure server needs to draw it later (see ``figures_worker.render_pdf_rows``)."""
+        return {
+            "kind": self.kind,
+            "number": self.number,
+            "caption": self.caption,
+            "page": self.page,
+            "bbox": list(self.bbox),
+            "width": self.width,
+            "height": self.height,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -108,8 +126,8 @@ class Extraction:
 
 class _Server:
     """A long-lived ``python -c 'serve()'`` process (see :func:`bot.figures_worker.serve`) that
-    forks one child per PDF. Started on first use and kept: the bot pays for Python and PDFium
-    once, and each PDF costs a fork instead of a fresh interpreter."""
+    extracts one PDF per request. Started on first use and kept: the bot pays for Python and
+    PDFium once. Killed when it overruns a request's time; a new one is started after that."""
 
     def __init__(self) -> None:
         # a bare environment: the process that reads untrusted PDFs gets no tokens or keys
@@ -126,27 +144,34 @@ class _Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def ask(self, request: dict[str, Any], wait: float) -> dict[str, Any] | None:
-        """Send one request and wait up to ``wait`` seconds for its answer; None if there is none."""
+    def ask(self, request: dict[str, Any], wait: float) -> tuple[dict[str, Any] | None, str]:
+        """Send one request; its answer, or None and why ("timeout" or "died: ...")."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError:
-            return None
+            return None, self._died()
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + wait
         buf = b""
         while not buf.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                return None
+                return None, "timeout"
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                return None
+                return None, self._died()
             buf += chunk
         answer = json.loads(buf)
-        return answer if isinstance(answer, dict) else None
+        return (answer, "") if isinstance(answer, dict) else (None, "died: a garbled answer")
+
+    def _died(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "died: it stopped answering"
+        return f"died: signal {-code}" if code < 0 else f"died: exit code {code}"
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -154,7 +179,8 @@ class _Server:
         self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):  # unflushed bytes to a dead server
+                    pipe.close()
 
 
 class FigureWorkers:
@@ -201,15 +227,57 @@ class FigureWorkers:
 
 
 def run_extraction(
-    pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536, workers: FigureWorkers | None = None
+    pdf: Path,
+    out_dir: Path,
+    *,
+    timeout: float = 90.0,
+    memory_mb: int = 1536,
+    workers: FigureWorkers | None = None,
+    render: int | None = None,
 ) -> Extraction:
-    """Extract in a child process; never raises for bad input. Keeps the reason for the cache.
+    """Find every figure and table, drawing the ``render`` a digest shows first (all when None);
+    in the figure server, never raising for bad input. Keeps the reason for the cache.
 
     ``workers`` keeps the figure server between calls; without it one is started and stopped.
     """
+    request = {"op": "extract", "render": render}
+    return _run(pdf, out_dir, request, timeout=timeout, memory_mb=memory_mb, workers=workers)
+
+
+def render_figures(
+    pdf: Path,
+    figures: list[Figure],
+    out_dir: Path,
+    *,
+    render: int | None = None,
+    timeout: float = 90.0,
+    memory_mb: int = 1536,
+    workers: FigureWorkers | None = None,
+) -> list[Figure]:
+    """Draw what a digest of ``render`` shows (every figure when None) that was found earlier
+    but not drawn; returns all the figures, the drawn ones with their paths. A failure leaves
+    them undrawn (and logs why)."""
+    todo = [f for f in wanted(figures, render) if f.path is None]
+    if not todo:
+        return list(figures)
+    rows = [f.to_row() for f in todo]
+    done = _run(pdf, out_dir, {"op": "render", "rows": rows}, timeout=timeout, memory_mb=memory_mb, workers=workers)
+    drawn = {(f.kind, f.number): f for f in done.figures if f.path is not None}
+    return [drawn.get((f.kind, f.number), f) if f.path is None else f for f in figures]
+
+
+def _run(
+    pdf: Path,
+    out_dir: Path,
+    request: dict[str, Any],
+    *,
+    timeout: float,
+    memory_mb: int,
+    workers: FigureWorkers | None,
+) -> Extraction:
     if workers is None:
         with FigureWorkers() as own:
-            return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb, workers=own)
+            return _run(pdf, out_dir, request, timeout=timeout, memory_mb=memory_mb, workers=own)
     pdf = Path(pdf)
     out_dir = Path(out_dir)
     if not pdf.is_file():
@@ -217,19 +285,20 @@ def run_extraction(
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".figures-", dir=out_dir))
     started = time.monotonic()
-    request = {"pdf": str(pdf.resolve()), "out": str(tmp), "memory_mb": memory_mb, "timeout": timeout}
+    request = {**request, "pdf": str(pdf.resolve()), "out": str(tmp), "memory_mb": memory_mb}
     server: _Server | None = None
     try:
         try:
             server = workers.take()
         except OSError as err:
             return _failed(pdf, "failed", f"could not start the figure worker: {err}")
-        # the server enforces the time limit on its child; this guards against the server itself hanging
-        answer = server.ask(request, timeout + 30.0)
+        answer, why = server.ask(request, timeout)
         if answer is None:
-            server.close()
+            server.close()  # overran or died: the next PDF gets a fresh server
             server = None
-            return _failed(pdf, "failed", "the figure worker stopped answering")
+            if why == "timeout":
+                return _failed(pdf, "timeout", f"took longer than FIGURE_TIMEOUT={timeout:g}s")
+            return _failed(pdf, "failed", f"the figure worker {why}")
         workers.give_back(server)
         server = None
         status = str(answer.get("status", "failed"))
@@ -240,7 +309,10 @@ def run_extraction(
             reason = answer.get("note") or "no captioned figure or table found"
             log.info("no figures from %s: %s", pdf.name, reason)
             return Extraction([], "empty", reason)
-        log.info("%s: %d figures/tables in %.1fs", pdf.name, len(figures), time.monotonic() - started)
+        drawn = sum(1 for f in figures if f.path is not None)
+        log.info(
+            "%s: %d figures/tables, %d drawn, in %.2fs", pdf.name, len(figures), drawn, time.monotonic() - started
+        )
         return Extraction(figures, "ok")
     finally:
         if server is not None:
@@ -254,14 +326,15 @@ def _failed(pdf: Path, status: str, reason: str) -> Extraction:
 
 
 def _move_results(rows: list[dict[str, Any]], tmp: Path, out_dir: Path) -> list[Figure]:
-    """Move the child's PNGs into place (only after it succeeded) and build the Figures."""
+    """Move the server's PNGs into place (only after it succeeded) and build the Figures; a
+    figure not drawn (or whose PNG is missing) has no path."""
     figures: list[Figure] = []
     for row in rows:
+        dest: Path | None = None
         src = tmp / row["file"]
-        if not src.is_file():
-            continue
-        dest = out_dir / row["file"]
-        os.replace(src, dest)
+        if row.get("rendered") and src.is_file():
+            dest = out_dir / row["file"]
+            os.replace(src, dest)
         figures.append(
             Figure(
                 kind=row["kind"],
@@ -278,11 +351,18 @@ def _move_results(rows: list[dict[str, Any]], tmp: Path, out_dir: Path) -> list[
 
 
 def extract_figures(
-    pdf: Path, out_dir: Path, *, timeout: float = 90.0, memory_mb: int = 1536, workers: FigureWorkers | None = None
+    pdf: Path,
+    out_dir: Path,
+    *,
+    timeout: float = 90.0,
+    memory_mb: int = 1536,
+    workers: FigureWorkers | None = None,
+    render: int | None = None,
 ) -> list[Figure]:
-    """Runs in a worker process; writes figure-<n>.png, table-<n>.png, page-1.png into out_dir;
-    never raises for bad input (returns [] and logs why)."""
-    return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb, workers=workers).figures
+    """Runs in the figure server; writes figure-<n>.png, table-<n>.png, page-1.png into out_dir
+    (every one, or the ``render`` a digest shows); never raises for bad input (returns [] and
+    logs why)."""
+    return run_extraction(pdf, out_dir, timeout=timeout, memory_mb=memory_mb, workers=workers, render=render).figures
 
 
 # ---- cache ----------------------------------------------------------------------------------------------
@@ -381,35 +461,56 @@ def save_figures(
         )
 
 
-def figures_for_pdf(store: Store, settings: Settings, paper_id: str, version: int, pdf: Path) -> list[Figure]:
-    """Cache check, extraction, save: all in the calling thread (for the CLI)."""
-    cached = cached_figures(store, paper_id, version)
-    if cached is not None:
-        return cached
-    result = run_extraction(
-        pdf,
-        figures_dir(settings, paper_id, version),
-        timeout=settings.figure_timeout,
-        memory_mb=settings.figure_memory_mb,
-    )
-    save_figures(store, paper_id, version, result.figures, result.status, result.reason)
-    return result.figures
+def save_drawn(store: Store, paper_id: str, version: int, figures: list[Figure]) -> None:
+    """Record the PNGs of figures drawn after their extraction (see :func:`render_figures`)."""
+    _ensure_tables(store)
+    with store.db.conn:
+        for f in figures:
+            if f.path is None:
+                continue
+            store.db.execute(
+                f"update {FIGURES_TABLE} set path = ?, width = ?, height = ?"
+                " where paper_id = ? and version = ? and kind = ? and number is ?",
+                [str(f.path), f.width, f.height, paper_id, version, f.kind, f.number],
+            )
+
+
+def figures_for_pdf(
+    store: Store, settings: Settings, paper_id: str, version: int, pdf: Path, *, render: int | None = None
+) -> list[Figure]:
+    """Cache check, extraction, drawing what is wanted (every figure by default), save: all in
+    the calling thread (for the CLI)."""
+    options: dict[str, Any] = {"timeout": settings.figure_timeout, "memory_mb": settings.figure_memory_mb}
+    out_dir = figures_dir(settings, paper_id, version)
+    figures = cached_figures(store, paper_id, version)
+    if figures is None:
+        result = run_extraction(pdf, out_dir, render=render, **options)
+        save_figures(store, paper_id, version, result.figures, result.status, result.reason)
+        figures = result.figures
+    if any(f.path is None for f in wanted(figures, render)):
+        figures = render_figures(pdf, figures, out_dir, render=render, **options)
+        save_drawn(store, paper_id, version, figures)
+    return figures
 
 
 # ---- choosing and posting ---------------------------------------------------------------------------------
 
 
+def _order_key(f: Figure) -> tuple[str, str | None, float]:
+    return f.kind, f.number, f.area
+
+
 def pick_for_digest(figures: list[Figure], n: int) -> list[Figure]:
-    """The N to show under a paper: the teaser (Figure 1, or the page-1 render) first, then by size."""
-    usable = [f for f in figures if f.path is not None]
-    if n <= 0 or not usable:
+    """The N to show under a paper: the teaser (Figure 1, or the page-1 render) first, then by
+    size. Only drawn figures (with a PNG) are shown."""
+    if n <= 0:
         return []
-    lead = next((f for f in usable if f.kind == "figure" and f.number == "1"), None)
-    if lead is None:
-        lead = next((f for f in usable if f.kind == "page"), None)
-    rest = sorted((f for f in usable if f is not lead), key=lambda f: f.area, reverse=True)
-    ordered = ([lead] if lead else []) + rest
-    return ordered[:n]
+    return digest_order([f for f in figures if f.path is not None], _order_key)[:n]
+
+
+def wanted(figures: list[Figure], n: int | None) -> list[Figure]:
+    """The figures that must be drawn for a digest of ``n`` (all when None)."""
+    return list(figures) if n is None else digest_order(list(figures), _order_key)[: max(0, n)]
 
 
 def may_post_figures(settings: Settings, paper: Paper) -> bool:

@@ -20,18 +20,19 @@ How a figure is found, without a layout model:
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
+import itertools
 import json
 import logging
 import math
 import os
 import re
-import select
 import signal
+import socket
 import statistics
 import struct
-import time
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,8 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+
+from .figure_pick import digest_order
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,8 @@ class Line:
     box: Box
     text: str
     rects: list[Box]
-    # (last glyph, next glyph) char indices around each run of spaces; None: indices unknown
-    spaces: list[tuple[int, int]] | None = None
+    # the page's text and each rect's char range in it (None: not known, see _rect_spans)
+    chars: tuple[str, list[tuple[int, int]]] | None = None
     prose: bool | None = None  # body text of the paper? (mark_prose, then is_prose)
     checked: bool = False  # word spacing looked at
 
@@ -173,20 +176,38 @@ class PageText:
 # ---- reading text ------------------------------------------------------------------------------
 
 
+_DROP = dict.fromkeys([c for c in range(32) if chr(c) not in "\t\n"] + [0xFFFE, 0xAD])
+
+
 def _clean(text: str) -> str:
     """pdfium marks soft hyphens as \\x02 (and sometimes \\ufffe); drop them and control chars."""
-    text = text.replace("\x02", "").replace("\ufffe", "").replace("\u00ad", "")
-    return "".join(ch for ch in text if ch >= " " or ch in "\t\n")
+    return text.translate(_DROP)
 
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _page_text(textpage: pdfium.PdfTextPage, n_chars: int) -> str:
-    """The page's text with one character per pdfium char index (pypdfium2's helper may not)."""
+    """The page's text with one character per pdfium char index (pypdfium2's helper may not):
+    a character outside the BMP is two indices, kept as two surrogates (see :func:`_whole`)."""
     buf = (ctypes.c_ushort * (n_chars + 1))()
     got = pdfium_c.FPDFText_GetText(textpage, 0, n_chars, buf)
-    return ctypes.string_at(buf, 2 * max(0, got - 1)).decode("utf-16-le", "surrogatepass")
+    units = array.array("H", bytes(buf)[: 2 * max(0, got - 1)])
+    text = array.array("I", units).tobytes().decode("utf-32-le", "surrogatepass")
+    if len(text) != n_chars:  # pdfium's text leaves out chars without a code (NUL, some hyphens)
+        get = pdfium_c.FPDFText_GetUnicode
+        text = "".join([chr(get(textpage, k)) for k in range(n_chars)])
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole(text: str) -> str:
+    """Surrogate pairs joined into their characters (lone ones replaced)."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _rect_spans(
@@ -281,7 +302,7 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
         box = Box(left - ox, oy - top, right - ox, oy - bottom)
         if box.height <= 0 or box.width <= 0:
             continue
-        gaps = _space_runs(spans[0], *spans[1][i]) if spans is not None else None
+        chars = (spans[0], [spans[1][i]]) if spans is not None else None
         prev = lines[-1] if lines else None
         if prev is not None:
             pb = prev.rects[-1]
@@ -290,13 +311,16 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
             gap = box.x0 - pb.x1
             if overlap >= 0.5 * h and -2.0 <= gap <= max(0.7 * max(pb.height, box.height), 3.0):
                 prev.rects.append(box)
-                prev.spaces = None if prev.spaces is None or gaps is None else prev.spaces + gaps
+                if prev.chars is not None and chars is not None:
+                    prev.chars[1].append(chars[1][0])
+                else:
+                    prev.chars = None
                 prev.box = prev.box.union(box)
                 prev.text += ("" if gap < 0.12 * h or prev.text.endswith(" ") else " ") + text
                 continue
-        lines.append(Line(box=box, text=text, rects=[box], spaces=gaps))
+        lines.append(Line(box=box, text=text, rects=[box], chars=chars))
     for line in lines:
-        line.text = re.sub(r"\s+", " ", line.text).strip()
+        line.text = _whole(re.sub(r"\s+", " ", line.text).strip())
     return lines
 
 
@@ -322,38 +346,42 @@ def _percentile(values: list[float], q: float) -> float:
     return values[k]
 
 
-def compute_layout(pages: list[PageText]) -> Layout | None:
+LayoutPage = tuple[float, float, list[tuple[Box, int]]]  # page width, height, (line box, characters)
+
+
+def layout_page(page: PageText) -> LayoutPage:
+    """What :func:`compute_layout` needs of a page: small enough to pass between processes."""
+    return (page.width, page.height, [(ln.box, len(ln.text)) for ln in page.lines])
+
+
+def compute_layout(pages: list[LayoutPage]) -> Layout | None:
     """Body line height, text frame and column count from the lines of the pages read.
 
     Body text is the most common line height (weighted by characters); its lines give the frame.
     Two columns when most long body lines stop short of, or start after, the frame's middle.
     """
-    all_lines = [ln for p in pages for ln in p.lines if ln.box.width > ln.box.height]
-    body_h = _weighted_mode(((ln.height, len(ln.text)) for ln in all_lines if len(ln.text) >= 15), 0.25)
+    all_lines = [(box, n) for _, _, lines in pages for box, n in lines if box.width > box.height]
+    body_h = _weighted_mode(((box.height, n) for box, n in all_lines if n >= 15), 0.25)
     if not body_h:
         return None
-    page_w = statistics.median(p.width for p in pages)
-    body = [
-        ln for ln in all_lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= 0.25 * page_w
-    ]
+    page_w = statistics.median(w for w, _, _ in pages)
+    body = [box for box, _ in all_lines if abs(box.height - body_h) <= 0.2 * body_h and box.width >= 0.25 * page_w]
     if len(body) < 5:
         return None
-    x0 = _percentile([ln.box.x0 for ln in body], 0.05)
-    x1 = _percentile([ln.box.x1 for ln in body], 0.95)
+    x0 = _percentile([b.x0 for b in body], 0.05)
+    x1 = _percentile([b.x1 for b in body], 0.95)
     mid = (x0 + x1) / 2
-    halves = [ln for ln in body if ln.box.x1 < mid + 8 or ln.box.x0 > mid - 8]
+    halves = [b for b in body if b.x1 < mid + 8 or b.x0 > mid - 8]
     two_col = len(halves) > 0.6 * len(body)
-    col_w = _percentile([ln.box.width for ln in halves], 0.8) if two_col else x1 - x0
+    col_w = _percentile([b.width for b in halves], 0.8) if two_col else x1 - x0
     prose_min = 0.7 * col_w
     tops, bottoms = [], []
-    for p in pages:
-        prose = [
-            ln for ln in p.lines if abs(ln.height - body_h) <= 0.2 * body_h and ln.box.width >= prose_min
-        ]
+    for _, _, lines in pages:
+        prose = [box for box, _ in lines if abs(box.height - body_h) <= 0.2 * body_h and box.width >= prose_min]
         if len(prose) >= 3:
-            tops.append(min(ln.box.top for ln in prose))
-            bottoms.append(max(ln.box.bottom for ln in prose))
-    page_h = statistics.median(p.height for p in pages)
+            tops.append(min(b.top for b in prose))
+            bottoms.append(max(b.bottom for b in prose))
+    page_h = statistics.median(h for _, h, _ in pages)
     frame_top = min(tops) if tops else 0.0
     frame_bottom = max(bottoms) if bottoms else page_h
     return Layout(body_h, x0, x1, two_col, col_w, frame_top, frame_bottom)
@@ -422,7 +450,7 @@ def is_prose(line: Line, layout: Layout, textpage: pdfium.PdfTextPage | None, ox
 
 def _max_char_gap(line: Line, textpage: pdfium.PdfTextPage, ox: float, oy: float) -> float:
     """The widest horizontal gap between neighbouring glyphs of a line (table cells are far apart)."""
-    if line.spaces is not None:
+    if line.chars is not None:
         return _max_space_gap(line, textpage)
     worst = 0.0
     n = textpage.count_chars()
@@ -455,7 +483,9 @@ def _max_space_gap(line: Line, textpage: pdfium.PdfTextPage) -> float:
     raw = textpage.raw
     get_box = pdfium_c.FPDFText_GetCharBox
     l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    for before, after in line.spaces or ():
+    assert line.chars is not None
+    text, spans = line.chars
+    for before, after in (run for start, end in spans for run in _space_runs(text, start, end)):
         if get_box(raw, before, l_, r_, b_, t_):  # yes, l r b t
             right = r_.value
             if get_box(raw, after, l_, r_, b_, t_):
@@ -983,26 +1013,12 @@ def crop_scale(box: Box) -> float:
     return max(scale, 0.05)
 
 
-def render_figure(
-    page: pdfium.PdfPage,
-    box: Box,
-    page_w: float,
-    page_h: float,
-    allowed: tuple[float, float] = (-math.inf, math.inf),
-) -> tuple[Any, Box]:
-    """Render a region (not the whole page), padded; returns the image and the box it shows.
-
-    One render per crop, of the crop only: decoding and resampling the embedded images is most
-    of the cost, and pdfium skips what lies outside the crop.
-
-    (There used to be a trim to the crop's ink here, then a second render when trimming made it
-    narrower than MIN_WIDTH_PX. Its threshold table was inverted, so it counted white as ink and
-    never trimmed anything: on the bench's 16 papers it left all 235 crops as rendered. It is
-    gone, which saves a grey conversion and a pass per crop and changes no output. Trimming
-    for real would change ~100 of the 235 crops, so it needs its own look at the crops.)
-    """
-    from PIL import Image
-
+def crop_box(
+    box: Box, page_w: float, page_h: float, allowed: tuple[float, float] = (-math.inf, math.inf)
+) -> Box:
+    """The region a crop shows: the figure padded with a little white, kept on the page and off
+    the far side's barrier (``allowed``), rounded to 0.1 pt (the box stored and shown, so a crop
+    rendered later from the cache is the crop rendered now)."""
     box = _clamp(_pad(box, PAD), page_w, page_h)
     box = Box(
         box.x0,
@@ -1010,6 +1026,28 @@ def render_figure(
         box.x1,
         min(box.bottom, max(allowed[1], box.bottom - PAD)),
     )
+    return Box(round(box.x0, 1), round(box.top, 1), round(box.x1, 1), round(box.bottom, 1))
+
+
+def crop_size(box: Box, page_w: float, page_h: float) -> tuple[int, int]:
+    """The pixel size :func:`draw_crop` will give, without drawing (pypdfium2's arithmetic)."""
+    scale = crop_scale(box)
+    crop = [math.ceil(c * scale) for c in (box.x0, page_h - box.bottom, page_w - box.x1, box.top)]
+    w = math.ceil(page_w * scale) - crop[0] - crop[2]
+    h = math.ceil(page_h * scale) - crop[1] - crop[3]
+    if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
+        w, h = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))
+    return w, h
+
+
+def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float) -> Any:
+    """Render a region (not the whole page) to an RGB image, padded to Telegram's aspect limit.
+
+    One render per crop, of the crop only: decoding and resampling the embedded images is most
+    of the cost, and pdfium skips what lies outside the crop.
+    """
+    from PIL import Image
+
     image = _render(page, box, crop_scale(box), page_w, page_h)
     w, h = image.size
     if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
@@ -1017,7 +1055,7 @@ def render_figure(
         canvas = Image.new("RGB", (nw, nh), "white")
         canvas.paste(image, ((nw - w) // 2, (nh - h) // 2))
         image = canvas
-    return image, box
+    return image
 
 
 def _render(page: pdfium.PdfPage, box: Box, scale: float, page_w: float, page_h: float) -> Any:
@@ -1039,13 +1077,24 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
+def _deflate(data: bytes, level: int) -> bytes:
+    """A zlib stream of ``data``: ISA-L's deflate when installed (``isal``: ~4x faster than zlib's
+    fastest level on the crops, and smaller), else zlib's run-length strategy (the filtered rows
+    of a figure are mostly runs of zeros)."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - a platform without isal's wheels
+        deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+        return deflate.compress(data) + deflate.flush()
+    return isal_zlib.compress(data, min(level, isal_zlib.ISAL_BEST_COMPRESSION))
+
+
 def encode_png(image: Any, level: int = 1) -> bytes:
     """A PNG of an RGB image, written here rather than by PIL: every row gets PNG's "Up" filter
-    (a difference with the row above, done by PIL's C code), then one zlib pass at ``level`` with
-    the run-length strategy (the filtered rows of a figure are mostly runs of zeros). PIL's own
-    writer spends about a third of its time choosing a filter per row; this is ~2x faster (all
-    the bench's crops: 1.55 s against 3.4 s) for files ~17% bigger, and as lossless. A grey image (R = G = B everywhere: tables,
-    black-and-white plots) is stored as one channel."""
+    (a difference with the row above, done by PIL's C code), then one fast deflate pass
+    (:func:`_deflate`). PIL's own writer spends about a third of its time choosing a filter per
+    row, then deflates with zlib; this is ~5x faster on the bench's crops, and as lossless. A grey
+    image (R = G = B everywhere: tables, black-and-white plots) is stored as one channel."""
     from PIL import ImageChops
 
     if image.mode != "RGB":
@@ -1063,29 +1112,33 @@ def encode_png(image: Any, level: int = 1) -> bytes:
     up = b"\x02"
     rows = up + up.join([data[i : i + stride] for i in range(0, len(data), stride)])
     del data
-    deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
             _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)),
-            _png_chunk(b"IDAT", deflate.compress(rows) + deflate.flush()),
+            _png_chunk(b"IDAT", _deflate(rows, level)),
             _png_chunk(b"IEND", b""),
         )
     )
 
 
-def save_png(image: Any, path: Path) -> None:
-    """Fast zlib level: encoding dominates the cost otherwise. Re-encode harder if over Telegram's limit."""
+def save_png(image: Any, path: Path) -> tuple[int, int]:
+    """Fast zlib level: encoding dominates the cost otherwise. Re-encode harder if over Telegram's
+    limit, smaller if need be; returns the size saved."""
     path.write_bytes(encode_png(image))
     if path.stat().st_size > MAX_PNG_BYTES:
         image.save(path, "PNG", compress_level=9)
     while path.stat().st_size > MAX_PNG_BYTES and min(image.size) > 200:
         image = image.resize((image.size[0] * 3 // 4, image.size[1] * 3 // 4))
         image.save(path, "PNG", compress_level=9)
+    return image.size
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:40] or "x"
+def crop_file(kind: str, number: str | None, page: int) -> str:
+    """``figure-3.png``, ``table-II.png``, ``page-1.png``."""
+    if number is None:
+        return f"{kind}-{page}.png"
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9._-]+', '_', number)[:40] or 'x'}.png"
 
 
 # ---- the whole document --------------------------------------------------------------------------------
@@ -1131,60 +1184,197 @@ def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
     return _Page(page, textpage, PageText(index, width, height, []), cx0, cy1)
 
 
-def extract(pdf_path: Path, out_dir: Path, *, max_pages: int = MAX_PAGES) -> tuple[list[dict[str, Any]], str]:
-    """Every captioned figure and table in the PDF as dicts (PNGs written to ``out_dir``), and a
-    note saying why when there are none.
+class Part:
+    """One process's share of a PDF: the pages it reads and analyses, kept open to render from.
 
-    Raises for broken input (pdfium's errors, :class:`BombError`, a truncated file); the caller
-    turns that into a reason.
+    With a :class:`Helper`, the server and the helper take pages from a shared :class:`Tickets`
+    counter until none are left (the server always has page 1, for the teaser), so both of the
+    machine's cores stay busy however uneven the pages are; alone, a part reads every page.
     """
+
+    def __init__(self, pdf_path: Path, tickets: Tickets | None = None, max_pages: int = MAX_PAGES, *, first: bool = True) -> None:
+        check_complete(pdf_path)
+        self.pdf = pdfium.PdfDocument(str(pdf_path))
+        try:
+            self.n_pages = len(self.pdf)
+            self.examined = min(self.n_pages, max_pages)
+            self.pages: list[_Page] = []  # the pages with a caption, and page 1
+            self.first: _Page | None = None
+            if tickets is None:
+                indices: Iterable[int] = range(self.examined)
+            else:
+                indices = itertools.chain([0] if first else [], iter(tickets.take, -1))
+            for i in indices:
+                if i >= self.examined:
+                    break
+                self._read(i)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, i: int) -> None:
+        pg = _open_page(self.pdf, i)
+        if pg is None:
+            return
+        if i == 0:
+            self.first = pg
+        if i == 0 or QUICK_RE.search(pg.textpage.get_text_range()):
+            pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy)
+            self.pages.append(pg)
+
+    def layout_pages(self) -> list[tuple[int, LayoutPage]]:
+        return [(pg.text.index, layout_page(pg.text)) for pg in self.pages]
+
+    def plan(self, layout: Layout) -> list[dict[str, Any]]:
+        """Every figure and table on this part's pages, in page order, as rows (nothing drawn)."""
+        rows: list[dict[str, Any]] = []
+        for pg in self.pages:
+            rows.extend(_page_plan(pg, layout))
+        if self.first is not None and not any(r["page"] == 1 and r["kind"] == "figure" for r in rows):
+            teaser = _page_one(self.first)
+            if teaser:
+                rows.insert(0, teaser)
+        return rows
+
+    def render(self, rows: list[dict[str, Any]], out_dir: Path, tickets: Tickets | None = None) -> list[dict[str, Any]]:
+        """Draw these rows to PNG files in ``out_dir``, from any page; with ``tickets``, only the
+        rows this process takes (the other takes the rest). Returns the rows drawn here."""
+        pages = {pg.text.index + 1: (pg.page, pg.text.width, pg.text.height) for pg in self.pages}
+        if self.first is not None:
+            pages[1] = (self.first.page, self.first.text.width, self.first.text.height)
+
+        def page_of(number: int) -> tuple[pdfium.PdfPage, float, float]:
+            if number not in pages:
+                pages[number] = _page_and_size(self.pdf, number)
+            return pages[number]
+
+        if tickets is None:
+            return render_rows(page_of, rows, out_dir)
+        taken = itertools.takewhile(lambda i: i < len(rows), iter(tickets.take, -1))
+        return render_rows(page_of, (rows[i] for i in taken), out_dir)  # one at a time, as drawn
+
+    def close(self) -> None:
+        self.pages, self.first = [], None
+        self.pdf.close()
+
+
+def render_rows(
+    page_of: Callable[[int], tuple[pdfium.PdfPage, float, float]], rows: Iterable[dict[str, Any]], out_dir: Path
+) -> list[dict[str, Any]]:
+    """Draw each row's box to ``out_dir/<file>``; PNG encoding overlaps the next render (the
+    deflate releases the GIL). Sets each row's pixel size and ``rendered``; returns the rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=2) as writer:
+        pending: list[tuple[dict[str, Any], Future[tuple[int, int]]]] = []
+        for row in rows:
+            page, width, height = page_of(int(row["page"]))
+            image = draw_crop(page, Box(*row["bbox"]), width, height)
+            pending.append((row, writer.submit(save_png, image, out_dir / row["file"])))
+        for row, fut in pending:
+            row["width"], row["height"] = fut.result()
+            row["rendered"] = True
+            done.append(row)
+    return done
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str | None, float]:
+    x0, top, x1, bottom = row["bbox"]
+    return row["kind"], row["number"], max(0.0, x1 - x0) * max(0.0, bottom - top)
+
+
+def extract(
+    pdf_path: Path,
+    out_dir: Path,
+    *,
+    render: int | None = None,
+    max_pages: int = MAX_PAGES,
+    helper: Helper | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """Every captioned figure and table in the PDF as dicts, PNGs for the ``render`` best of them
+    (a digest's, :func:`digest_order`; all when None) written to ``out_dir``, and a note saying
+    why when there are none. The rest are drawn when asked (:func:`render_pdf_rows`).
+
+    Raises for broken input (pdfium's errors, :class:`BombError`, a truncated file, the
+    helper's failure); the caller turns that into a reason.
+    """
+    if helper is not None:
+        helper.start(pdf_path, max_pages)  # it takes pages while this process does too
+    part: Part | None = None
+    try:
+        part = Part(pdf_path, helper.tickets if helper is not None else None, max_pages)
+        pages = part.layout_pages()
+        if helper is not None:
+            pages = sorted(pages + helper.pages(), key=lambda p: p[0])
+        layout = compute_layout([p for _, p in pages]) if pages else None
+        if layout is None:
+            return [], f"no body text in the first {part.examined} of {part.n_pages} pages"
+        if helper is not None:
+            helper.plan(layout)
+        mine = part.plan(layout)
+        theirs = helper.rows() if helper is not None else []
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str | None]] = set()
+        for row in sorted(mine + theirs, key=lambda r: r["page"]):  # stable: the teaser stays first
+            key = (row["kind"], row["number"])
+            if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
+                seen.add(key)
+                rows.append(row)
+        wanted = biggest_first(rows if render is None else digest_order(rows, _row_key)[: max(0, render)])
+        if helper is None:
+            part.render(wanted, out_dir)
+        else:
+            helper.render(wanted, out_dir)
+            part.render(wanted, out_dir, helper.tickets)
+            drawn = {(r["kind"], r["number"]): r for r in helper.rendered()}
+            for row in rows:
+                got = drawn.get((row["kind"], row["number"]))
+                if got is not None:
+                    row.update(width=got["width"], height=got["height"], rendered=True)
+        note = "" if rows else f"no captioned figure or table in the first {part.examined} of {part.n_pages} pages"
+        return rows, note
+    except BaseException:
+        if helper is not None:
+            helper.reset()
+        raise
+    finally:
+        if part is not None:
+            part.close()
+
+
+def render_pdf_rows(pdf_path: Path, rows: list[dict[str, Any]], out_dir: Path) -> list[dict[str, Any]]:
+    """Draw rows found earlier (the cache's), for a figure first wanted after its extraction."""
     check_complete(pdf_path)
     pdf = pdfium.PdfDocument(str(pdf_path))
     try:
-        n_pages = min(len(pdf), max_pages)
-        pages: list[_Page] = []
-        first_page: _Page | None = None
-        for i in range(n_pages):
-            pg = _open_page(pdf, i)
-            if pg is None:
-                continue
-            full = pg.textpage.get_text_range()
-            if i == 0:
-                first_page = pg
-            if i == 0 or QUICK_RE.search(full):
-                pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy)
-                pages.append(pg)
-        layout = compute_layout([p.text for p in pages]) if pages else None
-        if layout is None:
-            return [], f"no body text in the first {n_pages} of {len(pdf)} pages"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        results: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
-        with ThreadPoolExecutor(max_workers=2) as writer:  # zlib and PIL release the GIL
-            pending: list[Future[None]] = []
-            for pg in pages:
-                results.extend(_page_figures(pg, layout, seen, out_dir, writer, pending))
-            if first_page is not None and not any(r["page"] == 1 and r["kind"] == "figure" for r in results):
-                teaser = _page_one(first_page, layout, out_dir, writer, pending)
-                if teaser:
-                    results.insert(0, teaser)
-            for fut in pending:
-                fut.result()
-        note = "" if results else f"no captioned figure or table in the first {n_pages} of {len(pdf)} pages"
-        return results, note
+        opened: dict[int, tuple[pdfium.PdfPage, float, float]] = {}
+
+        def page_of(number: int) -> tuple[pdfium.PdfPage, float, float]:
+            if number not in opened:
+                opened[number] = _page_and_size(pdf, number)
+            return opened[number]
+
+        for row in rows:
+            row["file"] = crop_file(str(row["kind"]), row["number"], int(row["page"]))
+        return render_rows(page_of, rows, out_dir)
     finally:
         pdf.close()
 
 
-def _page_figures(
-    pg: _Page,
-    layout: Layout,
-    seen: set[tuple[str, str]],
-    out_dir: Path,
-    writer: ThreadPoolExecutor,
-    pending: list[Future[None]],
-) -> list[dict[str, Any]]:
-    """Find, grow and render the captions of one page."""
+def _page_and_size(pdf: pdfium.PdfDocument, number: int) -> tuple[pdfium.PdfPage, float, float]:
+    page = pdf[number - 1]
+    cx0, cy0, cx1, cy1 = page.get_cropbox()
+    return page, cx1 - cx0, cy1 - cy0
+
+
+def biggest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order two processes take crops to draw in: the costliest (most pixels) first, so the
+    last one taken is small and neither waits long for the other."""
+    return sorted(rows, key=lambda r: r["width"] * r["height"], reverse=True)
+
+
+def _page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
+    """Find and grow the captions of one page, into rows with the box each crop will show."""
     mark_prose(pg.text.lines, layout)
     caps = find_captions(pg.text, layout, pg.textpage, pg.ox, pg.oy)
     if not caps:
@@ -1194,7 +1384,6 @@ def _page_figures(
         caption_block(cap, pg.text.lines, cap.band)
     graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
     unmark_framed(pg.text.lines, graphics, caps)
-    cap_lines = set()
     items: list[Item] = list(graphics)
     for cap in caps:
         items.append(Item(box=cap.box, kind="caption"))
@@ -1206,7 +1395,6 @@ def _page_figures(
             margin_text.append(line.box)  # the arXiv stamp in the margin
             continue
         if any(_inside(line.box, cap.box) for cap in caps):
-            cap_lines.add(id(line))
             continue
         items.append(Item(box=line.box, kind="text", line=line))
 
@@ -1214,6 +1402,7 @@ def _page_figures(
         return is_prose(line, layout, pg.textpage, pg.ox, pg.oy)
 
     found: list[Found] = []
+    seen: set[tuple[str, str]] = set()
     for cap in caps:
         key = (cap.kind, cap.number)
         if key in seen:
@@ -1227,29 +1416,30 @@ def _page_figures(
     split_facing(found)
     out: list[dict[str, Any]] = []
     for got in found:
-        cap, box, allowed = got.cap, got.box, got.allowed
+        cap, box = got.cap, got.box
         for m in margin_text:  # keep the arXiv stamp out of a figure that reaches into the margin
             if min(m.bottom, box.bottom) > max(m.top, box.top):
                 if m.x1 < layout.frame_x0 and box.x0 < m.x1:
                     box = Box(m.x1 + 1, box.top, box.x1, box.bottom)
                 elif m.x0 > layout.frame_x1 and box.x1 > m.x0:
                     box = Box(box.x0, box.top, m.x0 - 1, box.bottom)
-        image, box = render_figure(pg.page, box, pg.text.width, pg.text.height, allowed)
-        name = f"{cap.kind}-{_safe_name(cap.number)}.png"
-        pending.append(writer.submit(save_png, image, out_dir / name))
-        out.append(
-            {
-                "kind": cap.kind,
-                "number": cap.number,
-                "caption": cap.text,
-                "page": cap.page,
-                "bbox": (round(box.x0, 1), round(box.top, 1), round(box.x1, 1), round(box.bottom, 1)),
-                "file": name,
-                "width": image.size[0],
-                "height": image.size[1],
-            }
-        )
+        out.append(_row(cap.kind, cap.number, cap.text, cap.page, crop_box(box, pg.text.width, pg.text.height, got.allowed), pg))
     return out
+
+
+def _row(kind: str, number: str | None, caption: str, page: int, box: Box, pg: _Page) -> dict[str, Any]:
+    width, height = crop_size(box, pg.text.width, pg.text.height)
+    return {
+        "kind": kind,
+        "number": number,
+        "caption": caption,
+        "page": page,
+        "bbox": [box.x0, box.top, box.x1, box.bottom],
+        "file": crop_file(kind, number, page),
+        "width": width,
+        "height": height,
+        "rendered": False,
+    }
 
 
 def unmark_framed(lines: list[Line], graphics: list[Item], caps: list[Caption]) -> None:
@@ -1278,113 +1468,253 @@ def _inside(inner: Box, outer: Box) -> bool:
     )
 
 
-def _page_one(
-    pg: _Page, layout: Layout, out_dir: Path, writer: ThreadPoolExecutor, pending: list[Future[None]]
-) -> dict[str, Any] | None:
+def _page_one(pg: _Page) -> dict[str, Any] | None:
     """An uncaptioned teaser: when page 1 is largely graphics, the page itself is the picture."""
     graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
     big = [g for g in graphics if g.kind in ("image", "form", "shading") or g.box.area > 2000]
     area = sum(g.box.area for g in big)
     if area < 0.12 * pg.text.width * pg.text.height:
         return None
-    box = Box(0.0, 0.0, pg.text.width, pg.text.height)
-    image = _render(pg.page, box, crop_scale(box), pg.text.width, pg.text.height)
-    pending.append(writer.submit(save_png, image, out_dir / "page-1.png"))
-    return {
-        "kind": "page",
-        "number": None,
-        "caption": "",
-        "page": 1,
-        "bbox": (0.0, 0.0, round(pg.text.width, 1), round(pg.text.height, 1)),
-        "file": "page-1.png",
-        "width": image.size[0],
-        "height": image.size[1],
-    }
+    return _row("page", None, "", 1, Box(0.0, 0.0, pg.text.width, pg.text.height), pg)
 
 
 # ---- the figure server ---------------------------------------------------------------------------------------
 #
-# :mod:`bot.figures` starts a Python process running :func:`serve` once and keeps it: a small process that
-# has PDFium loaded and forks a fresh child per PDF. The child caps its memory, extracts, writes one
-# JSON answer to a pipe and exits; the server kills it when it overruns its time. Starting a child
-# this way costs a fork (~4 ms per PDF), where a multiprocessing forkserver child re-imports the
-# parent's __main__ and unpickles its target (importing pydantic settings, sqlite_utils): ~150 ms
-# per PDF under the bench, ~300 ms under the ``paperbot`` console script (all of bot.cli).
+# :mod:`bot.figures` starts a Python process running :func:`serve` once and keeps it: PDFium loaded and
+# warmed up, extracting one PDF per request in the process itself, with its address space capped
+# (``RLIMIT_AS``). A PDF that crashes it or overruns its time takes only this process down: the bot
+# kills it and starts another. At start the server forks a :class:`Helper` that reads and analyses
+# the odd pages of each PDF while the server does the even ones, so one paper uses both cores.
+# (Forking a fresh child per PDF instead cost ~10% more: every child starts with cold memory.)
 
 
-def run_child(pdf: str, out_dir: str, memory_mb: int) -> dict[str, Any]:
-    """In the forked child: cap memory, extract, and say what happened as a JSON-able dict."""
+def _send(sock: socket.socket, obj: Any) -> None:
+    data = json.dumps(obj).encode()
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> Any:
+    """One message, or None when the other side has gone."""
+    head = _recv_exactly(sock, 4)
+    if head is None:
+        return None
+    body = _recv_exactly(sock, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while n:
+        chunk = sock.recv(min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+class Tickets:
+    """A counter in memory shared by the server and its helper (made before the fork): each
+    :meth:`take` hands out the next number once, to whichever process asks first."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._value = multiprocessing.RawValue("i", 0)
+        self._lock = multiprocessing.Lock()
+
+    def reset(self, start: int) -> None:
+        with self._lock:
+            self._value.value = start
+
+    def take(self) -> int:
+        with self._lock:
+            n = self._value.value
+            self._value.value = n + 1
+            return n
+
+
+class HelperError(Exception):
+    """The helper failed on its pages (its reason is the message) or died."""
+
+
+def _boxes_in(pages: list[Any]) -> list[tuple[int, LayoutPage]]:
+    return [(int(i), (float(w), float(h), [(Box(*b), int(n)) for b, n in lines])) for i, (w, h, lines) in pages]
+
+
+def _boxes_out(pages: list[tuple[int, LayoutPage]]) -> list[Any]:
+    return [
+        (i, (w, h, [((b.x0, b.top, b.x1, b.bottom), n) for b, n in lines])) for i, (w, h, lines) in pages
+    ]
+
+
+class Helper:
+    """The server's second process: forked once, reads the odd pages of every PDF.
+
+    The server drives it through one PDF in steps (start, pages, plan, rows, render, rendered),
+    each a message on a socket pair. It dies with the server (``PR_SET_PDEATHSIG``); after any
+    failure the server kills it and forks a fresh one for the next PDF.
+    """
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.pid = 0
+        self.memory_mb = 0
+        self.tickets = Tickets()
+
+    def _ensure(self) -> socket.socket:
+        if self.sock is None:
+            mine, theirs = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:  # the helper: never returns
+                code = 0
+                try:
+                    mine.close()
+                    _die_with_parent()
+                    _helper_loop(theirs, self.tickets)
+                except BaseException:  # pragma: no cover - the server sees the socket close
+                    code = 1
+                finally:
+                    os._exit(code)
+            theirs.close()
+            self.sock, self.pid = mine, pid
+        return self.sock
+
+    def _ask(self, msg: dict[str, Any]) -> Any:
+        self._send(msg)
+        return self._answer()
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        try:
+            _send(self._ensure(), msg)
+        except OSError as err:
+            raise HelperError(f"the page helper is gone: {err}") from err
+
+    def _answer(self) -> Any:
+        assert self.sock is not None
+        answer = _recv(self.sock)
+        if answer is None:
+            raise HelperError("the page helper died")
+        if "error" in answer:
+            raise HelperError(str(answer["error"]))
+        return answer["result"]
+
+    def start(self, pdf: Path, max_pages: int) -> None:
+        self.tickets.reset(1)  # page 1 (index 0) is the server's
+        self._send({"op": "read", "pdf": str(pdf), "max_pages": max_pages, "memory_mb": self.memory_mb})
+
+    def pages(self) -> list[tuple[int, LayoutPage]]:
+        return _boxes_in(self._answer())
+
+    def plan(self, layout: Layout) -> None:
+        self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__]})
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._answer())
+
+    def render(self, rows: list[dict[str, Any]], out_dir: Path) -> None:
+        self.tickets.reset(0)
+        self._send({"op": "render", "rows": rows, "out": str(out_dir)})
+
+    def rendered(self) -> list[dict[str, Any]]:
+        return list(self._answer())
+
+    def reset(self) -> None:
+        """Kill it (mid-PDF, after a failure); the next PDF forks a new one."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the server dies (killed for its time, say)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _cap_memory(memory_mb: int) -> None:
+    """Cap this process's address space (the soft limit, so the next request may set another)."""
+    if memory_mb <= 0:
+        return
     try:
         import resource
 
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ImportError, ValueError, OSError) as err:  # pragma: no cover - non-Linux
         log.debug("could not cap memory: %s", err)
+
+
+def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
+    """The helper's side of :class:`Helper`: one PDF at a time, the pages and crops it takes."""
+    part: Part | None = None
+    while True:
+        msg = _recv(sock)
+        if msg is None:
+            return
+        try:
+            op = msg["op"]
+            if op == "read":
+                if part is not None:
+                    part.close()
+                    part = None
+                _cap_memory(int(msg["memory_mb"]))
+                part = Part(Path(msg["pdf"]), tickets, int(msg["max_pages"]), first=False)
+                result: Any = _boxes_out(part.layout_pages())
+            elif op == "plan" and part is not None:
+                result = part.plan(Layout(*msg["layout"]))
+            elif op == "render" and part is not None:
+                result = part.render(list(msg["rows"]), Path(msg["out"]), tickets)
+                part.close()
+                part = None
+            else:
+                raise HelperError(f"unexpected {msg.get('op')!r}")
+            _send(sock, {"result": result})
+        except BaseException as err:
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+                part = None
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            _send(sock, {"error": f"{type(err).__name__}: {err}"[:300]})
+
+
+def handle(request: dict[str, Any], helper: Helper | None) -> dict[str, Any]:
+    """One request to the server, answered as a JSON-able dict; never raises.
+
+    ``{"op": "extract", "pdf", "out", "memory_mb", "render": n | None}`` finds every figure and
+    draws the ``render`` best; ``{"op": "render", "pdf", "out", "memory_mb", "rows"}`` draws rows
+    found earlier.
+    """
+    memory_mb = int(request.get("memory_mb") or 0)
     try:
-        rows, note = extract(Path(pdf), Path(out_dir))
+        _cap_memory(memory_mb)
+        if helper is not None:
+            helper.memory_mb = memory_mb
+        pdf, out = Path(str(request["pdf"])), Path(str(request["out"]))
+        if request.get("op", "extract") == "render":
+            return {"status": "ok", "rows": render_pdf_rows(pdf, list(request["rows"]), out), "note": ""}
+        render = request.get("render")
+        rows, note = extract(pdf, out, render=None if render is None else int(render), helper=helper)
         return {"status": "ok", "rows": rows, "note": note}
     except MemoryError:
         return {"status": "failed", "reason": f"out of memory (FIGURE_MEMORY_MB={memory_mb})"}
-    except BaseException as err:  # everything from a broken PDF must reach the parent as a reason
+    except HelperError as err:
+        reason = str(err)
+        if "MemoryError" in reason:
+            reason = f"out of memory (FIGURE_MEMORY_MB={memory_mb})"
+        return {"status": "failed", "reason": reason}
+    except Exception as err:  # everything from a broken PDF must reach the bot as a reason
         return {"status": "failed", "reason": f"{type(err).__name__}: {err}"[:300]}
-
-
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal {os.WTERMSIG(status)}"
-    if os.WIFEXITED(status):
-        return f"exit code {os.WEXITSTATUS(status)}"
-    return f"status {status}"
-
-
-def run_forked(
-    pdf: str, out_dir: str, memory_mb: int, timeout: float, keep: Iterable[int] = ()
-) -> dict[str, Any]:
-    """One extraction in a forked child, killed after ``timeout`` seconds. Never raises."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 0
-        try:
-            os.close(read_fd)
-            for fd in keep:  # the server's protocol pipes are not the child's business
-                os.close(fd)
-            answer = json.dumps(run_child(pdf, out_dir, memory_mb)).encode()
-            view = memoryview(answer)
-            while view:
-                view = view[os.write(write_fd, view) :]
-        except BaseException:  # pragma: no cover - the parent reports "died"
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    timed_out = False
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([read_fd], [], [], remaining)[0]:
-                timed_out = True
-                break
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-        if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    if timed_out:
-        return {"status": "timeout", "reason": f"took longer than FIGURE_TIMEOUT={timeout:g}s"}
-    try:
-        answer = json.loads(b"".join(chunks))
-    except ValueError:
-        return {"status": "failed", "reason": f"the worker died ({_describe_status(status)})"}
-    return answer if isinstance(answer, dict) else {"status": "failed", "reason": "a garbled answer"}
 
 
 def _warm_up_pdf() -> bytes:
@@ -1441,15 +1771,14 @@ def serve() -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)
-    keep = (requests.fileno(), answers.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the bot; we stop when stdin closes
     warm_up()
+    helper = Helper() if (os.cpu_count() or 1) > 1 else None
+    if helper is not None:
+        helper._ensure()  # fork now, warm, rather than during the first paper
     for line in requests:
         try:
-            req = json.loads(line)
-            answer = run_forked(
-                str(req["pdf"]), str(req["out"]), int(req["memory_mb"]), float(req["timeout"]), keep
-            )
+            answer = handle(json.loads(line), helper)
         except Exception as err:  # a bad request must not end the server
             answer = {"status": "failed", "reason": f"bad request: {type(err).__name__}: {err}"[:300]}
         answers.write(json.dumps(answer).encode() + b"\n")

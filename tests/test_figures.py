@@ -12,6 +12,7 @@ import logging
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -26,6 +27,7 @@ from bot.figures import (
     figures_for_pdf,
     may_post_figures,
     pick_for_digest,
+    render_figures,
     run_extraction,
     save_figures,
 )
@@ -328,8 +330,8 @@ def test_hung_worker_is_killed(paper_pdf: Path, tmp_path: Path, caplog: pytest.L
     assert any("FIGURE_TIMEOUT" in r.getMessage() for r in caplog.records)
 
 
-def test_worker_is_kept_and_forks_a_child_per_pdf(paper_pdf: Path, tmp_path: Path) -> None:
-    """One server process serves extraction after extraction; each PDF gets its own child."""
+def test_worker_is_kept_between_pdfs(paper_pdf: Path, tmp_path: Path) -> None:
+    """One server process serves extraction after extraction."""
     with FigureWorkers() as workers:
         workers.start()
         (server,) = workers.idle
@@ -345,12 +347,37 @@ def test_worker_is_kept_and_forks_a_child_per_pdf(paper_pdf: Path, tmp_path: Pat
 
 def test_worker_survives_a_timeout_and_a_killed_server(paper_pdf: Path, tmp_path: Path) -> None:
     with FigureWorkers() as workers:
+        workers.start()
+        (first,) = workers.idle
         assert run_extraction(paper_pdf, tmp_path / "a", timeout=0.001, workers=workers).status == "timeout"
-        assert run_extraction(paper_pdf, tmp_path / "b", timeout=60, workers=workers).status == "ok"  # same server
+        assert not first.alive()  # an overrun server is killed, with its helper
+        assert run_extraction(paper_pdf, tmp_path / "b", timeout=60, workers=workers).status == "ok"  # a new one
         for server in workers.idle:
             server.proc.kill()
             server.proc.wait()
         assert run_extraction(paper_pdf, tmp_path / "c", timeout=60, workers=workers).status == "ok"  # a new one
+
+
+def test_a_dead_server_is_a_reason_not_an_exception(
+    paper_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF that crashes PDFium takes the server down mid-request: the caller gets "failed"
+    and why, and the next PDF a new server."""
+    with FigureWorkers() as workers:
+        take = workers.take
+
+        def take_then_crash() -> Any:
+            server = take()
+            server.proc.kill()  # dies as the request goes out, as a segfault in PDFium would
+            server.proc.wait()
+            return server
+
+        monkeypatch.setattr(workers, "take", take_then_crash)
+        result = run_extraction(paper_pdf, tmp_path / "a", timeout=60, workers=workers)
+        assert result.status == "failed" and "figure worker died" in result.reason and result.figures == []
+        assert workers.idle == []
+        monkeypatch.setattr(workers, "take", take)
+        assert run_extraction(paper_pdf, tmp_path / "b", timeout=60, workers=workers).status == "ok"
 
 
 def test_png_encoder_is_lossless() -> None:
@@ -371,6 +398,68 @@ def test_png_encoder_is_lossless() -> None:
         assert back.convert("RGB").tobytes() == image.tobytes()
 
 
+def numbered_figure_page(n: int, chart_h: float) -> str:
+    """Body text, a vector chart ``chart_h`` points tall, its caption "Figure n:", more text."""
+    ops, _ = body_lines(72, 4)
+    top = 130
+    ops += f"0.8 0.3 0.2 rg 0 G 1 w 100 {PAGE_H - top - chart_h} 400 {chart_h} re S\n"
+    for i in range(5):
+        ops += f"{130 + i * 70} {PAGE_H - top - chart_h + 5} 40 {chart_h * (i + 1) / 6:.1f} re f\n"
+    ops += text_op(72, top + chart_h + 8, f"Figure {n}: Result number {n} of the experiments, as bars.", size=9)
+    body, _ = body_lines(top + chart_h + 40, 12)
+    return ops + body
+
+
+@pytest.fixture
+def five_figures_pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "five.pdf"
+    path.write_bytes(build_pdf([numbered_figure_page(n, h) for n, h in ((1, 80), (2, 200), (3, 120), (4, 260), (5, 60))]))
+    return path
+
+
+def test_only_the_digest_crops_are_drawn_and_the_rest_when_asked(five_figures_pdf: Path, tmp_path: Path) -> None:
+    """Every figure is found; the digest's (Figure 1, then the biggest) are drawn at once, the
+    others later, to the very PNGs (and pixel sizes) drawing all at once gives."""
+    lazy = run_extraction(five_figures_pdf, tmp_path / "lazy", timeout=60, render=2)
+    assert lazy.status == "ok"
+    assert [(f.number, f.path is not None) for f in lazy.figures] == [
+        ("1", True), ("2", False), ("3", False), ("4", True), ("5", False)
+    ]
+    assert pick_for_digest(lazy.figures, 2) == [lazy.figures[0], lazy.figures[3]]
+    full = render_figures(five_figures_pdf, lazy.figures, tmp_path / "lazy", timeout=60)
+    assert all(f.path is not None and f.path.is_file() for f in full)
+    eager = run_extraction(five_figures_pdf, tmp_path / "eager", timeout=60).figures
+    assert [(f.number, f.bbox, f.width, f.height) for f in full] == [(f.number, f.bbox, f.width, f.height) for f in eager]
+    assert [(f.width, f.height) for f in lazy.figures] == [(f.width, f.height) for f in eager]  # foretold exactly
+    for later, now in zip(full, eager, strict=True):
+        assert later.path is not None and now.path is not None
+        assert later.path.read_bytes() == now.path.read_bytes()
+
+
+def test_two_processes_find_and_draw_what_one_does(five_figures_pdf: Path, paper_pdf: Path, tmp_path: Path) -> None:
+    """The server and its helper share the pages and the crops; the result is one process's."""
+    from bot.figures_worker import Helper, extract
+
+    helper = Helper()
+    try:
+        for pdf in (five_figures_pdf, paper_pdf):
+            one, _ = extract(pdf, tmp_path / f"one-{pdf.stem}")
+            two, _ = extract(pdf, tmp_path / f"two-{pdf.stem}", helper=helper)
+            assert one == two and len(one) >= 2
+            for row in one:
+                assert (tmp_path / f"one-{pdf.stem}" / row["file"]).read_bytes() == (
+                    tmp_path / f"two-{pdf.stem}" / row["file"]
+                ).read_bytes()
+        broken = tmp_path / "cut.pdf"
+        broken.write_bytes(five_figures_pdf.read_bytes()[:-200])
+        with pytest.raises(Exception, match="truncated"):
+            extract(broken, tmp_path / "cut", helper=helper)
+        again, _ = extract(five_figures_pdf, tmp_path / "again", helper=helper)  # a fresh helper after a failure
+        assert [r["number"] for r in again] == ["1", "2", "3", "4", "5"]
+    finally:
+        helper.reset()
+
+
 # ---- cache ------------------------------------------------------------------------------------------------
 
 
@@ -386,6 +475,20 @@ def test_cache_second_request_renders_nothing(store: Store, settings: Settings, 
     assert {f.path: f.path.stat().st_mtime_ns for f in second if f.path} == mtimes
     run = next(store.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", ["2401.00001"]))
     assert run["runs"] == 1 and run["status"] == "ok" and run["count"] == 2
+
+
+def test_cache_draws_later_figures_once(store: Store, settings: Settings, five_figures_pdf: Path) -> None:
+    """A digest draws its crops; asking for every figure draws the rest once, then nothing."""
+    digest = figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf, render=2)
+    assert [f.number for f in digest if f.path] == ["1", "4"]
+    assert [f.number for f in cached_figures(store, "2401.00003", 1) or [] if f.path] == ["1", "4"]
+    every = figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf)
+    assert all(f.path and f.path.is_file() for f in every) and len(every) == 5
+    mtimes = {f.path: f.path.stat().st_mtime_ns for f in every if f.path}
+    assert figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf) == every
+    assert {f.path: f.path.stat().st_mtime_ns for f in every if f.path} == mtimes
+    run = next(store.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", ["2401.00003"]))
+    assert run["runs"] == 1 and run["count"] == 5
 
 
 def test_cache_remembers_papers_without_figures(store: Store, settings: Settings, tmp_path: Path) -> None:
