@@ -211,7 +211,7 @@ def _whole(text: str) -> str:
 
 
 def _rect_spans(
-    textpage: pdfium.PdfTextPage, rects: list[tuple[float, float, float, float]]
+    textpage: pdfium.PdfTextPage, rects: list[tuple[float, float, float, float]], text: str | None = None
 ) -> tuple[str, list[tuple[int, int]]] | None:
     """The char range of each of pdfium's text rectangles, so a rectangle's text is a slice.
 
@@ -222,7 +222,8 @@ def _rect_spans(
     exactly (a character outside the BMP shifts the indices), and the caller asks the slow way.
     """
     n_chars = pdfium_c.FPDFText_CountChars(textpage)
-    text = _page_text(textpage, n_chars)
+    if text is None:
+        text = _page_text(textpage, n_chars)
     if len(text) != n_chars:
         return None
     l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
@@ -268,7 +269,9 @@ def _space_runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
     ]
 
 
-def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float) -> list[Line]:
+def read_lines(
+    textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float, text: str | None = None
+) -> list[Line]:
     """pdfium's text rectangles (one per run of text in one font on one line), merged into lines.
 
     Rectangles come in reading order; consecutive ones on the same baseline with a gap no wider
@@ -283,7 +286,7 @@ def read_lines(textpage: pdfium.PdfTextPage, page_h: float, ox: float, oy: float
             rects.append((l_.value, t_.value, r_.value, b_.value))
         else:
             rects.append((math.nan, math.nan, math.nan, math.nan))
-    spans = _rect_spans(textpage, rects)
+    spans = _rect_spans(textpage, rects, text)
     # the slow way: pdfium's raw calls with a reused buffer
     size = 2 * pdfium_c.FPDFText_CountChars(textpage) + 64
     buf = (ctypes.c_ushort * size)() if spans is None else None
@@ -1218,8 +1221,9 @@ class Part:
             return
         if i == 0:
             self.first = pg
-        if i == 0 or QUICK_RE.search(pg.textpage.get_text_range()):
-            pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy)
+        text = _page_text(pg.textpage, pdfium_c.FPDFText_CountChars(pg.textpage))
+        if i == 0 or QUICK_RE.search(text):
+            pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy, text)
             self.pages.append(pg)
 
     def layout_pages(self) -> list[tuple[int, LayoutPage]]:
