@@ -131,7 +131,7 @@ class _Server:
 
     def __init__(self) -> None:
         # a bare environment: the process that reads untrusted PDFs gets no tokens or keys
-        root = str(Path(__file__).resolve().parent.parent)  # so the child imports this very ``bot``
+        root = str(Path(__file__).resolve().parent.parent)  # so the server imports this very ``bot``
         env = {"PYTHONPATH": root, "LC_ALL": "C.UTF-8"}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from bot.figures_worker import serve; serve()"],
@@ -185,7 +185,7 @@ class _Server:
 
 class FigureWorkers:
     """The figure servers of one owner (the bot, the CLI, a bench): one per concurrent
-    extraction, kept between papers so each PDF costs a fork, closed with the owner."""
+    extraction, kept between papers (Python and PDFium start once), closed with the owner."""
 
     def __init__(self) -> None:
         self._idle: list[_Server] = []

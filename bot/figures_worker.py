@@ -15,7 +15,8 @@ How a figure is found, without a layout model:
 4. From the caption, walk away from it (up for figures, down for tables, the other way when
    that side is empty) through the page objects (images, vector paths, form XObjects) and the
    non-body text inside the band, and stop at body text, another caption or a wide gap.
-5. Render the union of the caption and what was collected.
+5. The crop is the union of the caption and what was collected, padded; its pixel size is known
+   before drawing, so only the crops a digest shows are drawn at once (the rest when asked).
 """
 
 from __future__ import annotations
@@ -1553,7 +1554,8 @@ def _boxes_out(pages: list[tuple[int, LayoutPage]]) -> list[Any]:
 
 
 class Helper:
-    """The server's second process: forked once, reads the odd pages of every PDF.
+    """The server's second process: forked once, takes pages and crops of every PDF from the
+    same :class:`Tickets` as the server.
 
     The server drives it through one PDF in steps (start, pages, plan, rows, render, rendered),
     each a message on a socket pair. It dies with the server (``PR_SET_PDEATHSIG``); after any
@@ -1748,8 +1750,9 @@ def _warm_up_pdf() -> bytes:
 
 
 def warm_up() -> None:
-    """Do once in the server what every child would otherwise do first: import PIL and its PNG
-    plugin, load PDFium's font mapping and codecs, by extracting from a tiny PDF."""
+    """Do once in the server (before forking its helper) what every PDF would otherwise pay for
+    first: import PIL and its PNG plugin, load PDFium's font mapping and codecs, by extracting
+    from a tiny PDF."""
     import tempfile
 
     from PIL import Image, ImageChops, ImageOps, PngImagePlugin  # noqa: F401
@@ -1777,9 +1780,14 @@ def serve() -> None:
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the bot; we stop when stdin closes
     warm_up()
-    helper = Helper() if (os.cpu_count() or 1) > 1 else None
-    if helper is not None:
-        helper._ensure()  # fork now, warm, rather than during the first paper
+    helper: Helper | None = None
+    if (os.cpu_count() or 1) > 1:
+        try:
+            helper = Helper()
+            helper._ensure()  # fork now, warm, rather than during the first paper
+        except OSError as err:  # no shared semaphores here (no /dev/shm): one process does it all
+            log.warning("figure helper unavailable, using one core: %s", err)
+            helper = None
     for line in requests:
         try:
             answer = handle(json.loads(line), helper)
