@@ -1331,6 +1331,10 @@ def extract(
         if helper is not None:
             helper.plan(layout)
         mine = part.plan(layout)
+        if helper is not None and (render is None or render > 0):
+            # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
+            # helper is still planning its pages
+            part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)
         theirs = helper.rows() if helper is not None else []
         rows: list[dict[str, Any]] = []
         seen: set[tuple[str, str | None]] = set()
@@ -1339,7 +1343,8 @@ def extract(
             if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
                 seen.add(key)
                 rows.append(row)
-        wanted = biggest_first(rows if render is None else digest_order(rows, _row_key)[: max(0, render)])
+        wanted = rows if render is None else digest_order(rows, _row_key)[: max(0, render)]
+        wanted = biggest_first([r for r in wanted if not r["rendered"]])
         if helper is None:
             part.render(wanted, out_dir)
         else:
