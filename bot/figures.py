@@ -87,18 +87,6 @@ class Figure:
         left, top, right, bottom = self.bbox
         return max(0.0, right - left) * max(0.0, bottom - top)
 
-    def to_row(self) -> dict[str, Any]:
-        """What the figure server needs to draw it later (see ``figures_worker.render_pdf_rows``)."""
-        return {
-            "kind": self.kind,
-            "number": self.number,
-            "caption": self.caption,
-            "page": self.page,
-            "bbox": list(self.bbox),
-            "width": self.width,
-            "height": self.height,
-        }
-
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -260,7 +248,7 @@ def render_figures(
     todo = [f for f in wanted(figures, render) if f.path is None]
     if not todo:
         return list(figures)
-    rows = [f.to_row() for f in todo]
+    rows = [f.to_json() for f in todo]  # what the server needs to draw them (see render_pdf_rows)
     done = _run(pdf, out_dir, {"op": "render", "rows": rows}, timeout=timeout, memory_mb=memory_mb, workers=workers)
     drawn = {(f.kind, f.number): f for f in done.figures if f.path is not None}
     return [drawn.get((f.kind, f.number), f) if f.path is None else f for f in figures]

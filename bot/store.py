@@ -67,6 +67,7 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self._tables: set[str] = set()  # feature tables known to exist (see ensure_table)
         self._migrate()
 
     def close(self) -> None:
@@ -142,8 +143,17 @@ class Store:
             db["subscriptions"].create_index(["topic"], if_not_exists=True)
 
     def ensure_table(self, name: str, columns: dict[str, Any], pk: str | Sequence[str], **kwargs: Any) -> None:
-        """Create a feature module's table if it is missing (idempotent)."""
-        self.db[name].create(columns, pk=pk, if_not_exists=True, **kwargs)
+        """Create a feature module's table if it is missing (idempotent).
+
+        Looked up once per connection, by reading the schema: a ``CREATE TABLE IF NOT EXISTS``
+        on every call is a write, and a write on a connection that another one (the ledger's)
+        has just written past fails at once with "database is locked" instead of waiting.
+        """
+        if name in self._tables:
+            return
+        if not self.db[name].exists():
+            self.db[name].create(columns, pk=pk, if_not_exists=True, **kwargs)
+        self._tables.add(name)
 
     # ---- papers ---------------------------------------------------------------------------
     def upsert_papers(self, papers: Iterable[Paper]) -> tuple[int, int]:
