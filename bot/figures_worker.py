@@ -822,7 +822,7 @@ def walk(
     items: list[Item],
     layout: Layout,
     direction: int,
-    barrier: list[bool],
+    barrier: Callable[[int], bool],
 ) -> Walk:
     """Collect what lies between the caption and the nearest barrier, going up (-1) or down (+1).
 
@@ -843,21 +843,20 @@ def walk(
         lo, hi = 0.0, bx1 + 6
     else:
         lo, hi = bx0 - 6, math.inf
+    # the nearest barrier: items are asked (see figure_box) nearest first, only until one is
     if direction < 0:
-        limit = -math.inf
-        for it, stop in zip(items, barrier, strict=True):
-            if stop and it.box.bottom <= cap.box.top + 0.3 * h:
-                limit = max(limit, it.box.bottom)
+        edge = cap.box.top + 0.3 * h
+        nearest = sorted((i for i, it in enumerate(items) if it.box.bottom <= edge), key=lambda i: -items[i].box.bottom)
+        limit = next((items[i].box.bottom for i in nearest if barrier(i)), -math.inf)
         span = (limit, cap.box.top)
     else:
-        limit = math.inf
-        for it, stop in zip(items, barrier, strict=True):
-            if stop and it.box.top >= cap.box.bottom - 0.3 * h:
-                limit = min(limit, it.box.top)
+        edge = cap.box.bottom - 0.3 * h
+        nearest = sorted((i for i, it in enumerate(items) if it.box.top >= edge), key=lambda i: items[i].box.top)
+        limit = next((items[i].box.top for i in nearest if barrier(i)), math.inf)
         span = (cap.box.bottom, limit)
     cands: list[tuple[Box, Item]] = []
-    for it, stop in zip(items, barrier, strict=True):
-        if it.kind == "caption" or (it.kind == "text" and stop):
+    for i, it in enumerate(items):
+        if it.kind == "caption":
             continue
         b = it.box
         if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
@@ -869,6 +868,8 @@ def walk(
             continue
         if it.kind == "text" and clipped.height < 0.6 * b.height:
             continue  # a text line cut by the caption or a barrier is not ours
+        if it.kind == "text" and barrier(i):
+            continue
         cands.append((clipped, it))
     if direction < 0:
         cands.sort(key=lambda c: -c[0].bottom)
@@ -953,7 +954,15 @@ def figure_box(
     bx0, bx1 = cap.band
     # what lies wholly beside the band is neither taken nor a barrier (see walk, _is_barrier)
     items = [it for it in items if it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2]
-    barrier = [_is_barrier(it, cap, layout, prose) for it in items]  # once for both walks
+    known: dict[int, bool] = {}
+
+    def barrier(i: int) -> bool:
+        """Asked lazily (judging a line as body text reads its glyphs) and once for both walks."""
+        got = known.get(i)
+        if got is None:
+            got = known[i] = _is_barrier(items[i], cap, layout, prose)
+        return got
+
     first = walk(cap, items, layout, preferred, barrier)
     second = walk(cap, items, layout, -preferred, barrier)
     ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
