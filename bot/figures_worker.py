@@ -1133,7 +1133,9 @@ def encode_png(image: Any, level: int = 1) -> bytes:
     data = ImageChops.subtract_modulo(image, above).tobytes()
     stride = w * channels
     up = b"\x02"
-    rows = up + up.join([data[i : i + stride] for i in range(0, len(data), stride)])
+    view = memoryview(data)  # rows joined without copying each one first
+    rows = up + up.join([view[i : i + stride] for i in range(0, len(data), stride)])
+    del view
     del data
     return b"".join(
         (
