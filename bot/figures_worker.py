@@ -1612,7 +1612,7 @@ class Helper:
         self.memory_mb = 0
         self.tickets = Tickets()
 
-    def _ensure(self) -> socket.socket:
+    def ensure_forked(self) -> socket.socket:
         if self.sock is None:
             mine, theirs = socket.socketpair()
             pid = os.fork()
@@ -1636,7 +1636,7 @@ class Helper:
 
     def _send(self, msg: dict[str, Any]) -> None:
         try:
-            _send(self._ensure(), msg)
+            _send(self.ensure_forked(), msg)
         except OSError as err:
             raise HelperError(f"the page helper is gone: {err}") from err
 
@@ -1828,7 +1828,7 @@ def serve() -> None:
     if (os.cpu_count() or 1) > 1:
         try:
             helper = Helper()
-            helper._ensure()  # fork now, warm, rather than during the first paper
+            helper.ensure_forked()  # fork now, warm, rather than during the first paper
         except OSError as err:  # no shared semaphores here (no /dev/shm): one process does it all
             log.warning("figure helper unavailable, using one core: %s", err)
             helper = None
