@@ -13,8 +13,8 @@ wanted (:func:`render_figures`: the CLI, a bigger ``DIGEST_FIGURES``). Results a
 PNGs under ``DATA_DIR/figures/<id>v<version>/`` and rows in two tables, ``figure_runs`` (one per
 extracted version, so a paper without figures is cached too) and ``figures`` (one per figure or
 table, its ``path`` empty until drawn). The async core calls :func:`cached_figures` /
-:func:`save_figures` on its database thread and :func:`run_extraction` in a worker thread; the
-CLI uses :func:`figures_for_pdf`, which does all three.
+:func:`save_figures` / :func:`save_drawn` on its database thread and :func:`run_extraction` /
+:func:`render_figures` in a worker thread, one request at a time.
 """
 
 from __future__ import annotations
@@ -461,24 +461,6 @@ def save_drawn(store: Store, paper_id: str, version: int, figures: list[Figure])
                 " where paper_id = ? and version = ? and kind = ? and number is ?",
                 [str(f.path), f.width, f.height, paper_id, version, f.kind, f.number],
             )
-
-
-def figures_for_pdf(
-    store: Store, settings: Settings, paper_id: str, version: int, pdf: Path, *, render: int | None = None
-) -> list[Figure]:
-    """Cache check, extraction, drawing what is wanted (every figure by default), save: all in
-    the calling thread (for the CLI)."""
-    options: dict[str, Any] = {"timeout": settings.figure_timeout, "memory_mb": settings.figure_memory_mb}
-    out_dir = figures_dir(settings, paper_id, version)
-    figures = cached_figures(store, paper_id, version)
-    if figures is None:
-        result = run_extraction(pdf, out_dir, render=render, **options)
-        save_figures(store, paper_id, version, result.figures, result.status, result.reason)
-        figures = result.figures
-    if any(f.path is None for f in wanted(figures, render)):
-        figures = render_figures(pdf, figures, out_dir, render=render, **options)
-        save_drawn(store, paper_id, version, figures)
-    return figures
 
 
 # ---- choosing and posting ---------------------------------------------------------------------------------

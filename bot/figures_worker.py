@@ -304,7 +304,7 @@ def read_lines(
         else:
             got = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buf, size)
             raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
-        text = raw.translate(_DROP).strip()
+        text = _clean(raw).strip()
         if not text:
             continue
         x0, y0, x1, y1 = left - ox, oy - top, right - ox, oy - bottom

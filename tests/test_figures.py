@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.core import Paperbot
 from bot.figures import (
     RUNS_TABLE,
     Figure,
@@ -24,7 +25,6 @@ from bot.figures import (
     cached_figures,
     extract_figures,
     figures_dir,
-    figures_for_pdf,
     may_post_figures,
     pick_for_digest,
     render_figures,
@@ -35,6 +35,7 @@ from bot.models import Paper
 from bot.settings import Settings
 from bot.store import Store
 from tests.conftest import shared_path
+from tests.pdfbytes import serialise
 
 # ---- a tiny PDF writer ---------------------------------------------------------------------------------
 
@@ -83,22 +84,7 @@ def build_pdf(
         next_id += 2
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
     objects.update(extra_objects or {})
-    return _serialise(objects, trailer)
-
-
-def _serialise(objects: dict[int, bytes], trailer: str = "") -> bytes:
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets: dict[int, int] = {}
-    for num in sorted(objects):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objects[num] + b"\nendobj\n"
-    size = max(objects) + 1
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    for num in range(1, size):
-        out += (b"%010d 00000 n \n" % offsets[num]) if num in offsets else b"0000000000 65535 f \n"
-    out += f"trailer\n<< /Size {size} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return serialise(objects, trailer)
 
 
 def figure_page() -> str:
@@ -296,7 +282,7 @@ def test_two_thousand_pages_is_bounded(tmp_path: Path, caplog: pytest.LogCapture
         kids.append(f"{10 + i} 0 R")
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count 2000 >>".encode()
     pdf = tmp_path / "long.pdf"
-    pdf.write_bytes(_serialise(objects))
+    pdf.write_bytes(serialise(objects))
     _assert_refused(pdf, tmp_path, caplog, "of 2000 pages")
 
 
@@ -463,42 +449,62 @@ def test_two_processes_find_and_draw_what_one_does(five_figures_pdf: Path, paper
 # ---- cache ------------------------------------------------------------------------------------------------
 
 
-def test_cache_second_request_renders_nothing(store: Store, settings: Settings, paper_pdf: Path) -> None:
-    assert cached_figures(store, "2401.00001", 2) is None
-    first = figures_for_pdf(store, settings, "2401.00001", 2, paper_pdf)
-    assert [(f.kind, f.number) for f in first] == [("figure", "1"), ("table", "1")]
-    assert all(f.path and f.path.parent == figures_dir(settings, "2401.00001", 2) for f in first)
-    mtimes = {f.path: f.path.stat().st_mtime_ns for f in first if f.path}
+def _runs(s: Store, paper_id: str) -> list[dict[str, Any]]:
+    return list(s.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", [paper_id]))
 
-    second = figures_for_pdf(store, settings, "2401.00001", 2, paper_pdf)
-    assert second == first
-    assert {f.path: f.path.stat().st_mtime_ns for f in second if f.path} == mtimes
-    run = next(store.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", ["2401.00001"]))
+
+def _pdf_requests(fake_arxiv: Any) -> int:
+    return sum(1 for kind, _ in fake_arxiv.log if kind == "pdf")
+
+
+async def test_cache_second_request_renders_nothing(arxiv_settings: Settings, fake_arxiv: Any, paper_pdf: Path) -> None:
+    """Through the core, as the bot and the CLI ask: one download, one extraction, then the cache."""
+    fake_arxiv.pdfs["2401.00001"] = paper_pdf.read_bytes()
+    paper = Paper(id="2401.00001", version=2)
+    async with Paperbot(arxiv_settings) as core:
+        first = await core.figures(paper)
+        assert [(f.kind, f.number) for f in first] == [("figure", "1"), ("table", "1")]
+        assert all(f.path and f.path.parent == figures_dir(arxiv_settings, "2401.00001", 2) for f in first)
+        mtimes = {f.path: f.path.stat().st_mtime_ns for f in first if f.path}
+        second = await core.figures(paper)
+        assert second == first
+        assert {f.path: f.path.stat().st_mtime_ns for f in second if f.path} == mtimes
+        (run,) = await core.store.run(_runs, "2401.00001")
     assert run["runs"] == 1 and run["status"] == "ok" and run["count"] == 2
+    assert _pdf_requests(fake_arxiv) == 1
 
 
-def test_cache_draws_later_figures_once(store: Store, settings: Settings, five_figures_pdf: Path) -> None:
+async def test_cache_draws_later_figures_once(arxiv_settings: Settings, fake_arxiv: Any, five_figures_pdf: Path) -> None:
     """A digest draws its crops; asking for every figure draws the rest once, then nothing."""
-    digest = figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf, render=2)
-    assert [f.number for f in digest if f.path] == ["1", "4"]
-    assert [f.number for f in cached_figures(store, "2401.00003", 1) or [] if f.path] == ["1", "4"]
-    every = figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf)
-    assert all(f.path and f.path.is_file() for f in every) and len(every) == 5
-    mtimes = {f.path: f.path.stat().st_mtime_ns for f in every if f.path}
-    assert figures_for_pdf(store, settings, "2401.00003", 1, five_figures_pdf) == every
-    assert {f.path: f.path.stat().st_mtime_ns for f in every if f.path} == mtimes
-    run = next(store.db.query(f"select * from {RUNS_TABLE} where paper_id = ?", ["2401.00003"]))
+    fake_arxiv.pdfs["2401.00003"] = five_figures_pdf.read_bytes()
+    paper = Paper(id="2401.00003")
+    async with Paperbot(arxiv_settings.model_copy(update={"digest_figures": 2})) as core:
+        digest = await core.figures(paper)
+        assert [f.number for f in digest if f.path] == ["1", "4"]
+        cached = await core.store.run(cached_figures, "2401.00003", 1)
+        assert [f.number for f in cached or [] if f.path] == ["1", "4"]
+        every = await core.figures(paper, every=True)
+        assert all(f.path and f.path.is_file() for f in every) and len(every) == 5
+        mtimes = {f.path: f.path.stat().st_mtime_ns for f in every if f.path}
+        assert await core.figures(paper, every=True) == every
+        assert await core.figures(paper) == every
+        assert {f.path: f.path.stat().st_mtime_ns for f in every if f.path} == mtimes
+        (run,) = await core.store.run(_runs, "2401.00003")
     assert run["runs"] == 1 and run["count"] == 5
+    assert _pdf_requests(fake_arxiv) == 1
 
 
-def test_cache_remembers_papers_without_figures(store: Store, settings: Settings, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.pdf"
-    bad.write_bytes(b"not a pdf")
-    assert figures_for_pdf(store, settings, "hep-th/9901001", 1, bad) == []
-    assert cached_figures(store, "hep-th/9901001", 1) == []
-    run = next(store.db.query(f"select * from {RUNS_TABLE}"))
-    assert run["status"] == "failed" and "not a PDF" in run["reason"]
-    assert figures_dir(settings, "hep-th/9901001", 1).name == "hep-th_9901001v1"
+async def test_cache_remembers_papers_without_figures(arxiv_settings: Settings, fake_arxiv: Any) -> None:
+    """A PDF that cannot be read is recorded with its reason and not extracted again."""
+    fake_arxiv.pdfs["hep-th/9901001"] = b"%PDF-1.4\n1 0 obj << /Type /Catalog"  # cut short
+    paper = Paper(id="hep-th/9901001")
+    async with Paperbot(arxiv_settings) as core:
+        assert await core.figures(paper) == []
+        assert await core.figures(paper) == []
+        assert await core.store.run(cached_figures, "hep-th/9901001", 1) == []
+        (run,) = await core.store.run(_runs, "hep-th/9901001")
+    assert run["status"] == "failed" and "truncated" in run["reason"] and run["runs"] == 1
+    assert figures_dir(arxiv_settings, "hep-th/9901001", 1).name == "hep-th_9901001v1"
 
 
 def test_cache_versions_are_separate_and_save_replaces(store: Store, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from tests.conftest import shared_path
 from tests.fakes.gemini import EN_SUMMARY, ZH_SUMMARY, FakeGemini, model_of
 from tests.fakes.openai_api import FakeOpenAI, system_text, user_text
 from tests.fakes.server import serve
+from tests.pdfbytes import serialise
 
 ABSTRACT = (
     "Batch Normalization (BN) is a milestone technique in the development of deep learning, enabling various "
@@ -106,16 +107,7 @@ def make_pdf(pages: list[list[str]]) -> bytes:
             f"/Resources << /Font << /F1 3 0 R >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return serialise(dict(enumerate(objects, start=1)))
 
 
 # ---- fixtures ------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from aiohttp import web
 from PIL import Image
 
 from bot.telegram_bot import FloodLimits
+from tests.pdfbytes import serialise
 
 TOKEN = "123456:FAKE-telegram-token"
 BOT_USER = {
@@ -653,14 +654,4 @@ def tiny_pdf(figures: int) -> bytes:
         ).encode()
         kids.append(f"{page} 0 R")
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for num in sorted(objects):
-        offsets[num] = len(out)
-        out += b"%d 0 obj\n" % num + objects[num] + b"\nendobj\n"
-    size = max(objects) + 1
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join((b"%010d 00000 n \n" % offsets[n]) if n in offsets else b"0000000000 65535 f \n" for n in range(1, size))
-    out += f"trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return serialise(objects)
