@@ -15,13 +15,21 @@ from .store import Store
 TABLE = "llm_allowance"
 
 
+def ensure_tables(store: Store) -> None:
+    store.ensure_table(
+        TABLE,
+        {"id": int, "platform": str, "user_id": str, "paper_id": str, "at": str},
+        pk="id",
+        indexes=[("platform", "user_id", "at")],
+    )
+
+
 def take(store: Store, platform: str, user_id: str, paper_id: str, now: datetime, per_hour: int) -> int | None:
     """Count one call for the person, or, when the last hour's allowance is used up, count
     nothing and return the minutes until one frees up."""
     if per_hour <= 0:
         return None
-    store.ensure_table(TABLE, {"id": int, "platform": str, "user_id": str, "paper_id": str, "at": str}, pk="id")
-    store.db[TABLE].create_index(["platform", "user_id", "at"], if_not_exists=True)
+    ensure_tables(store)
     since = (now - timedelta(hours=1)).isoformat()
     with store.db.conn:
         rows = list(

@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 PDF_RETRY_AFTER = 3600.0  # seconds before a PDF that could not be fetched is tried again
 
 
+def create_tables(store: Store) -> None:
+    """The feature modules' tables (summaries, figures, the LLM allowance), created once when the
+    core opens: later calls only read the schema, so no DDL ever runs while chats are being
+    delivered, when it could meet the ledger connection's writes."""
+    from . import allowance, figures, summarize
+
+    summarize.ensure_tables(store)
+    figures.ensure_tables(store)
+    allowance.ensure_tables(store)
+
+
 @dataclass
 class Enriched:
     """A paper with what the enrich stage adds: its summary in one language and its figures."""
@@ -71,6 +82,7 @@ class Paperbot:
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
+        await self.store.run(create_tables)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -356,7 +356,7 @@ def extract_figures(
 # ---- cache ----------------------------------------------------------------------------------------------
 
 
-def _ensure_tables(store: Store) -> None:
+def ensure_tables(store: Store) -> None:
     store.ensure_table(FIGURES_TABLE, _FIGURE_COLUMNS, pk=("paper_id", "version", "idx"))
     store.ensure_table(RUNS_TABLE, _RUN_COLUMNS, pk=("paper_id", "version"))
 
@@ -373,7 +373,7 @@ def cached_figures(store: Store, paper_id: str, version: int) -> list[Figure] | 
     Also None when a cached PNG has gone from disk (someone cleaned the data dir), so the
     caller extracts again instead of posting a missing file.
     """
-    _ensure_tables(store)
+    ensure_tables(store)
     runs = list(
         store.db.query(f"select * from {RUNS_TABLE} where paper_id = ? and version = ?", [paper_id, version])
     )
@@ -406,7 +406,7 @@ def save_figures(
     store: Store, paper_id: str, version: int, figures: list[Figure], status: str = "ok", reason: str = ""
 ) -> None:
     """Replace the cached crops of this version and record the run (also when there are none)."""
-    _ensure_tables(store)
+    ensure_tables(store)
     old = list(
         store.db.query(
             f"select runs from {RUNS_TABLE} where paper_id = ? and version = ?", [paper_id, version]
@@ -451,7 +451,7 @@ def save_figures(
 
 def save_drawn(store: Store, paper_id: str, version: int, figures: list[Figure]) -> None:
     """Record the PNGs of figures drawn after their extraction (see :func:`render_figures`)."""
-    _ensure_tables(store)
+    ensure_tables(store)
     with store.db.conn:
         for f in figures:
             if f.path is None:

@@ -6,8 +6,9 @@ with WAL (readers never wait for the writer), foreign keys and a busy timeout. A
 :class:`AsyncStore`, which runs one Store on one dedicated thread so the event loop never
 blocks on the database and the connection never changes threads.
 
-Feature modules (summaries, figures) create their own tables with :meth:`Store.ensure_table`,
-so this module does not need to know their columns.
+Feature modules (summaries, figures, the LLM allowance) create their own tables with
+:meth:`Store.ensure_table`, so this module does not need to know their columns; the core calls
+them all once when it opens (see :func:`bot.core.create_tables`).
 """
 
 from __future__ import annotations
@@ -142,17 +143,31 @@ class Store:
             db["announcement_papers"].create_index(["paper_id"], if_not_exists=True)
             db["subscriptions"].create_index(["topic"], if_not_exists=True)
 
-    def ensure_table(self, name: str, columns: dict[str, Any], pk: str | Sequence[str], **kwargs: Any) -> None:
-        """Create a feature module's table if it is missing (idempotent).
+    def ensure_table(
+        self,
+        name: str,
+        columns: dict[str, Any],
+        pk: str | Sequence[str],
+        *,
+        indexes: Sequence[Sequence[str]] = (),
+        **kwargs: Any,
+    ) -> None:
+        """Create a feature module's table and its indexes if they are missing (idempotent).
 
-        Looked up once per connection, by reading the schema: a ``CREATE TABLE IF NOT EXISTS``
-        on every call is a write, and a write on a connection that another one (the ledger's)
-        has just written past fails at once with "database is locked" instead of waiting.
+        Looked up once per connection, by reading the schema, so a call is no write once the
+        table exists. :class:`~bot.core.Paperbot` creates every feature table when it opens,
+        before any concurrent work: DDL racing the ledger connection's writes could fail at once
+        with "database is locked" instead of waiting out the busy timeout.
         """
         if name in self._tables:
             return
-        if not self.db[name].exists():
-            self.db[name].create(columns, pk=pk, if_not_exists=True, **kwargs)
+        table = self.db[name]
+        if not table.exists():
+            table.create(columns, pk=pk, if_not_exists=True, **kwargs)
+        have = {tuple(i.columns) for i in table.indexes}
+        for cols in indexes:
+            if tuple(cols) not in have:
+                table.create_index(list(cols), if_not_exists=True)
         self._tables.add(name)
 
     # ---- papers ---------------------------------------------------------------------------

@@ -305,7 +305,7 @@ def normalize_lang(lang: str | None) -> str:
 # ---- storage --------------------------------------------------------------------------------------
 
 
-def _ensure_tables(store: Store) -> None:
+def ensure_tables(store: Store) -> None:
     store.ensure_table(
         "summaries",
         {
@@ -375,7 +375,7 @@ def _record_call(store: Store, row: dict[str, Any]) -> None:
 
 def stats(store: Store) -> dict[str, int]:
     """What the feature has cost: LLM calls (and failed ones), tokens, cache hits, cached summaries."""
-    _ensure_tables(store)
+    ensure_tables(store)
     row = next(
         iter(
             store.db.query(
@@ -400,7 +400,7 @@ def stats(store: Store) -> dict[str, int]:
 def pending(store: Store) -> list[dict[str, Any]]:
     """Papers that went out with the extractive fallback because the model failed, with the
     model's last error: ``paperbot status`` lists them; they are retried after the interval."""
-    _ensure_tables(store)
+    ensure_tables(store)
     return list(
         store.db.query(
             "select s.paper_id, s.version, s.lang, s.provider, s.created_at, "
@@ -587,7 +587,7 @@ class Summarizer:
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         if not self._tables_ready:
-            await self.store.run(_ensure_tables)
+            await self.store.run(ensure_tables)
             self._tables_ready = True
         return await self.store.run(fn, *args)
 

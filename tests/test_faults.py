@@ -294,7 +294,7 @@ async def test_llm_fault_gives_an_extractive_summary_now_and_the_model_later(
         assert w.scheduler is not None and w.core is not None and w.gemini is not None
         w.gemini.queue += LLM_FAULTS[name]
         results = await w.scheduler.catch_up()
-        assert sorted(r.status for r in results) == ["done"] * 6  # nobody waits for the model
+        assert sorted(r.status for r in results) == ["done"] * 6, results  # nobody waits for the model
         w.assert_healthy_complete()
         # exactly one paper went out extractive (marked so), the same in every chat
         papers = {p.id: p for p in await w.core.papers_for_day(DAY)}

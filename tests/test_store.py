@@ -60,3 +60,26 @@ async def test_async_store_runs_on_one_thread_off_the_loop(tmp_path: Path) -> No
     await astore.run(Store.upsert_papers, [Paper(id="2606.00001", title="x")])
     assert (await astore.run(Store.get_paper, "2606.00001")).title == "x"
     await astore.close()
+
+
+async def test_the_core_creates_every_feature_table_when_it_opens(tmp_path: Path) -> None:
+    """No DDL once chats are being served: the ledger connection writes concurrently, and a
+    CREATE meeting its writes failed at once with "database is locked" (a flaky digest)."""
+    from bot import allowance, figures, summarize
+    from bot.core import Paperbot
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, llm_provider="none")
+    async with Paperbot(settings):
+        pass
+    other = Store(settings.db_path)  # a fresh connection, as the ledger's is
+    statements: list[str] = []
+    other.db.conn.set_trace_callback(statements.append)
+    for ensure in (summarize.ensure_tables, figures.ensure_tables, allowance.ensure_tables):
+        ensure(other)
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER"))]
+    assert {"summaries", "llm_calls", figures.FIGURES_TABLE, figures.RUNS_TABLE, allowance.TABLE} <= set(
+        other.db.table_names()
+    )
+    assert ["platform", "user_id", "at"] in [i.columns for i in other.db[allowance.TABLE].indexes]
+    other.close()
