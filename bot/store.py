@@ -156,18 +156,19 @@ class Store:
 
         Looked up once per connection, by reading the schema, so a call is no write once the
         table exists. :class:`~bot.core.Paperbot` creates every feature table when it opens,
-        before any concurrent work: DDL racing the ledger connection's writes could fail at once
-        with "database is locked" instead of waiting out the busy timeout.
+        before any concurrent work: in WAL mode a CREATE that meets another connection's commit
+        fails at once with SQLITE_BUSY_SNAPSHOT ("database is locked") instead of waiting out the
+        busy timeout. For DDL that still meets one (an adapter's tables), it is tried again.
         """
         if name in self._tables:
             return
         table = self.db[name]
         if not table.exists():
-            table.create(columns, pk=pk, if_not_exists=True, **kwargs)
+            _retry_snapshot(lambda: table.create(columns, pk=pk, if_not_exists=True, **kwargs))
         have = {tuple(i.columns) for i in table.indexes}
         for cols in indexes:
             if tuple(cols) not in have:
-                table.create_index(list(cols), if_not_exists=True)
+                _retry_snapshot(lambda cols=cols: table.create_index(list(cols), if_not_exists=True))
         self._tables.add(name)
 
     # ---- papers ---------------------------------------------------------------------------
@@ -458,6 +459,18 @@ class Store:
             self.db.conn.backup(dest)
         finally:
             dest.close()
+
+
+def _retry_snapshot(ddl: Callable[[], object], attempts: int = 5) -> None:
+    """Run a DDL statement, again if it only met another connection's commit: the snapshot it
+    read is stale at once, so a second try (on a fresh snapshot) succeeds; no wait needed."""
+    for attempt in range(attempts):
+        try:
+            ddl()
+            return
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY_SNAPSHOT or attempt == attempts - 1:
+                raise
 
 
 class AsyncStore:

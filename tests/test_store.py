@@ -8,6 +8,8 @@ import threading
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from bot.models import Paper
 from bot.store import AsyncStore, Store
 
@@ -82,4 +84,37 @@ async def test_the_core_creates_every_feature_table_when_it_opens(tmp_path: Path
         other.db.table_names()
     )
     assert ["platform", "user_id", "at"] in [i.columns for i in other.db[allowance.TABLE].indexes]
+    other.close()
+
+
+def test_ddl_that_meets_another_commit_is_tried_again(tmp_path: Path) -> None:
+    """SQLITE_BUSY_SNAPSHOT, made for real: this connection reads, another commits, then this one
+    runs DDL on its stale snapshot. It fails at once (no busy wait); ensure_table tries again."""
+    from bot import store as store_module
+
+    mine, other = Store(tmp_path / "s.db"), Store(tmp_path / "s.db")
+    mine.db.execute("create table r (x)")
+    mine.db.execute("insert into r values (1), (2)")
+    attempts: list[str] = []
+
+    def create() -> None:
+        reading = mine.db.conn.execute("select x from r")
+        reading.fetchone()  # an open read: this connection's snapshot is fixed
+        if not attempts:
+            other.db.execute("insert into r values (3)")  # another connection commits past it
+        try:
+            mine.db.execute("create table t (x)")
+            attempts.append("ok")
+        except sqlite3.OperationalError as err:
+            attempts.append(err.sqlite_errorname)
+            raise
+        finally:
+            reading.close()
+
+    store_module._retry_snapshot(create)
+    assert attempts == ["SQLITE_BUSY_SNAPSHOT", "ok"] and mine.db["t"].exists()
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):  # anything else: raised
+        store_module._retry_snapshot(lambda: mine.db.execute("create table t (x)"))
+    other.db.execute("insert into r values (4)")  # nothing left locked
+    mine.close()
     other.close()
