@@ -81,21 +81,19 @@ EXPECTED: dict[str, tuple[int, int]] = {
 # measured at the spaces, two processes, crops drawn from the box rounded to 0.1 pt) left every
 # crop's box (and so what it shows) equal on these 16 papers, checked row by row (kind, number,
 # bbox) against the run these were judged on; the pixels differ by the sub-pixel rounding.
+# Then tables set above their captions (figure_box, split_facing) changed five crops, each now its
+# table whole with its caption: hand-object Table 2 (a caption-only crop the first judging had
+# missed), MagiCapture Tables 1 and 3, LERF-TOGO Table 1, Anything-in-Any-Scene Table 1; every
+# other box stayed equal, and all 16 contact sheets were looked at again.
 BAD: dict[str, dict[str, str]] = {
     "2309.06441": {"figure 1": "teaser carries the 'Project Page' line above it"},
-    "2309.06895": {
-        "figure 1": "teaser carries the title and author block above it",
-        "table 1": "caption plus body text below; the table (above the caption) is missing",
-        "table 3": "caption only; the table is missing",
-    },
-    "2401.17509": {"table 1": "caption only; the table is missing"},
+    "2309.06895": {"figure 1": "teaser carries the title and author block above it"},
     "2401.18075": {
         "figure 2": "includes the running head '4 J. Yang et al.' above",
         "figure 5": "a sliver of Fig. 4's caption at the left edge (side-by-side figures)",
         "figure 6": "a line of body text at the top",
     },
     "2309.07970": {
-        "table 1": "caption plus a body line; the table is missing",
         "table 2": "header row above the mid rule cut off",
         "table 3": "header row above the mid rule cut off",
     },

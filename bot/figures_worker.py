@@ -792,6 +792,7 @@ class Walk:
     texts: int = 0
     span: tuple[float, float] = (-math.inf, math.inf)  # the free vertical space (barrier to barrier)
     pieces: list[Box] = field(default_factory=list)  # what was taken, clipped
+    at_caption: bool = False  # the barrier that ended it is another caption
 
 
 def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], bool]) -> bool:
@@ -847,12 +848,14 @@ def walk(
     if direction < 0:
         edge = cap.box.top + 0.3 * h
         nearest = sorted((i for i, it in enumerate(items) if it.box.bottom <= edge), key=lambda i: -items[i].box.bottom)
-        limit = next((items[i].box.bottom for i in nearest if barrier(i)), -math.inf)
+        stop = next((i for i in nearest if barrier(i)), None)
+        limit = -math.inf if stop is None else items[stop].box.bottom
         span = (limit, cap.box.top)
     else:
         edge = cap.box.bottom - 0.3 * h
         nearest = sorted((i for i, it in enumerate(items) if it.box.top >= edge), key=lambda i: items[i].box.top)
-        limit = next((items[i].box.top for i in nearest if barrier(i)), math.inf)
+        stop = next((i for i in nearest if barrier(i)), None)
+        limit = math.inf if stop is None else items[stop].box.top
         span = (cap.box.bottom, limit)
     cands: list[tuple[Box, Item]] = []
     for i, it in enumerate(items):
@@ -923,7 +926,8 @@ def walk(
             box = p if box is None else box.union(p)
         pieces = list(pending)
         texts = len(pending)
-    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces)
+    at_caption = stop is not None and items[stop].kind == "caption"
+    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces, at_caption)
 
 
 def _substantial(w: Walk, kind: str) -> bool:
@@ -944,6 +948,7 @@ class Found:
     allowed: tuple[float, float]
     walked_up: bool
     pieces: list[Box]
+    other_way: Found | None = None  # the walk the other way, when it found something too
 
 
 def figure_box(
@@ -967,7 +972,14 @@ def figure_box(
     second = walk(cap, items, layout, -preferred, barrier)
     ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
     chosen: Walk | None
-    if ok1 and ok2:
+    if ok1 and ok2 and cap.kind == "table" and (
+        (first.graphics == 0 and second.graphics > 0) or (first.at_caption and not second.at_caption)
+    ):
+        # the table is above its caption: below it are only lines of text (the body resuming)
+        # while ruled lines are above, or what is below ends at another caption (that float's
+        # own content, captioned beneath it) while nothing captions what is above
+        chosen = second
+    elif ok1 and ok2:
         # both sides hold something: the caption sits closer to its own figure than to its neighbour
         chosen = second if second.first_gap < 0.5 * first.first_gap - 2 else first
     elif ok1:
@@ -978,6 +990,14 @@ def figure_box(
         chosen = None
     if chosen is None or chosen.box is None:
         return None
+    found = _found(cap, chosen)
+    if ok1 and ok2:
+        found.other_way = _found(cap, second if chosen is first else first)
+    return found
+
+
+def _found(cap: Caption, chosen: Walk) -> Found:
+    assert chosen.box is not None
     # the padding may grow into the caption's own side, never over the barrier on the far side
     far_top, far_bottom = chosen.span
     walked_up = far_bottom <= cap.box.top + 1
@@ -987,8 +1007,10 @@ def figure_box(
 
 def split_facing(found: list[Found]) -> None:
     """A table captioned above, then a figure captioned below it: both walks take the whole span
-    between the two captions. Cut it at the widest empty gap (the float separation)."""
-    for a in found:
+    between the two captions. Cut it at the widest empty gap (the float separation). Unless the
+    upper caption found something above it too that nobody else claims: then that is its float
+    (two floats, each captioned below), and the span is all the lower caption's."""
+    for k, a in enumerate(found):
         for b in found:
             if a is b or a.walked_up or not b.walked_up or a.cap.box.bottom > b.cap.box.top:
                 continue
@@ -997,6 +1019,12 @@ def split_facing(found: list[Found]) -> None:
                 continue
             if a.box.bottom <= b.box.top:
                 continue  # they do not overlap
+            up = a.other_way
+            if up is not None and up.walked_up and not any(
+                _overlaps(up.box, c.box) for c in found if c is not a
+            ):
+                found[k] = a = up
+                break
             lo, hi = a.cap.box.bottom, b.cap.box.top
             spans = sorted(
                 (max(p.top, lo), min(p.bottom, hi))
@@ -1016,6 +1044,10 @@ def split_facing(found: list[Found]) -> None:
             b.box = _union_all([b.cap.box] + [p for p in b.pieces if p.top >= best[1] - 0.5])
             a.allowed = (a.allowed[0], min(a.allowed[1], cut))
             b.allowed = (max(b.allowed[0], cut), b.allowed[1])
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.bottom, b.bottom) - max(a.top, b.top) > 1
 
 
 def _union_all(boxes: list[Box]) -> Box:

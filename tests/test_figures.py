@@ -196,6 +196,36 @@ def test_two_column_figure_stays_in_its_column(tmp_path: Path) -> None:
     assert 312 < top <= 322 and 465 < bottom < 480
 
 
+def _ruled_table(top: float, rows: tuple[str, ...]) -> tuple[str, float]:
+    """A booktabs-like table: a top rule, a header, a mid rule, rows, a bottom rule."""
+    ops = f"0 G 0.8 w 150 {PAGE_H - top} m 460 {PAGE_H - top} l S\n"
+    ops += text_op(160, top + 6, "Method", size=9) + text_op(360, top + 6, "Score", size=9)
+    ops += f"150 {PAGE_H - top - 20} m 460 {PAGE_H - top - 20} l S\n"
+    for i, name in enumerate(rows):
+        ops += text_op(160, top + 26 + 13 * i, name, size=9) + text_op(360, top + 26 + 13 * i, f"{70 + i}.5", size=9)
+    bottom = top + 26 + 13 * len(rows) + 4
+    ops += f"150 {PAGE_H - bottom} m 460 {PAGE_H - bottom} l S\n"
+    return ops, bottom
+
+
+def test_tables_captioned_below_each_get_their_own_rows(tmp_path: Path) -> None:
+    """Two tables stacked, each with its caption beneath it (as many papers set them): the first
+    caption's own table is above it, and the second table (below it) is the second caption's."""
+    ops, y = body_lines(72, 5)
+    table_a, a_bottom = _ruled_table(y + 14, ("Baseline", "Ours"))
+    ops += table_a + text_op(72, a_bottom + 10, "Table 1: Results on the first data set.", size=9)
+    table_b, b_bottom = _ruled_table(a_bottom + 40, ("Baseline", "Ours", "Oracle"))
+    ops += table_b + text_op(72, b_bottom + 10, "Table 2: Results on the second data set.", size=9)
+    body, _ = body_lines(b_bottom + 40, 20)
+    pdf = tmp_path / "stacked.pdf"
+    pdf.write_bytes(build_pdf([ops + body]))
+    by_number = {f.number: f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
+    assert set(by_number) == {"1", "2"}
+    one, two = by_number["1"].bbox, by_number["2"].bbox
+    assert one[1] <= y + 14 and a_bottom + 10 < one[3] < a_bottom + 40  # its rules and rows, then its caption
+    assert two[1] <= a_bottom + 40 and two[1] > a_bottom + 20 and b_bottom + 10 < two[3] < b_bottom + 40
+
+
 # ---- broken input ----------------------------------------------------------------------------------------
 
 
@@ -581,3 +611,20 @@ def test_real_papers(name: str, figures: int, tables: int, tmp_path: Path) -> No
         assert f.path is not None and f.path.is_file()
         assert f.width >= 800 or f.width >= (f.bbox[2] - f.bbox[0]) * 3.9
         assert f.caption.lower().startswith(("fig", "tab"))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "table", "top", "bottom"),
+    [  # tables set above their captions, which used to come out as the caption alone (or plus body text)
+        ("2309.02965v1_hand_object_reconstruction.pdf", "2", 69.8, 196.4),
+        ("2309.06895v2_MagiCapture_portrait.pdf", "1", 50.6, 212.8),  # body text below the caption
+        ("2309.06895v2_MagiCapture_portrait.pdf", "3", 50.6, 186.5),  # Figure 9 below, captioned beneath it
+        ("2309.07970v2_LERF_TOGO_grasping.pdf", "1", 264.7, 351.8),
+        ("2401.17509v1_Anything_in_Any_Scene.pdf", "1", 253.0, 366.7),  # Table 2 below, captioned beneath it
+    ],
+)
+def test_real_tables_above_their_captions(name: str, table: str, top: float, bottom: float, tmp_path: Path) -> None:
+    found = {(f.kind, f.number): f for f in extract_figures(shared_path("pdfs", name), tmp_path / "out", timeout=120)}
+    box = found[("table", table)].bbox
+    assert abs(box[1] - top) < 3 and abs(box[3] - bottom) < 3, box
