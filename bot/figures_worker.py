@@ -792,7 +792,6 @@ class Walk:
     texts: int = 0
     span: tuple[float, float] = (-math.inf, math.inf)  # the free vertical space (barrier to barrier)
     pieces: list[Box] = field(default_factory=list)  # what was taken, clipped
-    at_caption: bool = False  # the barrier that ended it is another caption
 
 
 def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], bool]) -> bool:
@@ -848,14 +847,12 @@ def walk(
     if direction < 0:
         edge = cap.box.top + 0.3 * h
         nearest = sorted((i for i, it in enumerate(items) if it.box.bottom <= edge), key=lambda i: -items[i].box.bottom)
-        stop = next((i for i in nearest if barrier(i)), None)
-        limit = -math.inf if stop is None else items[stop].box.bottom
+        limit = next((items[i].box.bottom for i in nearest if barrier(i)), -math.inf)
         span = (limit, cap.box.top)
     else:
         edge = cap.box.bottom - 0.3 * h
         nearest = sorted((i for i, it in enumerate(items) if it.box.top >= edge), key=lambda i: items[i].box.top)
-        stop = next((i for i in nearest if barrier(i)), None)
-        limit = math.inf if stop is None else items[stop].box.top
+        limit = next((items[i].box.top for i in nearest if barrier(i)), math.inf)
         span = (cap.box.bottom, limit)
     cands: list[tuple[Box, Item]] = []
     for i, it in enumerate(items):
@@ -926,8 +923,7 @@ def walk(
             box = p if box is None else box.union(p)
         pieces = list(pending)
         texts = len(pending)
-    at_caption = stop is not None and items[stop].kind == "caption"
-    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces, at_caption)
+    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces)
 
 
 def _substantial(w: Walk, kind: str) -> bool:
@@ -972,12 +968,9 @@ def figure_box(
     second = walk(cap, items, layout, -preferred, barrier)
     ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
     chosen: Walk | None
-    if ok1 and ok2 and cap.kind == "table" and (
-        (first.graphics == 0 and second.graphics > 0) or (first.at_caption and not second.at_caption)
-    ):
+    if ok1 and ok2 and cap.kind == "table" and first.graphics == 0 and second.graphics > 0:
         # the table is above its caption: below it are only lines of text (the body resuming)
-        # while ruled lines are above, or what is below ends at another caption (that float's
-        # own content, captioned beneath it) while nothing captions what is above
+        # while ruled lines are above (a float below that ends at its own caption: split_facing)
         chosen = second
     elif ok1 and ok2:
         # both sides hold something: the caption sits closer to its own figure than to its neighbour
