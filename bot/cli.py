@@ -176,7 +176,7 @@ async def digest(
         if day is None:
             out.print("arXiv has not announced anything yet that paperbot has stored.")
             return
-        papers = await core.topic_papers(sub.query, day)
+        papers = await core.topic_papers(sub.topic, sub.query, day)
         items = await _enrich_all(core, papers, lang, figures=figures and settings.figure_policy != "none", summaries=summaries)
     if fmt == "json":
         click.echo(render.digest_json(sub.topic, day, items))

@@ -22,7 +22,7 @@ from .arxiv_api import ArxivAPI
 from .errors import PaperNotFound, PaperWithdrawn, PdfError, RateLimited
 from .harvest import Harvester, HarvestReport, Progress
 from .ids import parse_arxiv_id
-from .match import match, match_any
+from .match import Verdict, score_papers
 from .models import Paper
 from .pdfs import fetch_pdf
 from .settings import Settings
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+VERDICT_CACHE = 256  # (day, subscription) verdict lists kept in memory
 PDF_RETRY_AFTER = 3600.0  # seconds before a PDF that could not be fetched is tried again
 
 
@@ -43,8 +44,10 @@ def create_tables(store: Store) -> None:
     core opens: later calls only read the schema, so no DDL ever runs while chats are being
     delivered, when it could meet the ledger connection's writes."""
     from . import allowance, figures, summarize
+    from .match import judge
 
     summarize.ensure_tables(store)
+    judge.ensure_tables(store)
     figures.ensure_tables(store)
     allowance.ensure_tables(store)
 
@@ -79,6 +82,7 @@ class Paperbot:
         self._pdf_failures: dict[str, float] = {}
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
+        self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
@@ -139,9 +143,11 @@ class Paperbot:
             extra = await self.custom_queries()
             harvester = Harvester(self.store, self.api, self.catalogue)
             now = self.clock()
-            return await asyncio.to_thread(
+            report = await asyncio.to_thread(
                 harvester.harvest, day, now=now, extra_queries=extra, progress=progress
             )
+            self._verdicts.clear()  # a day scored before its papers arrived is scored again
+            return report
 
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
@@ -150,21 +156,66 @@ class Paperbot:
     async def papers_for_day(self, day: date) -> list[Paper]:
         return await self.store.run(Store.papers_for_day, day)
 
-    async def topic_papers(self, topic_query: str, day: date) -> list[Paper]:
-        papers = await self.papers_for_day(day)
-        return match(papers, {"q": topic_query})["q"]
+    async def verdicts(self, day: date, topic: str, query: str) -> list[Verdict]:
+        """Every paper of ``day`` scored for one subscription (topic, query), best first.
+
+        Computed once per (day, topic) and shared by every chat that follows it; with an LLM key
+        the model settles the papers near the topic's line (:mod:`bot.match.judge`), in bounded
+        batches cached per paper, topic and model.
+        """
+        key = (day.isoformat(), topic, query)
+
+        async def compute() -> list[Verdict]:
+            papers = await self.papers_for_day(day)
+            matcher = self.catalogue.matcher(topic, query)
+            found = score_papers(papers, [matcher])[matcher.topic]
+            if self.summarizer.provider_name != "none":
+                from .match import judge
+
+                found = await judge.settle(self, matcher, papers, found)
+            return sorted(found, key=lambda v: (-v.taken, -v.score, v.paper_id))
+
+        cached = self._verdicts.get(key)
+        if cached is None:
+            cached = await self._once(("verdicts", *key), compute)
+            self._verdicts[key] = cached
+            while len(self._verdicts) > VERDICT_CACHE:
+                self._verdicts.pop(next(iter(self._verdicts)))
+        return cached
+
+    async def topic_papers(self, topic: str, query: str, day: date) -> list[Paper]:
+        """The papers of ``day`` a subscription takes, most relevant first."""
+        papers = {p.id: p for p in await self.papers_for_day(day)}
+        return [papers[v.paper_id] for v in await self.verdicts(day, topic, query) if v.taken]
 
     async def chat_papers(self, platform: str, chat_id: str, day: date) -> list[tuple[Paper, list[str]]]:
-        """What a chat should get for ``day``: each matching paper once across its topics,
-        minus what the ledger says it already got."""
+        """What a chat should get for ``day``: each paper its topics take, once across its
+        topics, most relevant first, minus what the ledger says it already got."""
         subs = await self.store.run(Store.subscriptions, platform, chat_id)
         queries = {s["topic"]: s["query"] for s in subs if not s["paused"]}
         if not queries:
             return []
-        papers = await self.papers_for_day(day)
-        hits = match_any(papers, queries)
-        sent = await self.store.run(Store.delivered_ids, platform, chat_id, [p.id for p, _ in hits])
-        return [(p, topics) for p, topics in hits if p.id not in sent]
+        papers = {p.id: p for p in await self.papers_for_day(day)}
+        best: dict[str, float] = {}
+        topics: dict[str, list[str]] = {}
+        for topic, query in queries.items():
+            for v in await self.verdicts(day, topic, query):
+                if v.taken:
+                    best[v.paper_id] = max(best.get(v.paper_id, 0.0), v.score)
+                    topics.setdefault(v.paper_id, []).append(topic)
+        ranked = sorted(best, key=lambda i: (-best[i], i))
+        sent = await self.store.run(Store.delivered_ids, platform, chat_id, ranked)
+        return [(papers[i], topics[i]) for i in ranked if i not in sent]
+
+    async def why(self, paper: Paper, topic: str, query: str) -> Verdict:
+        """Why a subscription takes a paper or not: the day's verdict, or a fresh one for a paper
+        of no stored day (a /why about any paper)."""
+        if paper.announced is not None:
+            for v in await self.verdicts(paper.announced, topic, query):
+                if v.paper_id == paper.id:
+                    return v
+        matcher = self.catalogue.matcher(topic, query)
+        return score_papers([paper], [matcher])[matcher.topic][0]
 
     # ---- single papers -------------------------------------------------------------------
     async def lookup(self, text: str) -> Paper:

@@ -7,7 +7,7 @@ for logs and the CLI.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class PaperbotError(Exception):
@@ -54,6 +54,28 @@ class UnknownTopic(PaperbotError):
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else "; see `paperbot topics`"
         super().__init__(f"no topic named {name!r}{hint}", name=name, suggestions=", ".join(suggestions))
+
+
+class BadInterest(PaperbotError):
+    """A plain-text interest (``/subscribe about: ...``) that could not match anything.
+
+    ``reason``: ``too_vague`` (fewer than two content words), ``too_long``, ``not_english``
+    (abstracts are English; without a model nothing translates the description).
+    """
+
+    key = "error.bad_interest"
+
+    _EN: ClassVar[dict[str, str]] = {
+        "too_vague": "the description is too vague to match papers; name the subject in a few words, "
+        "e.g. about: 3D hair modelling and hairstyle generation",
+        "too_long": "the description is longer than 300 characters; say it in one sentence",
+        "not_english": "paper abstracts are in English: describe the interest in English, "
+        "e.g. about: 3D hair modelling and hairstyle generation",
+    }
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self._EN[reason], reason=reason)
 
 
 class PaperNotFound(PaperbotError):

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 from .arxiv_api import ARXIV_TZ, ArxivAPI
-from .match import match
+from .match import taken
 from .models import Announcement, Paper
 from .store import AsyncStore, Store
 from .topics import Catalogue
@@ -237,7 +237,7 @@ class Harvester:
             [(p.id, p.announce_type) for p in unique.values()],
         )
         stored = self.store.get_papers(list(unique))
-        matched = match(stored, queries)
+        matched = taken(stored, [self.catalogue.matcher(topic, q) for topic, q in queries.items()])
         need = sorted({p.id for ps in matched.values() for p in ps if not p.has_full_metadata})
         if tick:
             tick("metadata", 0, max(1, len(need)))

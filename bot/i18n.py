@@ -22,6 +22,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "查询有误：{problem}（第 {position} 个字符）。示例：ti:avatar OR abs:\"talking head\"",
         "en": "The query has a problem: {problem} (at character {position}). Example: ti:avatar OR abs:\"talking head\"",
     },
+    "error.bad_interest.too_vague": {
+        "zh": "这段描述太笼统，匹配不到论文；请用几个词说明主题，例如 about: 3D hair modelling and hairstyle generation",
+        "en": "That description is too vague to match papers; name the subject in a few words, e.g. about: 3D hair modelling and hairstyle generation",
+    },
+    "error.bad_interest.too_long": {
+        "zh": "描述超过 300 个字符；请用一句话说明。",
+        "en": "The description is longer than 300 characters; say it in one sentence.",
+    },
+    "error.bad_interest.not_english": {
+        "zh": "论文摘要是英文的，请用英文描述兴趣，例如 about: 3D hair modelling and hairstyle generation",
+        "en": "Paper abstracts are in English: describe the interest in English, e.g. about: 3D hair modelling and hairstyle generation",
+    },
     "error.unknown_topic": {
         "zh": "没有名为 “{name}” 的主题；你是不是想找：{suggestions}？用 /topics 查看全部。",
         "en": "There is no topic “{name}”; did you mean {suggestions}? See /topics for all of them.",
@@ -166,6 +178,8 @@ def error_text(err: BaseException, lang: str | None) -> str:
         params = dict(err.params)
         if err.key == "error.bad_setting":
             params.setdefault("detail", str(err))
+        if err.key == "error.bad_interest":
+            return t(f"error.bad_interest.{params.get('reason', 'too_vague')}", lang)
         if err.key == "error.unknown_topic" and not params.get("suggestions"):
             return t("error.unknown_topic", lang, name=params.get("name", ""), suggestions="/topics").replace(
                 "？用 /topics 查看全部。", "？"

@@ -347,7 +347,8 @@ class _Parser:
         return DateRange(fld, lo, hi, f"{m.group(1)} TO {m.group(2)}")
 
 
-MAX_QUERY_LENGTH = 1000
+MAX_QUERY_LENGTH = 1000  # what a chat may type; the shipped catalogue's topics may be longer
+CATALOGUE_QUERY_LENGTH = 20000
 
 
 @dataclass(frozen=True)
@@ -370,12 +371,16 @@ class Query:
 
 
 @lru_cache(maxsize=4096)
-def parse_query(text: str) -> Query:
-    """Parse an arXiv query or raise :class:`QueryError` naming the problem and where."""
+def parse_query(text: str, limit: int = MAX_QUERY_LENGTH) -> Query:
+    """Parse an arXiv query or raise :class:`QueryError` naming the problem and where.
+
+    ``limit`` caps the length: a chat's query keeps the 1,000-character cap, the catalogue's
+    topics (written by the operator) get :data:`CATALOGUE_QUERY_LENGTH`.
+    """
     if not isinstance(text, str):
         raise QueryError("the query is not text", 0, "")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH, "")
+    if len(text) > limit:
+        raise QueryError(f"the query is longer than {limit} characters", limit, "")
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         pos = next(i for i, c in enumerate(text) if ord(c) < 32 and c not in "\t\n\r")
         raise QueryError("the query contains a control character", pos, "")

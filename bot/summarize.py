@@ -22,7 +22,7 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -33,6 +33,8 @@ from .models import Paper
 from .pdftext import PdfWorker
 from .settings import Settings
 from .store import AsyncStore, Store
+
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +489,14 @@ class Summarizer:
         if not answer:
             raise LLMError(f"{self.provider_name} gave an empty answer")
         return _cut(answer, ANSWER_MAX)
+
+    async def complete_json(self, label: str, *, system: str, prompt: str, schema: type[M]) -> M:
+        """One model request answered as ``schema`` (the relevance judge's batches), recorded in
+        llm_calls under ``label``. Raises :class:`NeedsLLM`, :class:`LLMError` or ``ValueError``."""
+        if self._provider is None:
+            raise NeedsLLM()
+        reply = await self._call(self._provider, "judge", Paper(id=label), system=system, prompt=prompt, schema=schema)
+        return schema.model_validate(parse_json(reply.text))
 
     async def aclose(self) -> None:
         if self._provider is not None:

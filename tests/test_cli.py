@@ -70,7 +70,7 @@ def test_digest_of_a_real_day_twice_stores_each_paper_once(tmp_path: Path, fake_
     ids = [p["id"] for p in data["papers"]]
     assert data["topic"] == "元宇宙/虚拟人"
     assert {"2606.30347", "2606.30145", "2606.29329"} <= set(ids)  # FFAvatar, FacePlex, RAGA
-    assert len(ids) <= 6
+    assert len(ids) <= 25  # a busy day for virtual humans: labels.tsv has 14 wanted and 8 borderline
     ffavatar = next(p for p in data["papers"] if p["id"] == "2606.30347")
     assert ffavatar["title"].startswith("FFAvatar") and ffavatar["authors"] and ffavatar["abs_url"].endswith("2606.30347")
     assert ffavatar["source"] == "extractive"  # no LLM key: marked

@@ -73,7 +73,7 @@ def test_harvest_stores_new_and_cross_and_skips_replacements(fake_arxiv, harvest
     assert avatar is not None and avatar.has_full_metadata  # matched 虚拟人 → API metadata
     assert avatar.comment and avatar.comment.startswith("Accepted to ECCV24")
     assert avatar.license and avatar.license.startswith("http://creativecommons.org/")
-    assert report.matched["元宇宙/虚拟人"] == 1
+    assert report.matched["元宇宙/虚拟人"] == 2  # talking heads are virtual humans too (CRITERIA.md)
     # one RSS request for the union of categories, one API request for the matched ids
     assert len(fake_arxiv.requests("rss")) == 1
     api_calls = fake_arxiv.requests("api")
