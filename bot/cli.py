@@ -26,7 +26,9 @@ from rich.table import Table
 
 from .core import Enriched, Paperbot
 from .errors import BadArxivId, BadSetting, PaperbotError
+from .ids import parse_arxiv_id
 from .settings import Settings
+from .store import Store
 
 T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
@@ -277,6 +279,54 @@ async def figures(source: str, out_dir: Path | None, as_json: bool) -> None:
             click.echo(f"{f.kind}\t{f.number or '-'}\tp.{f.page}\t{caption}\t[{bbox}]\t{f.path}")
     if not found:
         err.print("No figures found (see -v for why).")
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="The listing day (default: the latest stored).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line for every paper considered.")
+@click.option("--explain", "explain_id", metavar="ID", help="Say why this paper is or is not taken.")
+@click.option("--near", default=5, show_default=True, type=click.IntRange(0, 100), help="Near misses to list.")
+@_run
+async def match(topic: str, day_text: str | None, as_json: bool, explain_id: str | None, near: int) -> None:
+    """What a digest of TOPIC would take from one announcement, each with its score and reason.
+
+    TOPIC: a catalogue name or alias, an arXiv query, or a plain-text interest (about: ...).
+    """
+    day = _day(day_text)
+    async with Paperbot(_settings()) as core:
+        sub = core.catalogue.subscription(topic)
+        day = day or await core.latest_day()
+        if day is None or await core.store.run(Store.get_announcement, day) is None:
+            try:
+                day = (await core.harvest(day)).day or day
+            except PaperbotError as e:
+                err.print(f"[yellow]Warning:[/] {e}; using what is stored")
+        if day is None:
+            raise CliError("nothing is stored yet: run `paperbot harvest` (or `harvest --from FILE`) first")
+        verdicts = await core.verdicts(day, sub.topic, sub.query)
+        papers = {p.id: p for p in await core.papers_for_day(day)}
+        if explain_id is not None:
+            paper = await core.store.run(Store.get_paper, parse_arxiv_id(explain_id).id) or await core.lookup(explain_id)
+            v = await core.why(paper, sub.topic, sub.query)
+            if as_json:
+                click.echo(json.dumps(v.to_json(paper.title), ensure_ascii=False))
+            else:
+                click.echo(f"{paper.id} {paper.title}\n{sub.topic}: score {v.score:.2f}, {v.why}")
+            return
+    if as_json:
+        for v in verdicts:
+            click.echo(json.dumps(v.to_json(papers[v.paper_id].title), ensure_ascii=False))
+        return
+    took = [v for v in verdicts if v.taken]
+    click.echo(f"{sub.topic} · {day} · {len(took)} of {len(verdicts)} papers taken")
+    for v in took:
+        click.echo(f"  {v.score:.2f}  {v.paper_id}  {papers[v.paper_id].title}\n        {v.why}")
+    misses = [v for v in verdicts if not v.taken and v.evidence > 0][:near]
+    if misses:
+        click.echo("near misses:")
+        for v in misses:
+            click.echo(f"  {v.score:.2f}  {v.paper_id}  {papers[v.paper_id].title}\n        {v.why}")
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..query import PaperIndex, Query, Term, stem, words
 
+FOCUS_WORDS = 3  # how many of a description's words make a full match (see similarity)
 TITLE_BONUS = 1.5  # a concept named in the title is the paper's subject, not a passing mention
 
 
@@ -64,6 +65,7 @@ def matched_terms(query: Query, doc: PaperIndex, n: int = 3) -> list[str]:
                 found.append(node.raw)
         elif hasattr(node, "left"):
             stack.extend([node.right, node.left])  # type: ignore[union-attr]
+    found.sort(key=lambda t: -len(t.rstrip("*")))  # the most specific first: "talking head" before "generat*"
     return found[:n]
 
 
@@ -136,7 +138,8 @@ def similarity(desc: Description, doc: PaperIndex, df: Counter[str], n: int) -> 
     """How much of the description's rare vocabulary the paper carries (0..1), and which words.
 
     Each description word counts with its idf, double in the title; a two-word phrase of the
-    description found in the paper counts once more. Normalised by the best a paper could do.
+    description found in the paper counts once more. 1.0 is the description's three rarest
+    words in the title.
     """
     if not desc.terms:
         return 0.0, []
@@ -147,7 +150,9 @@ def similarity(desc: Description, doc: PaperIndex, df: Counter[str], n: int) -> 
         return math.log((n + 1) / (df.get(t, 0) + 1)) + 1.0
 
     weights = {t: idf(t) for t in desc.terms}
-    best = sum(weights.values()) * 2
+    # a description lists alternatives: a paper carrying its three rarest words in the title is a
+    # full match, whatever else the description names
+    best = 2 * sum(sorted(weights.values(), reverse=True)[:FOCUS_WORDS])
     got = 0.0
     hit: list[str] = []
     for t, w in weights.items():

@@ -139,6 +139,18 @@ class ScriptedFake:
             self.in_flight -= 1
 
 
+JUDGE_YES = re.compile(r"avatar|talking|human|face|gaussian splatting", re.I)
+
+
+def judge_verdicts(prompt: str) -> dict[str, Any]:
+    """The relevance judge's answer: each ``[id] title`` block of the prompt, relevant when it
+    names a person-ish or splatting word (a stand-in for a model's judgement)."""
+    out = []
+    for m in re.finditer(r"^\[([^\]]+)\] (.*)$", prompt, re.M):
+        out.append({"id": m.group(1), "relevant": bool(JUDGE_YES.search(m.group(2))), "reason": "fake verdict"})
+    return {"verdicts": out}
+
+
 def wants_chinese(text: str) -> bool:
     return "简体中文" in text or "Simplified Chinese" in text
 
@@ -202,7 +214,9 @@ class FakeGemini(ScriptedFake):
         """A valid summary in the asked language (JSON mode), else a short grounded answer."""
         config = rec.json.get("generationConfig", {}) if isinstance(rec.json, dict) else {}
         zh = wants_chinese(rec.text_parts())
-        if config.get("responseMimeType") == "application/json":
+        if "relevance judge" in rec.text_parts():
+            text = json.dumps(judge_verdicts(rec.text_parts()))
+        elif config.get("responseMimeType") == "application/json":
             text = json.dumps(ZH_SUMMARY if zh else EN_SUMMARY, ensure_ascii=False)
         else:
             text = ANSWER_ZH if zh else ANSWER_EN
