@@ -217,6 +217,14 @@ class Paperbot:
         matcher = self.catalogue.matcher(topic, query)
         return score_papers([paper], [matcher])[matcher.topic][0]
 
+    async def chat_why(self, platform: str, chat_id: str, text: str) -> tuple[Paper, list[Verdict]]:
+        """``/why <id>``: the paper and, for each of the chat's subscriptions, whether its digest
+        takes the paper and why. Raises BadArxivId, PaperNotFound, ArxivUnavailable."""
+        aid = parse_arxiv_id(text)
+        paper = await self.store.run(Store.get_paper, aid.id) or await self.lookup(text)
+        subs = await self.store.run(Store.subscriptions, platform, chat_id)
+        return paper, [await self.why(paper, s["topic"], s["query"]) for s in subs if not s["paused"]]
+
     # ---- single papers -------------------------------------------------------------------
     async def lookup(self, text: str) -> Paper:
         """The paper an id or link names, from the store or else the arXiv API (full metadata).

@@ -39,7 +39,7 @@ from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_di
 from .errors import BadSetting, NeedsLLM, PaperbotError
 from .i18n import error_text, t
 from .models import Paper
-from .render import clean, fit
+from .render import clean, fit, why_text
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 
@@ -76,6 +76,7 @@ ZH: dict[str, str] = {
     "An arXiv id or link": "arXiv 编号或链接",
     "Words to search for": "搜索关键词",
     "Your question": "你的问题",
+    "Why a paper is or is not in this channel's digest": "某篇论文为何（不）在本频道推送中",
     "on: silent on empty days; off: one short line": "on：没有新论文时不提示；off：发送一行提示",
 }
 
@@ -634,6 +635,15 @@ class DiscordBot:
                 await interaction.followup.send(view=self._view(found, lang), **out.kwargs())
             finally:
                 out.close()
+
+        @tree.command(name="why", description=ls("Why a paper is or is not in this channel's digest"))
+        @app_commands.describe(paper=ls("An arXiv id or link"))
+        @everywhere
+        @installs
+        async def why(interaction: discord.Interaction, paper: str) -> None:
+            lang = await self.lang_for(interaction)
+            found, verdicts = await core.chat_why(PLATFORM, self.chat_id(interaction), paper)
+            await self.reply(interaction, fit(why_text(found, verdicts, lang), dr.CONTENT_MAX), ephemeral=True)
 
         @tree.command(name="search", description=ls("Search arXiv"))
         @app_commands.describe(query=ls("Words to search for"))

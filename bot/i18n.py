@@ -34,6 +34,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "论文摘要是英文的，请用英文描述兴趣，例如 about: 3D hair modelling and hairstyle generation",
         "en": "Paper abstracts are in English: describe the interest in English, e.g. about: 3D hair modelling and hairstyle generation",
     },
+    "why.taken": {"zh": "会推送", "en": "in the digest"},
+    "why.not_taken": {"zh": "不推送", "en": "not in the digest"},
+    "why.no_subscriptions": {
+        "zh": "本群还没有订阅；用 /subscribe 订阅后，/why 会说明每个主题为何收录或不收录这篇论文。",
+        "en": "This chat follows nothing yet; after /subscribe, /why says for each topic why it takes this paper or not.",
+    },
     "error.unknown_topic": {
         "zh": "没有名为 “{name}” 的主题；你是不是想找：{suggestions}？用 /topics 查看全部。",
         "en": "There is no topic “{name}”; did you mean {suggestions}? See /topics for all of them.",

@@ -18,6 +18,8 @@ from .i18n import t
 
 if TYPE_CHECKING:
     from .core import Enriched
+    from .match import Verdict
+    from .models import Paper
     from .summarize import Summary
 
 SECTIONS = ("background", "past_methods", "method", "results", "conclusion")
@@ -181,3 +183,15 @@ def digest_json(topic: str, day: date | None, items: list[Enriched]) -> str:
         indent=2,
     )
 
+
+
+def why_text(paper: Paper, verdicts: Sequence[Verdict], lang: str) -> str:
+    """``/why``: one line per subscription, taken or not and the matcher's reason (plain text)."""
+    head = f"{paper.id} {' '.join(paper.title.split())}"
+    if not verdicts:
+        return f"{head}\n{t('why.no_subscriptions', lang)}"
+    lines = [head]
+    for v in verdicts:
+        mark = t("why.taken" if v.taken else "why.not_taken", lang)
+        lines.append(f"• {v.topic}: {mark} ({v.score:.2f}) — {v.why}")
+    return "\n".join(lines)

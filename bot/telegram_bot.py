@@ -63,7 +63,7 @@ from .i18n import error_text, t
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
 from .query import parse_query
-from .render import clean, fit
+from .render import clean, fit, why_text
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 from .telegram_render import (
@@ -752,6 +752,22 @@ class TelegramBot:
             return
         user = update.effective_user
         await self._summarize(message, user.id if user else None, text)
+
+    async def why_command(self, update: Update, context: Context) -> None:
+        """/why ID: for each of this chat's topics, whether its digest takes the paper and why."""
+        message = update.effective_message
+        assert message is not None
+        lang = await self._lang(message.chat_id)
+        text = _arg_text(message)
+        if not text:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.why", lang)))
+            return
+        try:
+            paper, verdicts = await self.core.chat_why(PLATFORM, str(message.chat_id), text)
+        except PaperbotError as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        await message.reply_text(html.escape(fit(why_text(paper, verdicts, lang), 4000), quote=False))
 
     async def search_command(self, update: Update, context: Context) -> None:
         """The arXiv API's top 5 for words or a query, each with a Summarize button."""

@@ -45,6 +45,8 @@ TEXT: dict[str, dict[str, str]] = {
     "tg.cmd.summarize": {"zh": "总结任意 arXiv 论文", "en": "summarize any arXiv paper"},
     "tg.cmd.search": {"zh": "搜索 arXiv", "en": "search arXiv"},
     "tg.cmd.ask": {"zh": "针对论文提问", "en": "ask a question about a paper"},
+    "tg.cmd.why": {"zh": "某篇论文为何（不）在本群推送中", "en": "why a paper is (not) in this chat's digest"},
+    "tg.usage.why": {"zh": "/why 2407.21047", "en": "/why 2407.21047"},
     "tg.thinking": {"zh": "⏳ 正在阅读 {id} 并思考你的问题…", "en": "⏳ Reading {id} to answer…"},
     "tg.question": {"zh": "问", "en": "Q"},
     "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
@@ -61,7 +63,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 COMMANDS = ("start", "help", "topics", "subscribe", "unsubscribe", "subscriptions", "settime", "lang", "quiet",
-            "digest", "summarize", "search", "ask")  # fmt: skip
+            "digest", "summarize", "search", "ask", "why")  # fmt: skip
 
 
 def tt(key: str, lang: str, /, **params: Any) -> str:

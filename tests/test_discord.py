@@ -552,3 +552,22 @@ async def test_run_starts_discord_in_the_shared_loop(dsettings: Settings, fake: 
     await asyncio.wait_for(task, 30)
     assert task.exception() is None
     assert Route.BASE == "https://discord.com/api/v10"
+
+
+async def test_why_answers_the_asker_alone(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (core, _bot):
+        await core.harvest()
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        paper = (await core.papers_for_day(await core.latest_day()))[0]
+        it = await fake.slash("why", {"paper": paper.id}, channel_id=channel)
+        await fake.wait_until(lambda: it.callback)
+        data = it.callback["data"]
+        assert it.callback["type"] == 4 and data["flags"] & 64  # answered at once, to the asker only
+        head, line = data["content"].splitlines()[:2]
+        assert head.startswith(paper.id) and line.startswith("• 3DGS: ")
+        bad = await fake.slash("why", {"paper": "nonsense"}, channel_id=channel)
+        await fake.wait_until(lambda: bad.callback or bad.followups)
+        shown = bad.callback.get("data", {}).get("content") or bad.followups[0]["content"]
+        assert shown == t("error.bad_id", "en", text="nonsense")

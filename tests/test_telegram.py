@@ -591,3 +591,24 @@ async def test_a_text_telegram_cannot_parse_goes_out_plain(cfg: Settings, tg: Fa
         assert sorted(ledger(settings.db_path, chat)) == AVATAR_IDS
         assert all(paper_messages(tg, chat, pid) for pid in AVATAR_IDS)
     assert tg.in_chat(GROUP)[0].visible.startswith("📚")  # the plain header
+
+
+async def test_why_says_for_each_topic_whether_the_digest_takes_a_paper(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    subscribe_directly(settings, GROUP, "3DGS")
+    async with telegram(settings) as (core, _bot):
+        await core.harvest()
+        [answer] = await reply_to(tg, GROUP, MEMBER, "/why 2606.30003")
+        head, *lines = answer.visible.splitlines()
+        assert head == "2606.30003 Codec Avatar Compression for Telepresence"
+        avatar = next(line for line in lines if line.startswith(f"• {AVATAR}: "))
+        gs = next(line for line in lines if line.startswith("• 3DGS: "))
+        assert avatar.startswith(f"• {AVATAR}: in the digest (") and "avatar" in avatar
+        assert gs.startswith("• 3DGS: not in the digest (") and "nothing in the title or abstract" in gs
+        [bad] = await reply_to(tg, GROUP, MEMBER, "/why not-an-id")
+        assert "is not an arXiv id or link" in bad.visible
+        [lonely] = await reply_to(tg, DM_USER, DM_USER, "/why 2606.30003")
+        assert "follows nothing yet" in lonely.visible
