@@ -17,6 +17,7 @@ The language:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Term:
         tokens, tokenset, raw_tokens = doc.field(self.field)
         if len(self.words) == 1:
             if self.prefix:
-                return any(t.startswith(self.words[0]) for t in raw_tokens)
+                return doc.has_prefix(self.field, self.words[0])
             return self.words[0] in tokenset
         if any(w not in tokenset for w in self.words[:-1]):
             return False
@@ -156,6 +157,7 @@ class PaperIndex:
     submitted: datetime | None
     _fields: dict[str, tuple[list[str], frozenset[str], list[str]]] = field(default_factory=dict)
     _text: dict[str, str] = field(default_factory=dict)
+    _sorted: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, paper: Paper) -> PaperIndex:
@@ -174,6 +176,15 @@ class PaperIndex:
         }
         idx._text["all"] = " \n ".join([paper.title, paper.abstract, authors, paper.comment or "", " ".join(paper.categories)])
         return idx
+
+    def has_prefix(self, name: str, prefix: str) -> bool:
+        """Whether a word of the field starts with ``prefix`` (a bisect in its sorted words: the
+        scored matcher asks dozens of prefixes per paper)."""
+        ordered = self._sorted.get(name)
+        if ordered is None:
+            ordered = self._sorted[name] = sorted(set(self.field(name)[2]))
+        i = bisect.bisect_left(ordered, prefix)
+        return i < len(ordered) and ordered[i].startswith(prefix)
 
     def field(self, name: str) -> tuple[list[str], frozenset[str], list[str]]:
         got = self._fields.get(name)
