@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arxiv_api import ArxivAPI
-from .errors import PaperNotFound, PaperWithdrawn, PdfError, RateLimited
+from .errors import BadInterest, PaperNotFound, PaperWithdrawn, PdfError, RateLimited
 from .harvest import Harvester, HarvestReport, Progress
 from .ids import parse_arxiv_id
 from .match import Verdict, score_papers
@@ -27,7 +27,7 @@ from .models import Paper
 from .pdfs import fetch_pdf
 from .settings import Settings
 from .store import AsyncStore, Store
-from .topics import Catalogue
+from .topics import Catalogue, Subscription, about_subscription, has_cjk
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
@@ -216,6 +216,24 @@ class Paperbot:
                     return v
         matcher = self.catalogue.matcher(topic, query)
         return score_papers([paper], [matcher])[matcher.topic][0]
+
+    def needs_translation(self, text: str) -> bool:
+        """Whether ``/subscribe text`` is a Chinese interest that the model will translate (slow:
+        a chat adapter acknowledges first)."""
+        return self.summarizer.provider_name != "none" and has_cjk(text) and self.catalogue.get(text) is None
+
+    async def subscription(self, text: str) -> Subscription:
+        """What ``/subscribe text`` follows (:meth:`Catalogue.subscription`); a Chinese interest is
+        translated once by the model and stored in English (abstracts are English), or refused
+        with what to write instead when there is no model."""
+        try:
+            return self.catalogue.subscription(text)
+        except BadInterest as err:
+            if err.reason != "not_english" or self.summarizer.provider_name == "none":
+                raise
+        from .match.judge import translate_interest
+
+        return about_subscription(await translate_interest(self, text))
 
     async def chat_why(self, platform: str, chat_id: str, text: str) -> tuple[Paper, list[Verdict]]:
         """``/why <id>``: the paper and, for each of the chat's subscriptions, whether its digest

@@ -476,13 +476,16 @@ class DiscordBot:
         @_manage_channels()
         async def subscribe(interaction: discord.Interaction, topic: str) -> None:
             lang = await self.lang_for(interaction)
-            sub = core.catalogue.subscription(topic)
+            if core.needs_translation(topic):
+                await interaction.response.defer(thinking=True)  # the model translates it: ack in 3 s
+            sub = await core.subscription(topic)
             await self._ensure_chat(interaction)
             cid = self.chat_id(interaction)
             added = await core.store.run(Store.subscribe, PLATFORM, cid, sub.topic, sub.query)
             await self._reactivate(cid)
             key = "cmd.subscribed" if added else "cmd.already_subscribed"
-            await self.reply(interaction, t(key, lang, topic=sub.topic))
+            note = "\n" + t("cmd.about_note", lang) if added and sub.kind == "about" else ""
+            await self.reply(interaction, t(key, lang, topic=sub.topic) + note)
 
         async def subscribed_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             subs = await core.store.run(Store.subscriptions, PLATFORM, self.chat_id(interaction))

@@ -118,6 +118,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # commands
     "cmd.subscribed": {"zh": "✅ 已订阅：{topic}", "en": "✅ Subscribed to {topic}"},
+    "cmd.about_note": {
+        "zh": "这是一段兴趣描述：每天收录与它最相近的论文（按摘要里的关键词打分；配置了模型时由模型复核边界上的论文）。用 /why 编号 查看某篇论文为何收录或没有收录。",
+        "en": "This is an interest, not a query: each day brings the papers closest to it (scored by the words of their abstracts; with a model, the model settles the close calls). /why ID says why a paper was or was not taken.",
+    },
     "cmd.already_subscribed": {"zh": "本群已经订阅了 {topic}。", "en": "This chat already follows {topic}."},
     "cmd.unsubscribed": {"zh": "已取消订阅：{topic}", "en": "Unsubscribed from {topic}"},
     "cmd.not_subscribed": {

@@ -626,7 +626,7 @@ class TelegramBot:
         if not await self._admin_or_refuse(update, lang):
             return
         try:
-            sub = self.core.catalogue.subscription(text)
+            sub = await self.core.subscription(text)
         except QueryError as err:
             await message.reply_text(query_error(err, text, lang))
             return
@@ -636,7 +636,11 @@ class TelegramBot:
         await self._ensure_chat(chat)
         added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query)
         await self._sync(str(chat.id))
-        await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
+        key = "cmd.subscribed" if added else "cmd.already_subscribed"
+        reply = say(key, lang, topic=sub.topic)
+        if added and sub.kind == "about":
+            reply += "\n" + say("cmd.about_note", lang)
+        await message.reply_text(reply)
 
     async def unsubscribe_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat

@@ -202,8 +202,12 @@ def about_subscription(text: str) -> Subscription:
     text = " ".join(text.split())
     if len(text) > ABOUT_LENGTH:
         raise BadInterest("too_long")
-    if re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"[A-Za-z]{3,}", text):
+    if has_cjk(text) and not re.search(r"[A-Za-z]{3,}", text):
         raise BadInterest("not_english")
     if len(Description.of(text).terms) < MIN_ABOUT_WORDS:
         raise BadInterest("too_vague")
     return Subscription(f"{ABOUT} {text}", f"{ABOUT} {text}", custom=True)
+
+
+def has_cjk(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))

@@ -612,3 +612,34 @@ async def test_why_says_for_each_topic_whether_the_digest_takes_a_paper(cfg: Set
         assert "is not an arXiv id or link" in bad.visible
         [lonely] = await reply_to(tg, DM_USER, DM_USER, "/why 2606.30003")
         assert "follows nothing yet" in lonely.visible
+
+
+async def test_subscribe_to_an_interest_in_words(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """A plain-text interest is followed by similarity; a Chinese one is refused without a model and
+    translated once (stored in English) with one (real google-genai against the fake Gemini)."""
+    from tests.fakes.gemini import INTEREST_EN, FakeGemini
+
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})) as (core, _bot):
+        (ok,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: codec avatars for telepresence")
+        assert ok.visible.startswith("✅ Subscribed to about: codec avatars for telepresence\nThis is an interest")
+        (vague,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: new methods")
+        assert vague.visible.startswith("That description is too vague")
+        (zh,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: 三维头发建模与发型生成")
+        assert zh.visible.startswith("Paper abstracts are in English")
+        topics = [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", str(GROUP))]
+        assert topics == ["about: codec avatars for telepresence"]
+        await core.harvest()
+        taken = await core.topic_papers(topics[0], topics[0], DAY)
+        assert [p.id for p in taken] == ["2606.30003"]  # "Codec Avatar Compression for Telepresence"
+    fake = FakeGemini()
+    with serve(fake.app()) as server:
+        settings = cfg.model_copy(update={"default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+                                          "gemini_base_url": server.url, "gemini_model": "gemini-test-flash"})  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            (zh,) = await reply_to(tg, GROUP, ADMIN, "/subscribe 三维头发建模与发型生成的方法")
+            assert zh.visible.startswith(f"✅ Subscribed to about: {INTEREST_EN}")
+            (member,) = await reply_to(tg, GROUP, MEMBER, "/subscribe 三维头发建模与发型生成的论文")
+            assert "only the chat's administrators" in member.visible
+        assert len(fake.generate_calls) == 1  # translated once, and never for a refused member

@@ -144,3 +144,17 @@ async def settle(core: Paperbot, matcher: Matcher, papers: Sequence[Paper], verd
         score = max(v.score, 0.75) if ok else min(v.score, 0.25)
         out.append(replace(v, taken=ok, score=score, why=why, judged="yes" if ok else "no"))
     return out
+
+
+class Interest(BaseModel):
+    english: str = Field(description="The research interest as a short English phrase, in the field's usual terms.")
+
+
+async def translate_interest(core: Paperbot, text: str) -> str:
+    """A Chinese ``/subscribe`` interest in English, once (the subscription stores the result)."""
+    system = (
+        "Translate this research interest into one short English phrase that a researcher of the field "
+        'would write, using its usual technical terms. Answer with JSON: {"english": "..."}.'
+    )
+    reply = await core.summarizer.complete_json("interest", system=system, prompt=text, schema=Interest)
+    return " ".join(reply.english.split())[:300]

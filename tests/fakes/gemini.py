@@ -139,6 +139,7 @@ class ScriptedFake:
             self.in_flight -= 1
 
 
+INTEREST_EN = "3D hair modelling and hairstyle generation"  # the fake's translation of any interest
 JUDGE_YES = re.compile(r"avatar|talking|human|face|gaussian splatting", re.I)
 
 
@@ -214,7 +215,9 @@ class FakeGemini(ScriptedFake):
         """A valid summary in the asked language (JSON mode), else a short grounded answer."""
         config = rec.json.get("generationConfig", {}) if isinstance(rec.json, dict) else {}
         zh = wants_chinese(rec.text_parts())
-        if "relevance judge" in rec.text_parts():
+        if "Translate this research interest" in rec.text_parts():
+            text = json.dumps({"english": INTEREST_EN})
+        elif "relevance judge" in rec.text_parts():
             text = json.dumps(judge_verdicts(rec.text_parts()))
         elif config.get("responseMimeType") == "application/json":
             text = json.dumps(ZH_SUMMARY if zh else EN_SUMMARY, ensure_ascii=False)
