@@ -37,7 +37,7 @@ class Topic(BaseModel):
     concepts: list[tuple[float, str]] = Field(default_factory=list)
     threshold: float = 1.0
     keyword_bonus: float = 1.0
-    exemplars: list[str] = Field(default_factory=list)
+    exemplars: list[str] = Field(default_factory=list)  # titles of papers the topic wants (for the judge)
 
     @field_validator("query")
     @classmethod
@@ -67,6 +67,7 @@ class Topic(BaseModel):
             query=self.parsed,
             concepts=tuple(Concept(w, parse_query(q, CATALOGUE_QUERY_LENGTH)) for w, q in self.concepts),
             description_text=" ".join(self.description.split()),
+            exemplars=tuple(self.exemplars),
             threshold=self.threshold,
             keyword_bonus=self.keyword_bonus,
         )

@@ -97,7 +97,10 @@ def system_prompt() -> str:
 
 def batch_prompt(matcher: Matcher, papers: Sequence[Paper]) -> str:
     about = matcher.description_text or matcher.topic
-    parts = [f"Topic: {matcher.topic}\nWhat subscribers want: {about}\n\nPapers:"]
+    parts = [f"Topic: {matcher.topic}\nWhat subscribers want: {about}"]
+    if matcher.exemplars:
+        parts.append("Papers they wanted before: " + "; ".join(matcher.exemplars))
+    parts.append("\nPapers:")
     for p in papers:
         abstract = " ".join(p.abstract.split())[:ABSTRACT_CHARS]
         parts.append(f"\n[{p.id}] {' '.join(p.title.split())}\n{abstract}")
