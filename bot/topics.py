@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -200,7 +201,8 @@ def about_subscription(text: str) -> Subscription:
     """
     from .errors import BadInterest
 
-    text = " ".join(text.split())
+    # control and format characters (NUL, bidi overrides) carry no meaning for matching
+    text = " ".join("".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf")).split())
     if len(text) > ABOUT_LENGTH:
         raise BadInterest("too_long")
     if has_cjk(text) and not re.search(r"[A-Za-z]{3,}", text):

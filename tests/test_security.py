@@ -46,11 +46,11 @@ from bot.deliver import deliver_digest
 from bot.harvest import listing_day_for
 from bot.i18n import t
 from bot.ids import find_arxiv_ids, parse_arxiv_id
-from bot.query import parse_query
 from bot.settings import Settings, parse_hhmm, parse_zone
 from bot.store import Store
 from bot.telegram_bot import FloodLimits, TelegramBot
 from bot.telegram_render import tt
+from bot.topics import Catalogue
 from tests.fakes.discord import MANAGE_CHANNELS, FakeDiscord, embed_chars
 from tests.fakes.gemini import EN_SUMMARY, FakeGemini
 from tests.fakes.server import serve, stop_process
@@ -637,7 +637,7 @@ def test_generated_subscribe_and_settime(hostile_cfg: Settings, tg: FakeTelegram
             subs = runner.store(Store.subscriptions, "telegram", chat)
             if reply.visible.startswith("✅"):
                 (sub,) = subs
-                parse_query(sub["query"])  # what was stored is a query that parses
+                Catalogue.load().matcher(sub["topic"], sub["query"])  # a query that parses, or an interest
             else:
                 assert subs == [] and runner.store(Store.get_chat, "telegram", chat) is None
             seen["subscribe"] += 1
