@@ -30,7 +30,7 @@ from .settings import Settings
 
 T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long its path
 
 
 class CliError(click.ClickException):
@@ -123,11 +123,32 @@ def topics(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="A past listing day instead of the latest.")
+@click.option(
+    "--date",
+    "--day",
+    "day_text",
+    metavar="YYYY-MM-DD",
+    help="A past listing day instead of the latest; with --from, the day the file's papers are "
+    "announced on (default: each record's update_date).",
+)
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Import an arXiv metadata JSON-lines file (the bulk snapshot's schema) instead of asking arXiv.",
+)
 @_run
-async def harvest(day_text: str | None) -> None:
-    """Fetch the latest (or a past) arXiv announcement into the store."""
+async def harvest(day_text: str | None, from_file: Path | None) -> None:
+    """Fetch the latest (or a past) arXiv announcement into the store, or import one from a file."""
     day = _day(day_text)
+    if from_file is not None:
+        from .snapshot import by_day, import_line, read_snapshot
+
+        days = by_day(read_snapshot(from_file), day)  # the whole file is checked before anything is stored
+        async with Paperbot(_settings()) as core:
+            reports = await core.import_days(days)
+        click.echo(import_line(from_file, reports))
+        return
     async with Paperbot(_settings()) as core:
         bar, tick = _progress()
         if bar is not None:

@@ -143,6 +143,13 @@ class Paperbot:
                 harvester.harvest, day, now=now, extra_queries=extra, progress=progress
             )
 
+    async def import_days(self, days: dict[date, list[Paper]]) -> list[HarvestReport]:
+        """Store papers read from a file as announcements (``harvest --from``); never asks arXiv."""
+        async with self._harvest_lock:
+            extra = await self.custom_queries()
+            harvester = Harvester(self.store, self.api, self.catalogue)
+            return await asyncio.to_thread(harvester.import_days, days, extra)
+
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None
