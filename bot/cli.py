@@ -215,10 +215,13 @@ async def digest(
 @_run
 async def search(query: str, n: int) -> None:
     """Search arXiv (its API) with words or an arXiv query."""
-    from .query import parse_query
+    from .query import parse_query, tidy_query
     from .render import clean
 
+    query, warnings = tidy_query(query)  # curly quotes straightened; what the query reads differently, said
     parse_query(query)  # refuse a broken query before asking arXiv
+    for w in warnings:
+        err.print(f"[yellow]Warning:[/] {escape(w.message)}")
     async with Paperbot(_settings()) as core:
         papers = await core.search(query, n)
     if not papers:

@@ -475,13 +475,17 @@ class DiscordBot:
         @_manage_channels()
         async def subscribe(interaction: discord.Interaction, topic: str) -> None:
             lang = await self.lang_for(interaction)
+            from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+            topic, warnings = tidy_query(topic)
             sub = core.catalogue.subscription(topic)
             await self._ensure_chat(interaction)
             cid = self.chat_id(interaction)
             added = await core.store.run(Store.subscribe, PLATFORM, cid, sub.topic, sub.query)
             await self._reactivate(cid)
             key = "cmd.subscribed" if added else "cmd.already_subscribed"
-            await self.reply(interaction, t(key, lang, topic=sub.topic))
+            notes = "".join("\n" + discord.utils.escape_markdown(fit(w.text(lang), 400)) for w in warnings if sub.custom)
+            await self.reply(interaction, t(key, lang, topic=sub.topic) + notes)
 
         async def subscribed_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             subs = await core.store.run(Store.subscriptions, PLATFORM, self.chat_id(interaction))

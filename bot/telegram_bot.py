@@ -625,6 +625,9 @@ class TelegramBot:
             return
         if not await self._admin_or_refuse(update, lang):
             return
+        from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+        text, warnings = tidy_query(text)
         try:
             sub = self.core.catalogue.subscription(text)
         except QueryError as err:
@@ -636,7 +639,8 @@ class TelegramBot:
         await self._ensure_chat(chat)
         added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query)
         await self._sync(str(chat.id))
-        await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
+        notes = "".join("\n" + html.escape(fit(w.text(lang), 400), quote=False) for w in warnings if sub.custom)
+        await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic) + notes)
 
     async def unsubscribe_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
