@@ -215,7 +215,11 @@ class Harvester:
             for p in papers:
                 p.announce_type = "new" if p.primary_category in cats else "cross"
             report = HarvestReport(day, "import")
+            before = self.store.get_announcement(day)
             self._store_day(day, cats, papers, "import", queries, report, fetch_metadata=False)
+            if before is not None:  # added to a day already stored: it lists both
+                listed = len(self.store.papers_for_day(day))
+                self.store.record_announcement(Announcement(day, tuple(cats), listed, "import"), [])
             report.seconds = time.perf_counter() - started
             reports.append(report)
         return reports

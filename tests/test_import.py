@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.harvest import listing_day_for
 from tests.conftest import shared_path
 from tests.fakes.arxiv import load_listing
 from tests.test_cli import no_traceback, paperbot
@@ -180,3 +181,26 @@ def test_a_real_listing_day_imported_serves_a_digest_offline(tmp_path: Path, fak
     ids = [p["id"] for p in json.loads(digest.stdout)["papers"]]
     assert {"2606.30347", "2606.30145", "2606.29329"} <= set(ids)  # FFAvatar, FacePlex, RAGA
     assert fake_arxiv.log == []
+
+
+def test_import_into_a_harvested_day_adds_to_it(tmp_path: Path, fake_arxiv) -> None:
+    today = listing_day_for(datetime.now(UTC))
+    fake_arxiv.add_day(today, [
+        {"id": "2606.30145", "title": "FacePlex", "summary": "Talking heads.", "authors": ["Li Wang"], "categories": ["cs.CV"]},
+        {"id": "2606.30001", "title": "Codec Avatars", "summary": "Avatars.", "authors": ["Ada Lovelace"], "categories": ["cs.CV"]},
+    ])  # fmt: skip
+    fake_arxiv.rss_day = today
+    harvested = paperbot(tmp_path, fake_arxiv.url, "harvest")
+    assert harvested.returncode == 0, harvested.stderr
+    heard = len(fake_arxiv.log)
+    snapshot = write_jsonl(tmp_path / "more.jsonl", [RECORDS[0], RECORDS[1]])  # FFAvatar is new, FacePlex known
+    result = paperbot(tmp_path, fake_arxiv.url, "harvest", "--from", str(snapshot), "--day", today.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert "2 papers (1 new, 1 updated)" in result.stdout
+    db = tmp_path / "data" / "paperbot.db"
+    assert rows(db, "select count, source from announcements") == [{"count": 3, "source": "import"}]
+    listed = rows(db, "select paper_id from announcement_papers where day = ? order by paper_id", today.isoformat())
+    assert [r["paper_id"] for r in listed] == ["2606.30001", "2606.30145", "2606.30347"]
+    faceplex = rows(db, "select title, has_full_metadata from papers where id = '2606.30145'")[0]
+    assert faceplex == {"title": "FacePlex: Talking Head Generation with Expressive Gestures", "has_full_metadata": 1}
+    assert len(fake_arxiv.log) == heard
