@@ -204,3 +204,17 @@ def test_import_into_a_harvested_day_adds_to_it(tmp_path: Path, fake_arxiv) -> N
     faceplex = rows(db, "select title, has_full_metadata from papers where id = '2606.30145'")[0]
     assert faceplex == {"title": "FacePlex: Talking Head Generation with Expressive Gestures", "has_full_metadata": 1}
     assert len(fake_arxiv.log) == heard
+
+
+def test_authors_from_the_string_when_not_parsed() -> None:
+    from bot.snapshot import SnapshotRecord
+
+    base = RECORDS[2] | {"authors_parsed": None}
+    for text, names in {
+        "Jane Doe and Wei Zhang": ["Jane Doe", "Wei Zhang"],
+        "Jane Doe, Wei Zhang, and Ana María\n  López": ["Jane Doe", "Wei Zhang", "Ana María López"],
+        "Jane Doe, Wei Zhang and Ana López": ["Jane Doe", "Wei Zhang", "Ana López"],
+        "The ATLAS Collaboration": ["The ATLAS Collaboration"],
+        "Alexander Andersson, Sandra Anderson": ["Alexander Andersson", "Sandra Anderson"],  # "and" inside names stays
+    }.items():
+        assert SnapshotRecord.model_validate(base | {"authors": text}).author_names() == names
