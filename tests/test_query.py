@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import BadArxivId, QueryError, UnknownTopic
 from bot.ids import find_arxiv_ids, parse_arxiv_id
@@ -227,3 +229,17 @@ def test_tidy_straightens_curly_quotes_and_says_so() -> None:
     assert warnings[0].message == 'ℹ️ curly quotes (“ ” ‘ ’) were read as straight quotes: abs:"talking head" or ti:avatar'
     assert warnings[1].fix == 'abs:"talking head" OR ti:avatar'
     assert tidy_query("ti:avatar") == ("ti:avatar", [])
+
+
+_PIECES = ["a", "b", " ", "(", ")", '"', ":", ",", "“", "”", "‘", "’", "or ", "and ", "not ", "NOT ", "AND ", "OR ",
+           "ANDNOT ", "ti:", "abs:", "1,0", "*"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=14).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_lint_never_fails_and_its_fixes_parse_and_settle(query: str) -> None:
+    for warning in lint_query(query):
+        assert warning.text("zh") and "\n" not in warning.message
+        if warning.fix is not None:
+            assert parse_query(warning.fix)
+            assert warning.kind not in [w.kind for w in lint_query(warning.fix)]
