@@ -32,7 +32,7 @@ from .store import Store
 
 T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long its path
 
 
 class CliError(click.ClickException):
@@ -125,11 +125,32 @@ def topics(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="A past listing day instead of the latest.")
+@click.option(
+    "--date",
+    "--day",
+    "day_text",
+    metavar="YYYY-MM-DD",
+    help="A past listing day instead of the latest; with --from, the day the file's papers are "
+    "announced on (default: each record's update_date).",
+)
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Import an arXiv metadata JSON-lines file (the bulk snapshot's schema) instead of asking arXiv.",
+)
 @_run
-async def harvest(day_text: str | None) -> None:
-    """Fetch the latest (or a past) arXiv announcement into the store."""
+async def harvest(day_text: str | None, from_file: Path | None) -> None:
+    """Fetch the latest (or a past) arXiv announcement into the store, or import one from a file."""
     day = _day(day_text)
+    if from_file is not None:
+        from .snapshot import by_day, import_line, read_snapshot
+
+        days = by_day(read_snapshot(from_file), day)  # the whole file is checked before anything is stored
+        async with Paperbot(_settings()) as core:
+            reports = await core.import_days(days)
+        click.echo(import_line(from_file, reports))
+        return
     async with Paperbot(_settings()) as core:
         bar, tick = _progress()
         if bar is not None:
@@ -196,10 +217,13 @@ async def digest(
 @_run
 async def search(query: str, n: int) -> None:
     """Search arXiv (its API) with words or an arXiv query."""
-    from .query import parse_query
+    from .query import parse_query, tidy_query
     from .render import clean
 
+    query, warnings = tidy_query(query)  # curly quotes straightened; what the query reads differently, said
     parse_query(query)  # refuse a broken query before asking arXiv
+    for w in warnings:
+        err.print(f"[yellow]Warning:[/] {escape(w.message)}")
     async with Paperbot(_settings()) as core:
         papers = await core.search(query, n)
     if not papers:
@@ -293,9 +317,15 @@ async def match(topic: str, day_text: str | None, as_json: bool, explain_id: str
 
     TOPIC: a catalogue name or alias, an arXiv query, or a plain-text interest (about: ...).
     """
+    from .query import tidy_query
+
     day = _day(day_text)
+    topic, warnings = tidy_query(topic)  # curly quotes straightened; what a query reads differently, said
     async with Paperbot(_settings()) as core:
-        sub = core.catalogue.subscription(topic)
+        sub = await core.subscription(topic)
+        if sub.kind == "query":
+            for w in warnings:
+                err.print(f"[yellow]Warning:[/] {escape(w.message)}")
         day = day or await core.latest_day()
         if day is None or await core.store.run(Store.get_announcement, day) is None:
             try:

@@ -149,6 +149,13 @@ class Paperbot:
             self._verdicts.clear()  # a day scored before its papers arrived is scored again
             return report
 
+    async def import_days(self, days: dict[date, list[Paper]]) -> list[HarvestReport]:
+        """Store papers read from a file as announcements (``harvest --from``); never asks arXiv."""
+        async with self._harvest_lock:
+            extra = await self.custom_queries()
+            harvester = Harvester(self.store, self.api, self.catalogue)
+            return await asyncio.to_thread(harvester.import_days, days, extra)
+
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None

@@ -476,6 +476,9 @@ class DiscordBot:
         @_manage_channels()
         async def subscribe(interaction: discord.Interaction, topic: str) -> None:
             lang = await self.lang_for(interaction)
+            from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+            topic, warnings = tidy_query(topic)
             if core.needs_translation(topic):
                 await interaction.response.defer(thinking=True)  # the model translates it: ack in 3 s
             sub = await core.subscription(topic)
@@ -485,7 +488,10 @@ class DiscordBot:
             await self._reactivate(cid)
             key = "cmd.subscribed" if added else "cmd.already_subscribed"
             note = "\n" + t("cmd.about_note", lang) if added and sub.kind == "about" else ""
-            await self.reply(interaction, t(key, lang, topic=sub.topic) + note)
+            notes = "".join(
+                "\n" + discord.utils.escape_markdown(fit(w.text(lang), 400)) for w in warnings if sub.kind == "query"
+            )
+            await self.reply(interaction, t(key, lang, topic=sub.topic) + note + notes)
 
         async def subscribed_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             subs = await core.store.run(Store.subscriptions, PLATFORM, self.chat_id(interaction))

@@ -132,3 +132,13 @@ class RateLimited(PaperbotError):
 
 class BadSetting(PaperbotError):
     key = "error.bad_setting"
+
+
+class BadSnapshot(PaperbotError):
+    """A line of an arXiv metadata file (``harvest --from``) that cannot be imported."""
+
+    key = "error.bad_snapshot"
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        where = f"{path} line {line}" if line else path
+        super().__init__(f"{where}: {problem}; nothing was imported", path=path, line=line, problem=problem)

@@ -116,6 +116,35 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "今天没有新的论文要发送（都已发送过，或 arXiv 今天没有更新）。",
         "en": "Nothing new to send today (everything was sent already, or arXiv announced nothing).",
     },
+    # query hygiene (bot.query.lint_query): what the parser read, and how to write it
+    "query.warn.lowercase_op": {
+        "zh": "⚠️ 小写的 “{word}” 被当作要搜索的单词，而不是运算符（实际读作：{read}）；运算符须大写：{fix}",
+        "en": "⚠️ lowercase “{word}” is read as a word to search for, not an operator (read as: {read}); "
+        "operators are in capitals: {fix}",
+    },
+    "query.warn.and_not": {
+        "zh": "⚠️ “{word}” 会搜索单词 “not”（实际读作：{read}）；arXiv 的排除运算符是一个词 ANDNOT：{fix}",
+        "en": "⚠️ “{word}” searches for the word “not” (read as: {read}); arXiv's exclusion is one word, ANDNOT: {fix}",
+    },
+    "query.warn.bare_not": {
+        "zh": "⚠️ 单独的 “{word}” 被当作单词 “not”（实际读作：{read}）；要排除请在想要的词后写 ANDNOT：{fix}",
+        "en": "⚠️ “{word}” on its own is read as the word “not” (read as: {read}); "
+        "to exclude, write ANDNOT after what you want: {fix}",
+    },
+    "query.warn.comma": {
+        "zh": "⚠️ 逗号不是运算符，“{word}” 实际读作 {read}；要匹配其中任意一个请写：{fix}",
+        "en": "⚠️ a comma is not an operator, so “{word}” is read as {read}; to match any of them write: {fix}",
+    },
+    "query.warn.curly_quotes": {
+        "zh": "⚠️ 弯引号（“ ” ‘ ’）在这里不是引号，不会按短语搜索（实际读作：{read}）；请用直引号：{fix}",
+        "en": "⚠️ curly quotes (“ ” ‘ ’) are not quotes here, so no phrase is searched (read as: {read}); "
+        "use straight quotes: {fix}",
+    },
+    "query.warn.curly_fixed": {
+        "zh": "ℹ️ 弯引号（“ ” ‘ ’）已按直引号处理：{fix}",
+        "en": "ℹ️ curly quotes (“ ” ‘ ’) were read as straight quotes: {fix}",
+    },
+    "query.warn.example": {"zh": "例如 {example}", "en": "e.g. {example}"},
     # commands
     "cmd.subscribed": {"zh": "✅ 已订阅：{topic}", "en": "✅ Subscribed to {topic}"},
     "cmd.about_note": {

@@ -203,8 +203,8 @@ class Store:
                     merged[key] = value
                 if p.version > (old["version"] or 1) and not p.has_full_metadata:
                     merged["has_full_metadata"] = 0
-                if merged != old:
-                    self.db["papers"].update(p.id, merged)
+                if {k: v for k, v in merged.items() if k != "stored_at"} != {k: v for k, v in old.items() if k != "stored_at"}:
+                    self.db["papers"].update(p.id, merged)  # only a real change counts as updated
                     updated += 1
         return inserted, updated
 

@@ -625,6 +625,9 @@ class TelegramBot:
             return
         if not await self._admin_or_refuse(update, lang):
             return
+        from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+        text, warnings = tidy_query(text)
         try:
             sub = await self.core.subscription(text)
         except QueryError as err:
@@ -640,6 +643,7 @@ class TelegramBot:
         reply = say(key, lang, topic=sub.topic)
         if added and sub.kind == "about":
             reply += "\n" + say("cmd.about_note", lang)
+        reply += "".join("\n" + html.escape(fit(w.text(lang), 400), quote=False) for w in warnings if sub.kind == "query")
         await message.reply_text(reply)
 
     async def unsubscribe_command(self, update: Update, context: Context) -> None:

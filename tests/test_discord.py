@@ -183,6 +183,13 @@ async def test_subscribe_needs_manage_channels_and_is_per_channel(dsettings: Set
         subs = {c: [s["topic"] for s in await core.store.run(Store.subscriptions, "discord", c)]
                 for c in (general, papers, thread, post)}
         assert subs == {general: ["元宇宙/虚拟人"], papers: [], thread: ["NeRF"], post: ['ti:"gaussian avatar"']}
+        comma = await fake.slash("subscribe", {"topic": "ti:avatar,ti:metaverse"}, channel_id=papers, permissions=MANAGER)
+        await fake.wait_until(lambda: comma.callback)
+        assert comma.callback["data"]["content"].splitlines() == [  # made as typed, with what it reads as and the fix
+            "✅ Subscribed to ti:avatar,ti:metaverse",
+            "⚠️ a comma is not an operator, so “ti:avatar,ti:metaverse” is read as ti:\"avatar,ti:metaverse\"; "
+            "to match any of them write: ti:avatar OR ti:metaverse",
+        ]
         row = await core.store.run(Store.get_chat, "discord", general)
         assert row["title"] == "Vision Lab #general"
 

@@ -269,6 +269,31 @@ async def test_subscribe_admins_only_and_bad_queries_store_nothing(cfg: Settings
         assert oops.visible == "出了点问题，请稍后再试。"
 
 
+async def test_subscribe_warns_about_a_query_that_reads_otherwise(cfg: Settings, tg: FakeTelegram) -> None:
+    """The subscription is made as typed, and the reply says what was read and how to write it."""
+    tg.add_group(GROUP, admins=(ADMIN,))
+    tg.add_user(ADMIN, "Admin")
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})) as (core, _bot):
+        (lower,) = await reply_to(tg, GROUP, ADMIN, "/subscribe nerf or 3dgs")
+        assert lower.visible.splitlines() == [
+            "✅ Subscribed to nerf or 3dgs",
+            "⚠️ lowercase “or” is read as a word to search for, not an operator "
+            "(read as: all:nerf AND all:or AND all:3dgs); operators are in capitals: nerf OR 3dgs",
+        ]
+        (plain,) = await reply_to(tg, GROUP, ADMIN, "/subscribe nerf OR 3dgs")
+        assert plain.visible == "✅ Subscribed to nerf OR 3dgs"  # nothing to say
+        await reply_to(tg, GROUP, ADMIN, "/lang zh")
+        (curly,) = await reply_to(tg, GROUP, ADMIN, "/subscribe abs:“talking head” AND NOT survey")
+        assert curly.visible.splitlines() == [
+            '✅ 已订阅：abs:"talking head" AND NOT survey',
+            'ℹ️ 弯引号（“ ” ‘ ’）已按直引号处理：abs:"talking head" AND NOT survey',
+            '⚠️ “AND NOT” 会搜索单词 “not”（实际读作：abs:"talking head" AND all:NOT AND all:survey）；'
+            'arXiv 的排除运算符是一个词 ANDNOT：abs:"talking head" ANDNOT survey',
+        ]
+        subs = await core.store.run(Store.subscriptions, "telegram", str(GROUP))
+        assert sorted(s["query"] for s in subs) == ['abs:"talking head" AND NOT survey', "nerf OR 3dgs", "nerf or 3dgs"]
+
+
 # ---- digests --------------------------------------------------------------------------------------
 
 
