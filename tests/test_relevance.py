@@ -170,5 +170,9 @@ def test_paperbot_match_json_and_explain(tmp_path: Path, settings: Settings, lab
     explain = run_cli(tmp_path, "match", "虚拟人", "--date", "2026-06-24", "--explain", "2606.24232")
     assert explain.returncode == 0, explain.stderr
     assert "FiCA" in explain.stdout and "taken (" in explain.stdout
+    warned = run_cli(tmp_path, "match", "nerf or 3dgs", "--date", "2026-06-24")
+    assert warned.returncode == 0 and "Warning:" in warned.stderr and "OR" in warned.stderr
+    quiet = run_cli(tmp_path, "match", "about: hair and hairstyle modelling", "--date", "2026-06-24")
+    assert quiet.returncode == 0 and "Warning:" not in quiet.stderr  # an interest is words, not a query
     bad = run_cli(tmp_path, "match", "about: things", "--date", "2026-06-24")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "too vague" in bad.stderr
