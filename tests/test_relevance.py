@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bench.relevance import load_labels, recall_precision
+from bench.relevance import load_labels, recall_precision, store_day
 from bot.core import Paperbot
 from bot.errors import BadInterest, UnknownTopic
 from bot.match import judge, score_papers
-from bot.models import Announcement, Paper
+from bot.models import Paper
 from bot.settings import Settings
-from bot.store import Store
 from bot.topics import Catalogue
 from tests.conftest import shared_path
 from tests.fakes.gemini import FakeGemini
@@ -101,15 +100,6 @@ def test_plain_text_interests() -> None:
     assert chinese.value.reason == "not_english"
     with pytest.raises(UnknownTopic):
         cat.subscription("虚拟人类")  # a short Chinese name is a topic typo, not an interest
-
-
-def store_day(settings: Settings, day: date, papers: list[Paper]) -> None:
-    for p in papers:
-        p.announced, p.announce_type = day, "new"
-    store = Store(settings.db_path)
-    store.upsert_papers(papers)
-    store.record_announcement(Announcement(day, ("cs.CV",), len(papers), "test"), [(p.id, "new") for p in papers])
-    store.close()
 
 
 async def test_the_model_judges_near_the_line_in_bounded_cached_batches(settings: Settings, labelled) -> None:
