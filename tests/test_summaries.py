@@ -201,7 +201,7 @@ async def test_gemini_summary_sends_schema_and_inline_pdf(
 
     s = await summarizer.summarize(PAPER, "zh", pdf)
 
-    assert s.source == "gemini:gemini-test-flash" and not s.extractive
+    assert s.model == "gemini:gemini-test-flash" and s.source == "pdf" and not s.extractive
     assert s.language == "zh" and s.summary == ZH_SUMMARY["summary"]
     assert 3 <= len(s.key_takeaways) <= 7
     [req] = gemini.generate_calls
@@ -358,7 +358,7 @@ async def test_invalid_json_gets_one_repair_request(
     assert not s.extractive and s.summary == ZH_SUMMARY["summary"]
     first, repair = gemini.generate_calls
     assert "not valid JSON" in repair.text_parts() and '{"summary": "truncated' in repair.text_parts()
-    assert first.inline_pdfs() and repair.inline_pdfs() == []  # the repair does not pay for the PDF again
+    assert first.inline_pdfs() and repair.inline_pdfs() == first.inline_pdfs()  # the repair keeps the paper
     assert repair.json["generationConfig"]["responseMimeType"] == "application/json"
     assert [c["kind"] for c in calls(store)] == ["summarize", "repair"]
 
@@ -427,7 +427,7 @@ async def test_openai_summary_asks_for_json_and_sends_the_trimmed_text(
 
     s = await summarizer.summarize(PAPER, "en", pdf)
 
-    assert s.source == "openai:deepseek-test" and s.summary == EN_SUMMARY["summary"]
+    assert s.model == "openai:deepseek-test" and s.source == "pdf" and s.summary == EN_SUMMARY["summary"]
     [req] = oai.chat_calls
     assert req.path == "/v1/chat/completions" and req.headers["Authorization"] == "Bearer test-key"
     assert req.json["model"] == "deepseek-test"
@@ -472,7 +472,7 @@ async def test_openai_invalid_json_is_repaired_and_fenced_json_accepted(
 
     assert not s.extractive and s.summary == ZH_SUMMARY["summary"]
     _, repair = oai.chat_calls
-    assert "not valid JSON" in user_text(repair) and "MARKER_INTRO" not in user_text(repair)
+    assert "not valid JSON" in user_text(repair) and "MARKER_INTRO" in user_text(repair)  # the repair keeps the paper
 
 
 async def test_an_unreadable_pdf_still_gets_a_model_summary(
@@ -610,7 +610,7 @@ def test_check_reports_problems() -> None:
 
 
 def test_summary_markdown_follows_the_old_blog() -> None:
-    s = Summary(**ZH_SUMMARY, language="zh", source="gemini:gemini-2.5-flash")
+    s = Summary(**ZH_SUMMARY, language="zh", source="pdf", model="gemini:gemini-2.5-flash")
     md = summary_markdown(PAPER, s, "zh")
 
     assert md.startswith(
@@ -622,7 +622,7 @@ def test_summary_markdown_follows_the_old_blog() -> None:
     for heading in ("研究背景", "过去的方法及问题", "研究方法", "任务与性能", "结论"):
         assert f"- **{heading}**：" in md
     assert "摘录" not in md
-    en = summary_markdown(PAPER, Summary(**EN_SUMMARY, language="en", source="openai:x"), "en")
+    en = summary_markdown(PAPER, Summary(**EN_SUMMARY, language="en", source="pdf", model="openai:x"), "en")
     assert "- **Earlier methods and their problems**: " in en and "- **Tasks and performance**: " in en
 
 
