@@ -301,14 +301,22 @@ class Paperbot:
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
         tasks.append(self._figures_or_none(paper, every_figure) if figures else _empty())
-        s, figs = await asyncio.gather(*tasks)
-        return Enriched(paper, s, list(figs), links=await self.links(paper))
+        # the PDF's first page too when the figures or the model fetch the PDF anyway (shared fetch)
+        reads_pdf = figures or (summary and self.summarizer.provider_name != "none")
+        tasks.append(self.links(paper, fetch=reads_pdf))
+        s, figs, links = await asyncio.gather(*tasks)
+        return Enriched(paper, s, list(figs), links=links)
 
-    async def links(self, paper: Paper) -> list[Link]:
-        """Code, data and project links from the abstract, the comment and, when the PDF is on
-        disk already (figures or the model fetched it), its first page; never from a model."""
+    async def links(self, paper: Paper, *, fetch: bool = False) -> list[Link]:
+        """Code, data and project links from the abstract, the comment and its PDF's first page
+        (when the PDF is on disk, or ``fetch``: it is being fetched anyway); never from a model."""
         key = paper.versioned_id
         pdf = pdf_path(self.settings, paper.id, paper.version)
+        if fetch and not pdf.is_file():
+            try:
+                await self.pdf(paper)
+            except Exception:  # links are a bonus: the abstract's still count
+                log.exception("fetching the PDF of %s for its links failed", key)
         have_pdf = pdf.is_file()
         known = self._links.get(key)
         if known is not None and known[0] == have_pdf:

@@ -168,12 +168,12 @@ def paper_text(item: Enriched, lang: str) -> str:
 FigureUrl = Callable[["Figure"], str]
 
 
-def _local(f: Figure) -> str:
+def local_path(f: Figure) -> str:
     return str(f.path)
 
 
 def paper_markdown(
-    item: Enriched, lang: str, *, figure_url: FigureUrl = _local, figures: list[Figure] | None = None, hexo: bool = False
+    item: Enriched, lang: str, *, figure_url: FigureUrl = local_path, figures: list[Figure] | None = None, hexo: bool = False
 ) -> str:
     """One paper in the old blog's post layout: title (and its Chinese title), authors, abstract,
     links, the summary with who wrote it, the structured sections, the figures (``hexo``: the
@@ -217,7 +217,7 @@ def digest_markdown(
     lang: str,
     *,
     hexo: bool = False,
-    figure_url: FigureUrl = _local,
+    figure_url: FigureUrl = local_path,
     figures: Callable[[Enriched], list[Figure]] | None = None,
 ) -> str:
     """A digest as Markdown, or with ``hexo`` as the old blog's post: its front matter (cover =
@@ -252,6 +252,7 @@ def digest_markdown(
         "---",
         "",
         f"> ⚠️ {t('label.disclaimer', lang)}" + (f" ({', '.join(models)})" if models else ""),
+        "",
         "",
     ]
     return "\n".join(front) + text

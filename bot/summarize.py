@@ -37,6 +37,7 @@ from .errors import LLMError, NeedsLLM
 from .llm import GEMINI_INLINE_MAX_BYTES, Document, KeyedLocks, Provider, Reply, make_provider
 from .models import Paper
 from .pdftext import PdfWorker
+from .reach import Reachability, endpoint
 from .settings import Settings
 from .store import AsyncStore, Store
 
@@ -467,6 +468,13 @@ class Summarizer:
             settings, self._worker, retry_base_delay=retry_base_delay, inline_max_bytes=inline_max_bytes
         )
         self.provider_name = self._provider.name if self._provider else "none"
+        self._reach = (
+            Reachability(endpoint(settings, self._provider.kind), settings.llm_connect_timeout)
+            if self._provider
+            else None
+        )
+        #: why the model was not used for the last fallback (the CLI says it in one line)
+        self.last_error: str | None = None
         self._flights = KeyedLocks()
         self._tables_ready = False
 
@@ -515,6 +523,7 @@ class Summarizer:
             raise LLMError("the question is empty")
         doc = Document(paper.title, paper.abstract, _usable(pdf))
         prompt = f"{_paper_head(paper)}\n\nQuestion: {question}"
+        await self._reachable(self._provider, paper, "ask")
         reply = await self._call(
             self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc
         )
@@ -534,6 +543,7 @@ class Summarizer:
         system = summary_system(lang, json_shape=provider.kind != "gemini")
         doc = Document(paper.title, paper.abstract, pdf)
         try:
+            await self._reachable(provider, paper, "summarize")
             reply = await self._call(
                 provider,
                 "summarize",
@@ -565,11 +575,35 @@ class Summarizer:
                 paper.id,
                 "; ".join(problems),
             )
+            self.last_error = "its answer was not a valid summary"
         except LLMError as err:
             log.warning("no model summary for %s (%s); using the abstract", paper.id, err)
+            self.last_error = str(err)
         except Exception:  # a digest must go out whatever broke on the way to the model
             log.exception("summarizing %s failed unexpectedly; using the abstract", paper.id)
+            self.last_error = "an unexpected error (see the log)"
         return self._extractive(paper)
+
+    async def _reachable(self, provider: Provider, paper: Paper, kind: str) -> None:
+        """Fail in seconds when the endpoint does not even accept a connection (recorded like a
+        failed call, so ``paperbot status`` says why the summary is extractive)."""
+        assert self._reach is not None
+        try:
+            await self._reach.check()
+        except LLMError as err:
+            row = {
+                "at": _now().isoformat(timespec="seconds"),
+                "provider": provider.kind,
+                "model": provider.model,
+                "paper_id": paper.versioned_id,
+                "kind": kind,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "ok": 0,
+                "error": str(err)[:500],
+            }
+            await self._db(_record_call, row)
+            raise LLMError(f"{provider.name}: {err}", provider=provider.name) from None
 
     async def _call(
         self,

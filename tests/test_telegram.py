@@ -602,3 +602,25 @@ async def test_a_text_telegram_cannot_parse_goes_out_plain(cfg: Settings, tg: Fa
         assert sorted(ledger(settings.db_path, chat)) == AVATAR_IDS
         assert all(paper_messages(tg, chat, pid) for pid in AVATAR_IDS)
     assert tg.in_chat(GROUP)[0].visible.startswith("📚")  # the plain header
+
+
+async def test_code_links_from_the_abstract_and_the_abstract_on_demand(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    arxiv.add_paper({
+        "id": "2606.31001", "title": "Relightable Gaussian Head Avatars",
+        "summary": "Head avatars from phone videos cannot be relit. We propose RelightHead, a relightable "
+                   "Gaussian head avatar. It renders at 90 fps and improves PSNR by 2 dB. Code and models are "
+                   "available at https://github.com/ada/relighthead and https://huggingface.co/ada/relighthead.",
+        "authors": ["Ada Lovelace"], "categories": ["cs.CV"], "comment": "Project page: https://ada.github.io/relighthead/",
+    })  # fmt: skip
+    tg.add_user(DM_USER)
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})):
+        (summary,) = await reply_to(tg, DM_USER, DM_USER, "/summarize 2606.31001", settle=lambda r: r[0].edits > 0)
+        assert '<a href="https://github.com/ada/relighthead">Code</a>' in summary.html
+        assert '<a href="https://huggingface.co/ada/relighthead">Model</a>' in summary.html
+        assert '<a href="https://ada.github.io/relighthead/">Project page</a>' in summary.html
+        assert '<a href="https://arxiv.org/pdf/2606.31001v1">PDF</a>' in summary.html and "arXiv:2606.31001" in summary.visible
+        assert "github.com" not in summary.visible.split("Summary", 1)[1]  # a link, not a sentence of the summary
+        tg.press(DM_USER, DM_USER, summary.message_id, "abs:2606.31001")
+        (abstract,) = await until(lambda: [p for p in replies(tg, DM_USER, summary.message_id) if p.reply_to == summary.message_id])
+        assert "Abstract\nHead avatars from phone videos cannot be relit." in abstract.visible
+        assert "<blockquote expandable>" in abstract.html
