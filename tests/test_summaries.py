@@ -475,6 +475,25 @@ async def test_openai_invalid_json_is_repaired_and_fenced_json_accepted(
     assert "not valid JSON" in user_text(repair) and "MARKER_INTRO" in user_text(repair)  # the repair keeps the paper
 
 
+async def test_openai_gets_max_tokens_ollama_its_context_and_a_blank_answer_is_retried_with_the_paper(
+    make: Factory, oai: FakeOpenAI, pdf: Path
+) -> None:
+    oai.queue += [FakeOpenAI.reply("")]  # DeepSeek documents blank answers in JSON mode
+    ollama = make(**with_openai(oai, openai_base_url=f"{oai.url}/ollama/v1", llm_input_token_budget=8000))
+    s = await ollama.summarize(PAPER, "en", pdf)
+
+    assert not s.extractive and s.source == "pdf"
+    blank, repair = oai.chat_calls
+    for req in (blank, repair):
+        assert req.json["max_tokens"] >= 4096  # room for every field at its limit: never cut
+        sent = sum(estimate_tokens(m["content"]) for m in req.json["messages"])
+        num_ctx = req.json["options"]["num_ctx"]
+        assert num_ctx >= sent + req.json["max_tokens"] and num_ctx % 1024 == 0  # nothing of the input dropped
+    assert "MARKER_METHOD" in user_text(repair)  # the repair has the paper, not only the blank answer
+    await make(**with_openai(oai)).summarize(PAPER, "zh", pdf)
+    assert "options" not in oai.chat_calls[-1].json and oai.chat_calls[-1].json["max_tokens"] >= 4096
+
+
 async def test_an_unreadable_pdf_still_gets_a_model_summary(
     make: Factory, oai: FakeOpenAI, tmp_path: Path
 ) -> None:
