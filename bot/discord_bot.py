@@ -420,7 +420,7 @@ class DiscordBot:
         try:
             paper = await self.core.lookup(paper_id)
             await self._charge(interaction, paper, lang)
-            item = Enriched(paper, await self.core.summary(paper, lang), [])
+            item = Enriched(paper, await self.core.summary(paper, lang), [], links=await self.core.links(paper))
         except Exception as err:  # one sentence for the person, whatever failed; details in the log
             if not isinstance(err, PaperbotError):
                 log.exception("full summary of %s failed", paper_id)

@@ -742,6 +742,8 @@ def summary_markdown(paper: Paper, s: Summary, lang: str) -> str:
     if paper.abstract:
         lines += [_one_line(paper.abstract), ""]
     lines += [f"[PDF]({pdf})" + (f" {_one_line(paper.comment)}" if paper.comment else ""), ""]
+    if s.title_zh:
+        lines[2:2] = [f"**{s.title_zh}**", ""]
     lines += [f"**Summary**{mark}", s.summary, "", f"**Key Takeaways**{mark}"]
     lines += [f"- {t}" for t in s.key_takeaways]
     structured = [(h[k], getattr(s, k)) for k in _STRUCTURED if getattr(s, k)]
@@ -751,4 +753,7 @@ def summary_markdown(paper: Paper, s: Summary, lang: str) -> str:
         sep = "：" if normalize_lang(lang) == "zh" else ": "
         lines += ["", f"**{h['analysis']}**{mark}", ""]
         lines += [f"- **{name}**{sep}{text}" for name, text in structured]
+    if s.model:
+        model_line = f"AI 总结 · {s.model_name}" if normalize_lang(lang) == "zh" else f"AI summary · {s.model_name}"
+        lines += ["", f"*{model_line}*"]
     return "\n".join(lines).rstrip() + "\n"

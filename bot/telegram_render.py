@@ -214,7 +214,7 @@ def full_summary(
             takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
             blocks.append((t("label.key_takeaways", lang), takeaways))
     blocks += summary_sections(summary, lang)
-    paragraphs = [head if card else _title(paper)]
+    paragraphs = [head if card else f"{_title(paper)}\n{ids_line(paper, links, lang)}"]
     budget = TEXT_LIMIT - 300
     for label, body in blocks:
         for i, piece in enumerate(split_paragraphs(body, budget)):

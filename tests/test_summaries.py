@@ -633,8 +633,9 @@ def test_summary_markdown_follows_the_old_blog() -> None:
     md = summary_markdown(PAPER, s, "zh")
 
     assert md.startswith(
-        "## Group Normalization\n\n**Authors:Yuxin Wu, Kaiming He**\n\nBatch Normalization (BN)"
-    )
+        "## Group Normalization\n\n**组归一化**\n\n**Authors:Yuxin Wu, Kaiming He**\n\nBatch Normalization (BN)"
+    )  # the Chinese title under the English one
+    assert md.endswith("*AI 总结 · gemini-2.5-flash*\n")
     assert "[PDF](https://arxiv.org/pdf/1803.08494v3) v3: IJCV version" in md
     assert f"**Summary**\n{ZH_SUMMARY['summary']}\n" in md
     assert "**Key Takeaways**\n- 批归一化" in md
