@@ -261,15 +261,16 @@ def keywords(title: str, abstract: str, most: int = 6) -> list[str]:
     for key in sorted(candidates, key=lambda k: (-score(k), k)):
         if len(picked) >= most:
             break
-        if any(key in p or p in key for p in picked):
-            continue
+        words = set(key.split())
+        if any(key in p or p in key or len(words & set(p.split())) >= 2 for p in picked):
+            continue  # "hyperbolic attention network" after "dynamic hyperbolic attention"
         picked.append(key)
     return [shown[k] for k in picked]
 
 
 def _is_name(word: str) -> bool:
     """An acronym or a coined name (NeRF, DragAnything, 3D, GPT-4), kept in its own case."""
-    return bool(re.search(r"[A-Z].*[A-Z]|\d", word))
+    return any(re.search(r"[a-z][A-Z]|^[A-Z0-9]{2,}s?$|\d", part) for part in word.split("-"))
 
 
 def extract(title: str, abstract: str) -> dict[str, Any]:
