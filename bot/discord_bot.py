@@ -38,8 +38,9 @@ from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadSetting, NeedsLLM, PaperbotError
 from .i18n import error_text, t
+from .links import Link
 from .models import Paper
-from .render import clean, fit, why_text
+from .render import clean, fit, link_label, why_text
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 
@@ -340,10 +341,14 @@ class DiscordBot:
             return []
         return list(pick_for_digest(item.figures, n))
 
-    def _view(self, paper: Paper, lang: str) -> discord.ui.View:
+    def _view(self, paper: Paper, lang: str, links: list[Link] | None = None) -> discord.ui.View:
+        """Full summary, PDF, and the paper's own code/data/project links as link buttons."""
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
+        for found in (links or [])[:3]:
+            if len(found.url) <= 512:  # Discord's limit for a button's URL
+                view.add_item(discord.ui.Button(label=link_label(found, lang), url=found.url))
         return view
 
     def _messageable(self, chat_id: str) -> discord.PartialMessageable:
@@ -387,7 +392,7 @@ class DiscordBot:
         out = await asyncio.to_thread(dr.paper_message, item, chat.lang, figures)  # reads the PNGs
         with_files = bool(out.files)
         try:
-            msg = await self._post(chat, out, self._view(item.paper, chat.lang), once=f"paper:{item.paper.id}")
+            msg = await self._post(chat, out, self._view(item.paper, chat.lang, item.links), once=f"paper:{item.paper.id}")
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
             missing_permission = isinstance(cause, discord.Forbidden) and cause.code == 50013 and with_files
@@ -396,8 +401,8 @@ class DiscordBot:
             # Discord refused this one message (no Attach Files permission, or a limit we did
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
-            plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang))
+            plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics, item.links), chat.lang, [])
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
@@ -416,7 +421,7 @@ class DiscordBot:
         try:
             paper = await self.core.lookup(paper_id)
             await self._charge(interaction, paper, lang)
-            item = Enriched(paper, await self.core.summary(paper, lang), [])
+            item = Enriched(paper, await self.core.summary(paper, lang), [], links=await self.core.links(paper))
         except Exception as err:  # one sentence for the person, whatever failed; details in the log
             if not isinstance(err, PaperbotError):
                 log.exception("full summary of %s failed", paper_id)
@@ -641,7 +646,7 @@ class DiscordBot:
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
             try:
-                await interaction.followup.send(view=self._view(found, lang), **out.kwargs())
+                await interaction.followup.send(view=self._view(found, lang, item.links), **out.kwargs())
             finally:
                 out.close()
 

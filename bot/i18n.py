@@ -89,8 +89,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "label.keywords": {"zh": "关键词", "en": "Keywords"},
     "label.figures": {"zh": "论文截图", "en": "Figures"},
     "label.extractive": {
-        "zh": "（摘录自摘要，非模型生成）",
+        "zh": "（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）",
         "en": "(extracted from the abstract, not written by a model)",
+    },
+    "label.extractive_short": {"zh": "〔摘录〕", "en": "[extract]"},
+    "label.ai_summary": {"zh": "AI 总结 · {model}", "en": "AI summary · {model}"},
+    "label.abstract_only": {
+        "zh": "仅依据摘要（暂无 PDF，获取后会重写）",
+        "en": "from the abstract only (no PDF yet; rewritten once it is there)",
+    },
+    "label.code": {"zh": "代码", "en": "Code"},
+    "label.project": {"zh": "项目主页", "en": "Project page"},
+    "label.data": {"zh": "数据", "en": "Data"},
+    "label.model_weights": {"zh": "模型", "en": "Model"},
+    "label.disclaimer": {
+        "zh": "注意：论文总结由 AI 生成，可能有误，请以原文为准。",
+        "en": "Note: the summaries are written by AI and may contain mistakes; the papers are the reference.",
     },
     "label.et_al": {"zh": "等", "en": "et al."},
     "label.full_summary": {"zh": "完整总结", "en": "Full summary"},

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     openai_model: str = Field("gpt-4o-mini", validation_alias=_env("OPENAI_MODEL"))
     llm_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("LLM_CONCURRENCY"))
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LLM_TIMEOUT"))
+    llm_connect_timeout: float = Field(3.0, gt=0, validation_alias=_env("LLM_CONNECT_TIMEOUT"))
     llm_retries: int = Field(3, ge=0, validation_alias=_env("LLM_RETRIES"))
     llm_input_token_budget: int = Field(24000, ge=1000, validation_alias=_env("LLM_INPUT_TOKEN_BUDGET"))
 

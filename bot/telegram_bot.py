@@ -68,12 +68,14 @@ from .settings import parse_hhmm, parse_zone
 from .store import Store
 from .telegram_render import (
     COMMANDS,
+    abstract_text,
     answer_text,
     callback,
     digest_empty,
     digest_header,
     digest_overflow,
     full_summary,
+    has_more,
     help_text,
     link,
     paper_caption,
@@ -317,6 +319,7 @@ class TelegramBot:
             app.add_handler(CommandHandler(name, getattr(self, f"{name}_command")))
         app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
+        app.add_handler(CallbackQueryHandler(self.abstract_button, pattern=r"^abs:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
@@ -453,11 +456,15 @@ class TelegramBot:
         """Charge the person's hourly allowance (the core's, shared with Discord) or raise RateLimited."""
         await self.core.spend_llm(self.platform, str(user_id), paper, lang, asking=asking)
 
-    def _full_button(self, paper: Paper, lang: str) -> InlineKeyboardMarkup | None:
-        data = callback("full", paper.id)
-        if data is None:
-            return None
-        return InlineKeyboardMarkup([[InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data)]])
+    def _full_button(self, paper: Paper, lang: str, *, full: bool = True) -> InlineKeyboardMarkup | None:
+        """The buttons under a paper: the rest of its summary (only when there is a rest, so it
+        never repeats the card) and its abstract."""
+        row = []
+        if full and (data := callback("full", paper.id)) is not None:
+            row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
+        if paper.abstract and (data := callback("abs", paper.id)) is not None:
+            row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
+        return InlineKeyboardMarkup([row]) if row else None
 
     def _full_link(self, paper: Paper, lang: str) -> str:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
@@ -550,7 +557,7 @@ class TelegramBot:
             if figures:
                 album = len(figures) > 1
                 caption = paper_caption(item, lang, more=self._full_link(paper, lang) if album else None)
-                markup = self._full_button(paper, lang) if caption and not album else None
+                markup = self._full_button(paper, lang, full=has_more(item.summary, lang)) if caption and not album else None
                 try:
                     sent = await self._send_figures(chat_id, figures, caption or short_caption(paper, lang), markup=markup)
                 except BadRequest as err:
@@ -563,7 +570,10 @@ class TelegramBot:
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
             try:
                 text = await self.bot.send_message(
-                    chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
+                    chat_id,
+                    paper_text(item, lang),
+                    reply_markup=self._full_button(paper, lang, full=has_more(item.summary, lang)),
+                    reply_parameters=reply,
                 )
             except BadRequest as err:
                 if not _markup_problem(err):
@@ -854,6 +864,23 @@ class TelegramBot:
         if isinstance(query.message, Message):
             await self._full_summary(query.message, query.from_user.id, query.data.split(":", 1)[1])
 
+    async def abstract_button(self, update: Update, context: Context) -> None:
+        """The Abstract button: the paper's abstract as arXiv has it (no model, no allowance)."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await query.answer()
+        if not isinstance(query.message, Message):
+            return
+        lang = await self._lang(query.message.chat_id)
+        try:
+            paper = await self.core.lookup(query.data.split(":", 1)[1])
+        except PaperbotError as err:
+            await query.message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        reply = ReplyParameters(query.message.message_id, allow_sending_without_reply=True)
+        sent = await self.bot.send_message(query.message.chat_id, abstract_text(paper, lang), reply_parameters=reply)
+        await self._remember(query.message.chat_id, [sent], paper.id)
+
     async def summarize_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         assert query is not None and query.data is not None
@@ -954,12 +981,20 @@ class TelegramBot:
             problem = html.escape(error_text(err, lang), quote=False)
             await (status.edit_text(problem) if status else message.reply_text(problem))
             return
-        text, markup = paper_text(item, lang), self._full_button(paper, lang)
+        # the whole structured summary (as Discord shows it), folded sections within Telegram's limits
+        texts = full_summary(paper, item.summary, lang, links=item.links) if item.summary else [paper_text(item, lang)]
+        markup = self._full_button(paper, lang, full=False)
+        first, rest = texts[0], texts[1:]
         if status is None:
-            status = await message.reply_text(text, reply_markup=markup)
+            status = await message.reply_text(first, reply_markup=None if rest else markup)
         else:
-            await status.edit_text(text, reply_markup=markup)
-        await self._remember(chat_id, [status], paper.id)
+            await status.edit_text(first, reply_markup=None if rest else markup)
+        sent_more = []
+        for i, text in enumerate(rest):
+            reply = ReplyParameters(status.message_id, allow_sending_without_reply=True)
+            last = i == len(rest) - 1
+            sent_more.append(await self.bot.send_message(chat_id, text, reply_markup=markup if last else None, reply_parameters=reply))
+        await self._remember(chat_id, [status, *sent_more], paper.id)
         figures = self._figures_for(item)
         if figures:
             async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
@@ -979,7 +1014,9 @@ class TelegramBot:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
         reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-        for text in full_summary(paper, summary, lang):
+        # the card is on screen (a digest post or an album's caption): only what it does not show
+        on_card = message.from_user is not None and message.from_user.id == self.bot.id
+        for text in full_summary(paper, summary, lang, card=not on_card, links=await self.core.links(paper)):
             sent = await self.bot.send_message(chat_id, text, reply_parameters=reply)
             await self._remember(chat_id, [sent], paper.id)
 

@@ -18,11 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 from .i18n import t
 from .models import Paper
-from .render import clean, fit, short_authors, split_paragraphs, summary_sections
+from .render import (
+    clean,
+    fit,
+    link_label,
+    part_mark,
+    pdf_url,
+    provenance,
+    short_authors,
+    split_paragraphs,
+    summary_sections,
+)
 
 if TYPE_CHECKING:
     from .core import Enriched
     from .errors import QueryError
+    from .links import Link
     from .summarize import Summary
     from .topics import Catalogue
 
@@ -51,6 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
     "tg.question": {"zh": "问", "en": "Q"},
     "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
     "tg.read_more": {"zh": "📖 完整总结", "en": "📖 Full summary"},
+    "tg.abstract": {"zh": "📄 摘要", "en": "📄 Abstract"},
     "tg.usage.subscribe": {"zh": "/subscribe 虚拟人 或 /subscribe ti:\"gaussian avatar\"", "en": "/subscribe avatar or /subscribe ti:\"gaussian avatar\""},
     "tg.usage.unsubscribe": {"zh": "/unsubscribe 主题", "en": "/unsubscribe TOPIC"},
     "tg.usage.settime": {"zh": "/settime 09:00 Asia/Shanghai", "en": "/settime 09:00 Europe/Berlin"},
@@ -118,21 +130,35 @@ def _byline(paper: Paper, lang: str, n: int = 3) -> str:
     return esc(short_authors(paper.authors, lang, n=n), 300)
 
 
-def paper_head(paper: Paper, lang: str, *, authors: int = 3) -> list[str]:
-    """Linked title, first authors (et al.), the arXiv comment."""
-    lines = [_title(paper), _byline(paper, lang, authors)]
+def paper_head(
+    paper: Paper, lang: str, *, authors: int = 3, summary: Summary | None = None, links: Sequence[Link] = ()
+) -> list[str]:
+    """Linked title (and the Chinese title a model wrote), first authors (et al.), the arXiv
+    comment, and the id with its abs, PDF, code and project links."""
+    lines = [_title(paper)]
+    if summary is not None and summary.title_zh:
+        lines.append(esc(summary.title_zh, 300))
+    lines.append(_byline(paper, lang, authors))
     if clean(paper.comment):
         lines.append(f"<i>{esc(paper.comment, 250)}</i>")
+    lines.append(ids_line(paper, links, lang))
     return [line for line in lines if line]
+
+
+def ids_line(paper: Paper, links: Sequence[Link], lang: str) -> str:
+    """``arXiv:2407.21047 · abs · PDF · Code · Project page``: every paper message carries it."""
+    parts = [f"<code>arXiv:{esc(paper.id)}</code>", link(paper.abs_url, "abs"), link(pdf_url(paper), "PDF")]
+    parts += [link(x.url, link_label(x, lang)) for x in links[:4]]
+    return " · ".join(parts)
 
 
 def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
     if summary is None:
         return []
-    lines = ["", f"💡 {esc(summary.summary, 400)}"]
+    mark = esc(part_mark(summary, lang))
+    lines = ["", f"💡{mark} {esc(summary.summary, 400)}"]
     lines += [f"{i}. {esc(k, 300)}" for i, k in enumerate(summary.key_takeaways[:7], 1)]
-    if summary.extractive:
-        lines.append(f"<i>{say('label.extractive', lang)}</i>")
+    lines.append(f"<i>{esc(provenance(summary, lang))}</i>")
     return lines
 
 
@@ -141,7 +167,7 @@ def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str 
 
     ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
     """
-    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    lines = paper_head(item.paper, lang, summary=item.summary, links=item.links) + _summary_lines(item.summary, lang)
     if more:
         lines.append(more)
     text = "\n".join(lines).strip()
@@ -150,33 +176,65 @@ def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str 
 
 def short_caption(paper: Paper, lang: str) -> str:
     """The caption an album keeps when the text follows as its own message."""
-    return join_fitted([_title(paper, 400), _byline(paper, lang)], CAPTION_LIMIT)
+    return join_fitted([_title(paper, 400), _byline(paper, lang), ids_line(paper, (), lang)], CAPTION_LIMIT)
 
 
 def paper_text(item: Enriched, lang: str) -> str:
     """The paper as one text message (≤4,096): head, one-line summary, key takeaways."""
-    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
-    return join_fitted(lines, TEXT_LIMIT, keep=2)
+    head = paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    lines = head + _summary_lines(item.summary, lang)
+    return join_fitted(lines, TEXT_LIMIT, keep=len(head))
 
 
-def full_summary(paper: Paper, summary: Summary, lang: str) -> list[str]:
+def has_more(summary: Summary | None, lang: str) -> bool:
+    """Whether the full summary has anything the card does not show (else no button for it)."""
+    return summary is not None and bool(summary_sections(summary, lang))
+
+
+#: sections longer than this are folded in an expandable blockquote (Telegram shows ~3 lines)
+_FOLD_AT = 280
+
+
+def full_summary(
+    paper: Paper, summary: Summary, lang: str, *, card: bool = True, links: Sequence[Link] = ()
+) -> list[str]:
     """The structured summary as messages of ≤4,096 visible characters, split between
-    paragraphs (a paragraph longer than a message is split between sentences)."""
-    head = "\n".join(paper_head(paper, lang, authors=6))
-    blocks: list[tuple[str, str]] = [(t("label.summary", lang), clean(summary.summary))]
-    if summary.key_takeaways:
-        takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
-        blocks.append((t("label.key_takeaways", lang), takeaways))
+    paragraphs (a paragraph longer than a message is split between sentences).
+
+    With ``card`` (``/summarize``) it is the whole summary: head, one-liner, takeaways, the
+    sections, who wrote it. Without (the Full summary button under a card already on screen)
+    it is only what the card does not show. Long sections are expandable blockquotes, so the
+    whole summary reads as one message with its headings in view. Each heading of an
+    extractive summary carries the mark; the note on who wrote it ends the last message.
+    """
+    mark = part_mark(summary, lang)
+    head = "\n".join(paper_head(paper, lang, authors=6, summary=summary, links=links))
+    blocks: list[tuple[str, str]] = []
+    if card:
+        blocks.append((t("label.summary", lang), clean(summary.summary)))
+        if summary.key_takeaways:
+            takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
+            blocks.append((t("label.key_takeaways", lang), takeaways))
     blocks += summary_sections(summary, lang)
-    paragraphs = [head]
-    budget = TEXT_LIMIT - 200
+    paragraphs = [head if card else f"{_title(paper)}\n{ids_line(paper, links, lang)}"]
+    budget = TEXT_LIMIT - 300
     for label, body in blocks:
         for i, piece in enumerate(split_paragraphs(body, budget)):
             text = "\n".join(html.escape(line, quote=False) for line in piece.split("\n"))
-            paragraphs.append(f"<b>{html.escape(label, quote=False)}</b>\n{text}" if i == 0 else text)
-    if summary.extractive:
-        paragraphs.append(f"<i>{say('label.extractive', lang)}</i>")
-    return pack(paragraphs, TEXT_LIMIT)
+            if len(piece) > _FOLD_AT:
+                text = f"<blockquote expandable>{text}</blockquote>"
+            name = html.escape(label + mark, quote=False)
+            paragraphs.append(f"<b>{name}</b>\n{text}" if i == 0 else text)
+    footer = f"<i>{esc(provenance(summary, lang))}</i>"
+    messages = pack(paragraphs, TEXT_LIMIT - visible_len(footer) - 2)
+    return [f"{m}\n\n{footer}" if i == len(messages) - 1 else m for i, m in enumerate(messages)]
+
+
+def abstract_text(paper: Paper, lang: str) -> str:
+    """The paper's abstract on demand (the Abstract button), folded when long."""
+    body = esc(paper.abstract, TEXT_LIMIT - 600) or esc(t("cmd.no_results", lang))
+    label = html.escape(t("label.abstract", lang), quote=False)
+    return f"{_title(paper, 300)}\n<b>{label}</b>\n<blockquote expandable>{body}</blockquote>"
 
 
 def pack(paragraphs: Sequence[str], limit: int) -> list[str]:

@@ -174,7 +174,7 @@ def test_summarize_with_gemini_prints_every_field_and_calls_once(tmp_path: Path,
         result = paperbot(tmp_path, fake_arxiv.url, *args, **env)
         assert result.returncode == 0, result.stderr
         data = json.loads(result.stdout)
-        assert data["source"].startswith("gemini:")
+        assert data["model"].startswith("gemini:") and data["source"] == "pdf"
         for key in ("summary", "key_takeaways", "background", "past_methods", "method", "results", "conclusion", "keywords"):
             assert data[key], key
         assert 3 <= len(data["key_takeaways"]) <= 7 and len(data["summary"]) <= 100

@@ -50,8 +50,12 @@ def entry(pid: str, title: str, **extra: object) -> dict[str, object]:
     e: dict[str, object] = {
         "id": pid,
         "title": title,
-        "summary": f"{title}. We propose a new method for real-time rendering. It is fast and accurate. "
-        "Experiments on three benchmarks show state-of-the-art quality.",
+        "summary": f"{title}. Existing methods are slow and need hours of training for every scene. "
+        "We propose a new method for real-time rendering. It is fast and accurate. "
+        "The method predicts Gaussian primitives with one feed-forward network. "
+        "It handles unseen identities without any fine-tuning on them. "
+        "Experiments on three benchmarks show state-of-the-art quality. "
+        "We believe it opens the way to interactive telepresence.",
         "authors": ["Ada Lovelace", "Alan Turing"],
         "categories": ["cs.CV", "cs.GR"],
         "comment": None,
@@ -335,7 +339,7 @@ async def test_digest_messages_have_embeds_figures_and_a_button(
         full = click.followups[0]
         assert full["flags"] & 64
         field_names = [f["name"] for f in full["embeds"][0]["fields"]]
-        assert t("label.method", "en") in field_names
+        assert any(name.startswith(t("label.method", "en")) for name in field_names)
         assert sum(embed_chars(e) for e in full["embeds"]) <= 6000
 
         again = await deliver_digest(core, bot, channel)
@@ -497,7 +501,7 @@ async def test_summarize_in_a_dm_defers_then_follows_up(dsettings: Settings, fak
         assert card["title"] == "A talking avatar from one photo"
         assert card["url"] == "https://arxiv.org/abs/2409.00001"
         assert t("label.summary", "zh") in card["description"]  # a DM speaks the person's language
-        assert any(f["name"] == t("label.method", "zh") for f in card.get("fields", []))
+        assert any(f["name"].startswith(t("label.method", "zh")) for f in card.get("fields", []))
         assert answer["components"][0]["components"][0]["custom_id"] == "paperbot:full:2409.00001"
 
         bad = await fake.slash("summarize", {"paper": "not-a-paper"}, channel_id=dm, user=alice)

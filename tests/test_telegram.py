@@ -49,7 +49,8 @@ AVATAR = "元宇宙/虚拟人"
 # ---- a listing day and its PDFs ------------------------------------------------------------------
 
 LONG = " ".join(
-    f"Sentence {i} explains that our animatable avatar method improves fidelity by a wide margin on benchmark {i}."
+    f"Sentence {i} explains that our animatable avatar method improves fidelity by a wide margin on benchmark {i}, "
+    f"while keeping the rendering cost of the avatar below that of every earlier talking-avatar method on it."
     for i in range(1, 15)
 )
 PAPERS: list[dict[str, Any]] = [
@@ -192,9 +193,12 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         (summary,) = await reply_to(tg, DM_USER, DM_USER, "what about https://arxiv.org/abs/2606.30003v1 ?",
                                     settle=lambda r: r[0].edits > 0)  # fmt: skip
         assert summary.visible.startswith("Codec Avatar Compression for Telepresence")
-        assert "Ada Lovelace, Alan Turing, Grace Hopper 等" in summary.visible  # default language zh
-        assert "💡" in summary.visible and "1. " in summary.visible
-        assert [b["callback_data"] for b in summary.buttons] == ["full:2606.30003"]
+        assert "Ada Lovelace, Alan Turing, Grace Hopper, Edsger Dijkstra" in summary.visible
+        # the whole summary at once (default language zh), with its id and links, marked as extracted
+        assert "一句话总结 〔摘录〕" in summary.visible and "1. " in summary.visible and "关键词" in summary.visible
+        assert "arXiv:2606.30003 · abs · PDF" in summary.visible
+        assert summary.visible.endswith("（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）")
+        assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # nothing to repeat: no Full button
         # garbage gets one sentence, no status line, nothing edited
         (bad,) = await reply_to(tg, DM_USER, DM_USER, "/summarize not-a-paper")
         assert "不是 arXiv 编号或链接" in bad.visible and bad.edits == 0
@@ -205,7 +209,7 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         assert tg.count("editMessageText", 400) == 0
         # the albums' "Full summary" deep link: /start full-<id> answers with the structured summary
         full = await reply_to(tg, DM_USER, DM_USER, "/start full-2606_30003")
-        assert full[0].visible.startswith("Codec Avatar Compression for Telepresence") and "研究方法" in "".join(m.visible for m in full)
+        assert full[0].visible.startswith("Codec Avatar Compression for Telepresence") and "关键词" in "".join(m.visible for m in full)
 
 
 async def test_subscribe_admins_only_and_bad_queries_store_nothing(cfg: Settings, tg: FakeTelegram) -> None:
@@ -328,7 +332,7 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         assert "&amp; &lt;Faces&gt;" in long_msgs[0].html
         text = long_msgs[1]
         assert "💡" in text.visible and text.reply_to == long_msgs[0].message_id and utf16_len(text.visible) > 1024
-        assert [b["callback_data"] for b in text.buttons] == ["full:2606.30002"]
+        assert [b["callback_data"] for b in text.buttons] == ["full:2606.30002", "abs:2606.30002"]
         # one figure: one photo, caption and button on it
         (photo,) = paper_messages(tg, GROUP, "2606.30003")
         assert photo.method == "sendPhoto" and photo.buttons and "💡" in photo.visible
@@ -350,7 +354,9 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         # Full summary: the structured summary, split only between paragraphs
         tg.press(GROUP, ADMIN, text.message_id, "full:2606.30002")
         full = await until(lambda: [p for p in replies(tg, GROUP, nothing.message_id) if p.reply_to == text.message_id])
-        assert "Summary" in full[0].visible and "Key takeaways" in full[0].visible
+        # … without repeating the card above it: its sections, in folded blockquotes
+        assert "Key takeaways" not in "".join(m.visible for m in full) and "Results [extract]" in full[0].visible
+        assert "<blockquote expandable>" in full[0].html
         assert all(utf16_len(m.visible) <= 4096 for m in full)
         assert "extracted from the abstract" in full[-1].visible
         # another chat gets the same day by file id, without uploads
@@ -507,7 +513,12 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
             assert answer.visible.startswith("Animatable Gaussian Avatars from Monocular Video\n\nQ: Which datasets?\n\n")
             assert len(answer.visible.split("\n\n", 2)[2]) > 10
             (summary,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
-            assert "💡" in summary.visible and "extracted from the abstract" not in summary.visible
+            # the whole structured summary: its headings, and who wrote it from what (no PDF here)
+            for heading in ("Summary", "Key takeaways", "Background", "Method", "Results", "Conclusion", "Keywords"):
+                assert f"\n{heading}\n" in summary.visible, heading
+            assert summary.visible.endswith("AI summary · gemini-2.5-flash · from the abstract only (no PDF yet; rewritten once it is there)")
+            assert "<blockquote expandable>" in summary.html and "extracted from the abstract" not in summary.visible
+            assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # all on screen: no Full button
             calls = len(llm.generate_calls)
             # the allowance (2 an hour) is used up: a third model call is refused …
             (limited,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
@@ -517,7 +528,7 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
             (again,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003")  # cached: one message, no status
             assert again.visible == summary.visible and again.edits == 0
             (other,) = await reply_to(tg, GROUP, MEMBER + 1, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
-            assert "💡" in other.visible
+            assert "AI summary · gemini-2.5-flash" in other.visible
 
 
 # ---- the real wiring: webhook, run(), `paperbot run` killed mid-digest ------------------------------
@@ -671,3 +682,25 @@ async def test_subscribe_to_an_interest_in_words(cfg: Settings, tg: FakeTelegram
             (member,) = await reply_to(tg, GROUP, MEMBER, "/subscribe 三维头发建模与发型生成的论文")
             assert "only the chat's administrators" in member.visible
         assert len(fake.generate_calls) == 1  # translated once, and never for a refused member
+
+
+async def test_code_links_from_the_abstract_and_the_abstract_on_demand(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    arxiv.add_paper({
+        "id": "2606.31001", "title": "Relightable Gaussian Head Avatars",
+        "summary": "Head avatars from phone videos cannot be relit. We propose RelightHead, a relightable "
+                   "Gaussian head avatar. It renders at 90 fps and improves PSNR by 2 dB. Code and models are "
+                   "available at https://github.com/ada/relighthead and https://huggingface.co/ada/relighthead.",
+        "authors": ["Ada Lovelace"], "categories": ["cs.CV"], "comment": "Project page: https://ada.github.io/relighthead/",
+    })  # fmt: skip
+    tg.add_user(DM_USER)
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})):
+        (summary,) = await reply_to(tg, DM_USER, DM_USER, "/summarize 2606.31001", settle=lambda r: r[0].edits > 0)
+        assert '<a href="https://github.com/ada/relighthead">Code</a>' in summary.html
+        assert '<a href="https://huggingface.co/ada/relighthead">Model</a>' in summary.html
+        assert '<a href="https://ada.github.io/relighthead/">Project page</a>' in summary.html
+        assert '<a href="https://arxiv.org/pdf/2606.31001v1">PDF</a>' in summary.html and "arXiv:2606.31001" in summary.visible
+        assert "github.com" not in summary.visible.split("Summary", 1)[1]  # a link, not a sentence of the summary
+        tg.press(DM_USER, DM_USER, summary.message_id, "abs:2606.31001")
+        (abstract,) = await until(lambda: [p for p in replies(tg, DM_USER, summary.message_id) if p.reply_to == summary.message_id])
+        assert "Abstract\nHead avatars from phone videos cannot be relit." in abstract.visible
+        assert "<blockquote expandable>" in abstract.html

@@ -36,6 +36,7 @@ ZH_SUMMARY: dict[str, Any] = {
     "results": "在ImageNet上用ResNet-50训练时，批量为每卡2张图，GN的top-1误差比BN低10.6%；在COCO检测与分割上也优于BN。",
     "conclusion": "GN是BN的有效替代，在小批量场景下表现稳定，可推广到多种视觉任务。",
     "keywords": ["GroupNorm", "归一化", "小批量训练"],
+    "title_zh": "组归一化",
 }
 
 EN_SUMMARY: dict[str, Any] = {
