@@ -28,6 +28,7 @@ from .pdfs import fetch_pdf
 from .settings import Settings
 from .store import AsyncStore, Store
 from .topics import Catalogue
+from .turns import ChatTurns
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
@@ -79,6 +80,7 @@ class Paperbot:
         self._pdf_failures: dict[str, float] = {}
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
+        self.deliveries = ChatTurns()  # one digest delivery per chat at a time (bot.deliver)
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])

@@ -70,7 +70,7 @@ class DigestResult:
     chat_id: str
     day: date | None
     sent: int = 0
-    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred
+    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | running
     detail: str = ""
 
 
@@ -94,14 +94,27 @@ async def deliver_digest(
     """Send ``chat_id`` its digest for ``day`` (default: the newest harvested listing day).
 
     Scheduled runs happen once per chat and day (``digest_runs``); ``manual`` (/digest) sends
-    whatever the chat has not had yet. Failures of one chat are reported in the result, never
-    raised, so one broken chat does not hold up the others.
+    whatever the chat has not had yet. One delivery per chat runs at a time: while one for the
+    same day is running, this returns ``running`` and sends nothing. Failures of one chat are
+    reported in the result, never raised, so one broken chat does not hold up the others.
     """
-    platform = channel.platform
-    chat = await chat_info(bot, platform, chat_id)
+    platform, chat_id = channel.platform, str(chat_id)
     day = day or await bot.latest_day()
     if day is None:
-        return DigestResult(chat.chat_id, None, status="nothing", detail="no announcement harvested yet")
+        return DigestResult(chat_id, None, status="nothing", detail="no announcement harvested yet")
+    key = (platform, chat_id)
+    if bot.deliveries.running(key) == day:
+        # /digest, an edit of it, the schedule or the retry job while this day is being posted:
+        # the running delivery sends everything; a second one would post each paper again
+        return DigestResult(chat_id, day, status="running", detail="a digest for this chat is being posted")
+    async with bot.deliveries.turn(key, day):
+        return await _deliver(bot, channel, chat_id, day, manual)
+
+
+async def _deliver(bot: Paperbot, channel: Channel, chat_id: str, day: date, manual: bool) -> DigestResult:
+    """One chat's digest, while it holds its turn (see :mod:`bot.turns`)."""
+    platform = channel.platform
+    chat = await chat_info(bot, platform, chat_id)
     run = await bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
     if run is not None and run["status"] == "done" and not manual:
         return DigestResult(chat.chat_id, day, status="done", detail="already delivered")

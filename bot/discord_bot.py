@@ -610,6 +610,8 @@ class DiscordBot:
                 text = dr.dt("dc.digest_sent", lang, n=result.sent)
             elif result.status == "no-subscriptions":
                 text = t("digest.no_subscriptions", lang)
+            elif result.status == "running":
+                text = t("digest.running", lang)
             elif result.status == "gone":
                 text = dr.dt("dc.digest_failed", lang)
             elif result.status == "deferred":

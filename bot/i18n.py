@@ -94,6 +94,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "本群还没有订阅任何主题，试试 /subscribe 虚拟人 或 /topics。",
         "en": "This chat follows no topic yet; try /subscribe avatar or /topics.",
     },
+    "digest.running": {
+        "zh": "本群的论文正在发送中，马上就好，无需再次 /digest。",
+        "en": "This chat's digest is being posted right now; no need to send /digest again.",
+    },
     "digest.nothing_new": {
         "zh": "今天没有新的论文要发送（都已发送过，或 arXiv 今天没有更新）。",
         "en": "Nothing new to send today (everything was sent already, or arXiv announced nothing).",

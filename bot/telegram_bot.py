@@ -313,14 +313,17 @@ class TelegramBot:
 
     def _add_handlers(self) -> None:
         app = self.app
+        # Telegram sends an edited message again, as an edit; PTB would run its command again
+        # (a second /digest, a second model call): only new messages are acted on
+        new = ~filters.UpdateType.EDITED
         for name in COMMANDS:
-            app.add_handler(CommandHandler(name, getattr(self, f"{name}_command")))
+            app.add_handler(CommandHandler(name, getattr(self, f"{name}_command"), filters=new))
         app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_error_handler(self.on_error)
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -735,6 +738,8 @@ class TelegramBot:
             result = await deliver_digest(self.core, self, str(chat.id), manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
+        elif result.status == "running":
+            await message.reply_text(say("digest.running", lang))
         elif result.status == "deferred":
             await message.reply_text(say("tg.digest_failed", lang))
         elif result.status == "nothing" or (

@@ -1,0 +1,187 @@
+"""Chat integrity under concurrency and abuse: the real PTB (and discord.py) clients against the fakes.
+
+Each test reproduces one way a chat got too much (a paper posted twice, a reply to "thanks!"), too
+little (a private /help stuck behind another group's flood wait) or something unclean (bidi
+overrides echoed), and checks what reached the fake Telegram or Discord. The model is the fake
+Gemini, held at a gate where a test needs a digest to be "slow": it stays in progress, provably,
+until the test lets it go, instead of racing a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+from bot.store import Store
+from bot.telegram_bot import TelegramBot
+from tests import test_telegram
+from tests.fakes.arxiv import FakeArxiv
+from tests.fakes.gemini import FakeGemini, Recorded
+from tests.fakes.server import serve
+from tests.fakes.telegram import FakeTelegram, Posted
+from tests.test_telegram import (
+    ADMIN,
+    AVATAR_IDS,
+    DAY,
+    GROUP,
+    MEMBER,
+    listing,
+    paper_messages,
+    replies,
+    subscribe_directly,
+    telegram,
+    until,
+)
+
+tg, arxiv, cfg = test_telegram.tg, test_telegram.arxiv, test_telegram.cfg  # its fixtures, shared
+DM_USER = 31
+
+
+class Gate:
+    """Model calls wait here until :meth:`open`: a digest stays in progress as long as a test needs."""
+
+    def __init__(self, llm: FakeGemini) -> None:
+        self.llm = llm
+        self.event = threading.Event()
+        self.waiting = 0
+        llm.queue = [self._held] * 50
+
+    async def _held(self, rec: Recorded) -> Any:
+        self.waiting += 1
+        await asyncio.to_thread(self.event.wait, 60)
+        return await self.llm.default(rec)
+
+    def open(self) -> None:
+        self.event.set()
+
+
+@contextmanager
+def gated_llm(cfg: Settings, **extra: Any) -> Iterator[tuple[Settings, Gate]]:
+    llm = FakeGemini()
+    gate = Gate(llm)
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0, "figure_policy": "none", **extra,
+        })  # fmt: skip
+        try:
+            yield settings, gate
+        finally:
+            gate.open()
+
+
+def copies(tg: FakeTelegram, chat: int) -> dict[str, int]:
+    """How many times each paper was posted in ``chat``, and the headers."""
+    out = {pid: len(paper_messages(tg, chat, pid)) for pid in AVATAR_IDS}
+    out["header"] = sum(1 for p in tg.in_chat(chat) if "📚" in p.visible)
+    return out
+
+
+ONCE = dict.fromkeys([*AVATAR_IDS, "header"], 1)
+
+
+def idle(tg: FakeTelegram, bot: TelegramBot, busy: int = 0) -> bool:
+    """PTB has fetched every update and no more than ``busy`` handlers are still running."""
+    return not tg.updates and bot.app.update_processor.current_concurrent_updates <= busy
+
+
+async def digest_done(core: Any, chat: int) -> bool:
+    run = await core.store.run(Store.get_digest_run, "telegram", str(chat), DAY)
+    return run is not None and run["status"] == "done"
+
+
+async def until_async(check: Any, timeout: float = 30.0) -> None:
+    """:func:`until` for a coroutine check (the store is async)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {check}")
+        await asyncio.sleep(0.02)
+
+
+# ---- 1. one delivery per chat at a time ----------------------------------------------------------
+
+
+def _group(tg: FakeTelegram) -> None:
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    tg.add_user(ADMIN, "Admin")
+
+
+def _running_reply(tg: FakeTelegram, after: int) -> list[Posted]:
+    return [p for p in replies(tg, GROUP, after) if "being posted right now" in p.visible]
+
+
+async def test_two_digest_commands_at_once_post_each_paper_once(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    _group(tg)
+    with gated_llm(cfg) as (settings, gate):
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings) as (core, _bot):
+            await core.harvest()
+            tg.send_text(GROUP, ADMIN, "/digest")
+            second = tg.send_text(GROUP, ADMIN, "/digest")  # at once, before the first one is done
+            await until(lambda: _running_reply(tg, second))  # told, while the first waits for the model
+            gate.open()
+            await until_async(lambda: digest_done(core, GROUP))
+    assert copies(tg, GROUP) == ONCE
+
+
+async def test_an_edited_digest_command_does_not_run_again(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    _group(tg)
+    with gated_llm(cfg) as (settings, gate):
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings) as (core, bot):
+            await core.harvest()
+            command = tg.send_text(GROUP, ADMIN, "/digest")
+            await until(lambda: copies(tg, GROUP)["header"] and gate.waiting)  # the digest is in progress
+            tg.edit_text(GROUP, ADMIN, command, "/digest ")
+            await until(lambda: idle(tg, bot, busy=1))  # the edit was fetched and handled: by nothing
+            gate.open()
+            await until_async(lambda: digest_done(core, GROUP))
+            await until(lambda: idle(tg, bot))
+            assert tg.count("getChatMember") == 1  # the edit did not even reach the admin check
+    assert copies(tg, GROUP) == ONCE
+
+
+async def test_digest_command_while_the_scheduled_digest_runs(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    _group(tg)
+    with gated_llm(cfg) as (settings, gate):
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings, scheduler=True) as (_core, bot):
+            assert bot.scheduler is not None
+            scheduled = asyncio.create_task(bot.scheduler.digest("telegram", str(GROUP)))
+            await until(lambda: copies(tg, GROUP)["header"] and gate.waiting)
+            command = tg.send_text(GROUP, ADMIN, "/digest")
+            await until(lambda: _running_reply(tg, command))
+            gate.open()
+            result = await asyncio.wait_for(scheduled, 60)
+            assert result is not None and (result.status, result.sent) == ("done", 4)
+    assert copies(tg, GROUP) == ONCE
+
+
+async def test_the_retry_tick_never_takes_a_digest_in_progress(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """No human at all: the model is slow, the digest is still running when the retry job ticks."""
+    listing(arxiv, DAY, pdfs=False)
+    _group(tg)
+    with gated_llm(cfg) as (settings, gate):
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings, scheduler=True) as (core, bot):
+            assert bot.scheduler is not None
+            scheduled = asyncio.create_task(bot.scheduler.digest("telegram", str(GROUP)))
+            await until(lambda: copies(tg, GROUP)["header"] and gate.waiting)
+            (pending,) = await core.store.run(Store.pending_runs, DAY)  # the run is "started", not done
+            assert pending["chat_id"] == str(GROUP)
+            retried = await asyncio.wait_for(bot.scheduler.retry_pending(), 30)
+            assert [r.status for r in retried] == ["running"]
+            gate.open()
+            result = await asyncio.wait_for(scheduled, 60)
+            assert result is not None and result.sent == 4
+    assert copies(tg, GROUP) == ONCE
