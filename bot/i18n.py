@@ -154,12 +154,26 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+PARAM_LIMIT = 1000  # characters of one parameter: an echo of user text stays an echo, not a page
+
+
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the renderers treat outside text: control characters (NUL), bidi overrides
+    and runs of whitespace gone, cut to :data:`PARAM_LIMIT`. Parameters often echo what someone
+    typed (a topic, a time, an id), and a right-to-left override in one turns the rest of the
+    bot's sentence around."""
+    from .render import clean, fit  # render uses this module's t()
+
+    return {k: fit(clean(v), PARAM_LIMIT) if isinstance(v, str) else v for k, v in params.items()}
+
+
 def t(key: str, lang: str | None = "en", /, **params: Any) -> str:
-    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``."""
+    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``
+    (cleaned: :func:`clean_params`)."""
     entry = MESSAGES.get(key) or MESSAGES["error.generic"]
     text = entry.get(lang or "en") or entry["en"]
     try:
-        return text.format(**params)
+        return text.format(**clean_params(params))
     except (KeyError, IndexError):
         return text
 

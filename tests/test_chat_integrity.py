@@ -34,6 +34,7 @@ from tests.test_telegram import (
     listing,
     paper_messages,
     replies,
+    reply_to,
     subscribe_directly,
     telegram,
     until,
@@ -185,3 +186,19 @@ async def test_the_retry_tick_never_takes_a_digest_in_progress(cfg: Settings, tg
             result = await asyncio.wait_for(scheduled, 60)
             assert result is not None and result.sent == 4
     assert copies(tg, GROUP) == ONCE
+
+
+# ---- 11. what the bot says never echoes control or bidi characters ------------------------------------
+
+HOSTILE = "ti:x\u202egnp.exe\u0000\u2066 evil\u202c"
+
+
+async def test_replies_do_not_echo_bidi_overrides_or_nul(cfg: Settings, tg: FakeTelegram) -> None:
+    tg.add_user(DM_USER)
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})):
+        (reply,) = await reply_to(tg, DM_USER, DM_USER, f"/unsubscribe {HOSTILE}")
+        assert reply.visible.startswith("This chat does not follow ti:xgnp.exe evil")
+        (bad_time,) = await reply_to(tg, DM_USER, DM_USER, "/settime 9\u202e:00\u0000")
+        assert bad_time.visible.startswith("“9:00” is not a time")
+        for text in (reply.visible, bad_time.visible):
+            assert not set(text) & {"\u202e", "\u0000", "\u2066", "\u202c"}
