@@ -27,6 +27,7 @@ from .models import Paper
 from .pdfs import fetch_pdf
 from .settings import Settings
 from .store import AsyncStore, Store
+from .throttle import CommandThrottle
 from .topics import Catalogue
 from .turns import ChatTurns
 
@@ -81,6 +82,7 @@ class Paperbot:
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self.deliveries = ChatTurns()  # one digest delivery per chat at a time (bot.deliver)
+        self.throttle = CommandThrottle(settings.commands_per_user_per_minute)  # per person, every platform
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])

@@ -45,6 +45,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "你这一小时的总结次数已用完，请 {minutes} 分钟后再试（已缓存的论文不受限制）。",
         "en": "You have used this hour's summaries; try again in {minutes} minutes (cached papers are always free).",
     },
+    "error.too_many_subscriptions": {
+        "zh": "本群已有 {limit} 个订阅，达到上限；请先用 /unsubscribe 取消一些再订阅。",
+        "en": "This chat already has {limit} subscriptions, the most it may have; /unsubscribe some first.",
+    },
+    "error.throttled": {
+        "zh": "你发送命令太快了（每分钟最多 {per_minute} 条），请一分钟后再试。",
+        "en": "You are sending commands too fast (at most {per_minute} a minute); please wait a minute.",
+    },
     "error.bad_setting": {"zh": "设置无效：{detail}", "en": "Invalid setting: {detail}"},
     "error.bad_time": {
         "zh": "“{text}” 不是有效时间，请用 24 小时制，如 /settime 09:00 Asia/Shanghai。",

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from .errors import TooManySubscriptions
 from .models import Announcement, Paper
 
 T = TypeVar("T")
@@ -339,10 +340,17 @@ class Store:
             args.append(platform)
         return list(self.db.query(sql + " order by platform, chat_id", args))
 
-    def subscribe(self, platform: str, chat_id: str, topic: str, query: str) -> bool:
-        """Add a subscription; False if the chat already had it."""
+    def subscribe(self, platform: str, chat_id: str, topic: str, query: str, limit: int | None = None) -> bool:
+        """Add a subscription; False if the chat already had it. A chat that has ``limit``
+        subscriptions gets no new one (:class:`~bot.errors.TooManySubscriptions`)."""
         self.ensure_chat(platform, chat_id)
         with self.db.conn:
+            if limit is not None:
+                have = {r["topic"] for r in self.db.query(
+                    "select topic from subscriptions where platform = ? and chat_id = ?", [platform, str(chat_id)]
+                )}  # fmt: skip
+                if topic not in have and len(have) >= limit:
+                    raise TooManySubscriptions(limit)
             cur = self.db.execute(
                 "insert or ignore into subscriptions (platform, chat_id, topic, query, paused, created_at) "
                 "values (?, ?, ?, ?, 0, ?)",

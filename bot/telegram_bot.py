@@ -47,18 +47,20 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
-from .errors import BadArxivId, BadSetting, PaperbotError, QueryError
+from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, Throttled, TooManySubscriptions
 from .i18n import error_text, t
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
@@ -255,6 +257,20 @@ def _arg_text(message: Message) -> str:
     return parts[1].strip() if len(parts) > 1 else ""
 
 
+def _who(update: Update) -> str:
+    """The person behind an update, for the hourly allowance and the command throttle.
+
+    Anonymous group admins all write as GroupAnonymousBot (the same user id in every group), with
+    their group as ``sender_chat``: they are one person per group, ``chat:user``, rather than one
+    person across every group on Telegram sharing one allowance.
+    """
+    user, message = update.effective_user, update.effective_message
+    uid = str(user.id) if user else "0"
+    if update.callback_query is None and message is not None and message.sender_chat is not None:
+        return f"{message.chat_id}:{uid}"
+    return uid
+
+
 def _usable(figure: Figure) -> bool:
     """A figure Telegram takes as a photo: a file ≤10 MB, width + height ≤ 10,000, ratio ≤ 20."""
     if figure.path is None or not Path(figure.path).is_file():
@@ -316,6 +332,7 @@ class TelegramBot:
         # Telegram sends an edited message again, as an edit; PTB would run its command again
         # (a second /digest, a second model call): only new messages are acted on
         new = ~filters.UpdateType.EDITED
+        app.add_handler(TypeHandler(Update, self.gatekeeper), group=-1)  # before every other handler
         for name in COMMANDS:
             app.add_handler(CommandHandler(name, getattr(self, f"{name}_command"), filters=new))
         app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
@@ -452,9 +469,9 @@ class TelegramBot:
             with suppress(asyncio.CancelledError):
                 await task
 
-    async def _spend_llm(self, user_id: int | None, paper: Paper, lang: str, *, asking: bool = False) -> None:
+    async def _spend_llm(self, who: str, paper: Paper, lang: str, *, asking: bool = False) -> None:
         """Charge the person's hourly allowance (the core's, shared with Discord) or raise RateLimited."""
-        await self.core.spend_llm(self.platform, str(user_id), paper, lang, asking=asking)
+        await self.core.spend_llm(self.platform, who, paper, lang, asking=asking)
 
     def _full_button(self, paper: Paper, lang: str) -> InlineKeyboardMarkup | None:
         data = callback("full", paper.id)
@@ -589,14 +606,36 @@ class TelegramBot:
             await self.bot.send_message(int(chat.chat_id), digest_empty(day, topics, chat.lang))
 
     # ---- commands ---------------------------------------------------------------------------------
+    async def gatekeeper(self, update: Update, context: Context) -> None:
+        """Before any handler: the command throttle (``COMMANDS_PER_USER_PER_MINUTE``, counted by
+        the core for every platform) for commands, button taps and private messages. Over it,
+        one sentence, then silence until the minute has room again."""
+        message, query, chat = update.message, update.callback_query, update.effective_chat
+        if query is None and (message is None or chat is None):
+            return  # edits, membership changes: nothing to throttle
+        if message is not None and not (message.text or "").startswith("/") and chat.type != ChatType.PRIVATE:  # type: ignore[union-attr]
+            return  # group chatter: answered only when it addresses the bot (see on_text)
+        verdict = self.core.throttle.check(f"{PLATFORM}:{_who(update)}")
+        if verdict == "ok":
+            return
+        if verdict == "warn":
+            lang = await self._lang(chat.id) if chat is not None else self.settings.default_lang
+            text = error_text(Throttled(self.core.throttle.per_minute), lang)
+            if query is not None:
+                await query.answer(text[:200], show_alert=True)
+            elif message is not None:
+                await message.reply_text(html.escape(text, quote=False))
+        elif query is not None:
+            await query.answer()
+        raise ApplicationHandlerStop
+
     async def start_command(self, update: Update, context: Context) -> None:
         """/start (also the album's "Full summary" deep link: /start full-2407_21047)."""
         message = update.effective_message
         assert message is not None
         paper_id = paper_from_payload(context.args[0]) if context.args else None
         if paper_id:
-            user = update.effective_user
-            await self._full_summary(message, user.id if user else None, paper_id)
+            await self._full_summary(message, _who(update), paper_id)
             return
         await message.reply_text(help_text(await self._lang(message.chat_id)))
 
@@ -637,7 +676,13 @@ class TelegramBot:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
         await self._ensure_chat(chat)
-        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query)
+        try:
+            added = await self.store.run(
+                Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query, self.settings.max_subscriptions_per_chat
+            )
+        except TooManySubscriptions as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
         await self._sync(str(chat.id))
         await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
 
@@ -755,8 +800,7 @@ class TelegramBot:
             lang = await self._lang(message.chat_id)
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.summarize", lang)))
             return
-        user = update.effective_user
-        await self._summarize(message, user.id if user else None, text)
+        await self._summarize(message, _who(update), text)
 
     async def search_command(self, update: Update, context: Context) -> None:
         """The arXiv API's top 5 for words or a query, each with a Summarize button."""
@@ -796,11 +840,10 @@ class TelegramBot:
             paper_id, question = str(parse_arxiv_id(first)), rest
         except BadArxivId:
             paper_id, question = await self._replied_paper(message), text
-        user = update.effective_user
         if paper_id is None or not question.strip():
             await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
             return
-        await self._ask(message, user.id if user else None, paper_id, question)
+        await self._ask(message, _who(update), paper_id, question)
 
     # ---- buttons -------------------------------------------------------------------------------------
     async def subscribe_button(self, update: Update, context: Context) -> None:
@@ -822,7 +865,13 @@ class TelegramBot:
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
         await self._ensure_chat(chat)
-        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), topic.name, topic.query)
+        try:
+            added = await self.store.run(
+                Store.subscribe, PLATFORM, str(chat.id), topic.name, topic.query, self.settings.max_subscriptions_per_chat
+            )
+        except TooManySubscriptions as err:
+            await query.answer(error_text(err, lang)[:200], show_alert=True)
+            return
         await self._sync(str(chat.id))
         done = "cmd.subscribed" if added else "cmd.already_subscribed"
         await query.answer(tt(done, lang, topic=topic.name))
@@ -833,14 +882,14 @@ class TelegramBot:
         assert query is not None and query.data is not None
         await query.answer()
         if isinstance(query.message, Message):
-            await self._full_summary(query.message, query.from_user.id, query.data.split(":", 1)[1])
+            await self._full_summary(query.message, _who(update), query.data.split(":", 1)[1])
 
     async def summarize_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         assert query is not None and query.data is not None
         await query.answer()
         if isinstance(query.message, Message):
-            await self._summarize(query.message, query.from_user.id, query.data.split(":", 1)[1])
+            await self._summarize(query.message, _who(update), query.data.split(":", 1)[1])
 
     # ---- messages that are not commands ------------------------------------------------------------
     async def on_text(self, update: Update, context: Context) -> None:
@@ -849,7 +898,7 @@ class TelegramBot:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text:
             return
-        user_id = update.effective_user.id if update.effective_user else None
+        user_id = _who(update)
         paper_id = await self._replied_paper(message)
         if paper_id is not None:
             await self._ask(message, user_id, paper_id, message.text)
@@ -911,7 +960,7 @@ class TelegramBot:
             return None
         return await self.store.run(_paper_of, str(message.chat_id), replied.message_id)
 
-    async def _summarize(self, message: Message, user_id: int | None, text: str) -> None:
+    async def _summarize(self, message: Message, user_id: str, text: str) -> None:
         """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures."""
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
@@ -947,7 +996,7 @@ class TelegramBot:
                 sent = await self._send_figures(chat_id, figures, short_caption(paper, lang), reply_to=status.message_id)
             await self._remember(chat_id, sent, paper.id)
 
-    async def _full_summary(self, message: Message, user_id: int | None, paper_id: str) -> None:
+    async def _full_summary(self, message: Message, user_id: str, paper_id: str) -> None:
         """The structured summary, in as many messages as it takes, replying to ``message``."""
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
@@ -964,7 +1013,7 @@ class TelegramBot:
             sent = await self.bot.send_message(chat_id, text, reply_parameters=reply)
             await self._remember(chat_id, [sent], paper.id)
 
-    async def _ask(self, message: Message, user_id: int | None, paper_id: str, question: str) -> None:
+    async def _ask(self, message: Message, user_id: str, paper_id: str, question: str) -> None:
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
         status = await message.reply_text(say("tg.thinking", lang, id=paper_id))

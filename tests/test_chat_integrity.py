@@ -202,3 +202,58 @@ async def test_replies_do_not_echo_bidi_overrides_or_nul(cfg: Settings, tg: Fake
         assert bad_time.visible.startswith("“9:00” is not a time")
         for text in (reply.visible, bad_time.visible):
             assert not set(text) & {"\u202e", "\u0000", "\u2066", "\u202c"}
+
+
+# ---- 9. anonymous admins: one allowance per group, not one for all of Telegram --------------------------
+
+
+async def test_anonymous_admins_of_two_groups_have_their_own_allowances(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    lab, other = GROUP, GROUP - 5
+    tg.add_group(lab)
+    tg.add_group(other, "Another lab")
+    with gated_llm(cfg, summarize_per_user_per_hour=1) as (settings, gate):
+        gate.open()
+        async with telegram(settings):
+            async def summarize(chat: int, pid: str) -> str:
+                mid = tg.send_text(chat, 0, f"/summarize {pid}", anonymous=True)
+                (status,) = await until(lambda: [p for p in replies(tg, chat, mid) if p.edits])
+                return status.visible
+
+            assert "💡" in await summarize(lab, "2606.30001")
+            # the same group's anonymous admin again: their allowance (1 an hour) is used up
+            assert (await summarize(lab, "2606.30002")).startswith("You have used this hour's summaries")
+            # an anonymous admin of another group is someone else
+            assert "💡" in await summarize(other, "2606.30003")
+
+
+# ---- 13. caps: subscriptions per chat, commands per person and minute ---------------------------------
+
+
+async def test_a_chat_has_at_most_max_subscriptions(cfg: Settings, tg: FakeTelegram) -> None:
+    tg.add_user(DM_USER)
+    async with telegram(cfg.model_copy(update={"default_lang": "en", "max_subscriptions_per_chat": 3})) as (core, _bot):
+        for word in ("alpha", "beta", "gamma"):
+            (ok,) = await reply_to(tg, DM_USER, DM_USER, f"/subscribe ti:{word}")
+            assert ok.visible.startswith("✅ Subscribed")
+        (refused,) = await reply_to(tg, DM_USER, DM_USER, "/subscribe ti:delta")
+        assert refused.visible == "This chat already has 3 subscriptions, the most it may have; /unsubscribe some first."
+        (again,) = await reply_to(tg, DM_USER, DM_USER, "/subscribe ti:beta")  # one it has: no new row, no refusal
+        assert again.visible.startswith("This chat already follows")
+        assert len(await core.store.run(Store.subscriptions, "telegram", str(DM_USER))) == 3
+
+
+async def test_one_person_flooding_commands_is_told_once_then_ignored(cfg: Settings, tg: FakeTelegram) -> None:
+    flooder, bystander = DM_USER, DM_USER + 1
+    tg.add_user(flooder)
+    tg.add_user(bystander)
+    settings = cfg.model_copy(update={"default_lang": "en", "commands_per_user_per_minute": 5})
+    async with telegram(settings) as (_core, bot):
+        for _ in range(12):
+            tg.send_text(flooder, flooder, "/help")
+        await until(lambda: len(tg.in_chat(flooder)) >= 6 and idle(tg, bot))
+        texts = [p.visible for p in tg.in_chat(flooder)]
+        assert len(texts) == 6 and sum("/subscribe" in x for x in texts) == 5
+        assert texts.count("You are sending commands too fast (at most 5 a minute); please wait a minute.") == 1
+        (help_msg,) = await reply_to(tg, bystander, bystander, "/help")  # someone else is not affected
+        assert "/subscribe" in help_msg.visible
