@@ -37,6 +37,7 @@ from telegram import (
     InputMediaPhoto,
     LinkPreviewOptions,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
     User,
@@ -210,25 +211,43 @@ def _ensure_tables(store: Store) -> None:
     """Which bot message shows which paper (replies ask about it), uploaded photos' file ids
     (each figure is uploaded once, then reused by id), (the hourly allowance of model calls is the core's, in bot/allowance.py)."""
     store.ensure_table(
-        "telegram_messages", {"chat_id": str, "message_id": int, "paper_id": str, "at": str}, pk=("chat_id", "message_id")
+        "telegram_messages",
+        {"chat_id": str, "message_id": int, "paper_id": str, "at": str, "kind": str},
+        pk=("chat_id", "message_id"),
     )
+    if "kind" not in store.db["telegram_messages"].columns_dict:  # a database from before answers were told apart
+        with store.db.conn:
+            store.db["telegram_messages"].add_column("kind", str)
     store.ensure_table("telegram_files", {"path": str, "file_id": str}, pk="path")
 
 
-def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str) -> None:
+def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str, kind: str = "paper") -> None:
+    """``kind``: "paper" (a digest post or a summary) or "answer" (the bot's answer to a question)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [{"chat_id": chat_id, "message_id": m, "paper_id": paper_id, "at": now} for m in message_ids]
+    rows = [{"chat_id": chat_id, "message_id": m, "paper_id": paper_id, "at": now, "kind": kind} for m in message_ids]
     with store.db.conn:
         store.db["telegram_messages"].upsert_all(rows, pk=("chat_id", "message_id"))
 
 
-def _paper_of(store: Store, chat_id: str, message_id: int) -> str | None:
+def _paper_of(store: Store, chat_id: str, message_id: int) -> tuple[str, str] | None:
+    """The paper a bot message is about, and what kind of message it is."""
     rows = list(
         store.db.query(
-            "select paper_id from telegram_messages where chat_id = ? and message_id = ?", [chat_id, message_id]
+            "select paper_id, kind from telegram_messages where chat_id = ? and message_id = ?", [chat_id, message_id]
         )
     )
-    return rows[0]["paper_id"] if rows else None
+    return (rows[0]["paper_id"], rows[0]["kind"] or "paper") if rows else None
+
+
+def _addressed(message: Message, username: str | None) -> bool:
+    """A group message meant for the bot: it @mentions the bot or ends with a question mark."""
+    text = (message.text or "").rstrip()
+    if text.endswith(("?", "？")):
+        return True
+    if not username:
+        return False
+    mentions = message.parse_entities([MessageEntity.MENTION]).values()
+    return any(m.lower() == f"@{username.lower()}" for m in mentions)
 
 
 def _file_ids(store: Store, paths: list[str]) -> dict[str, str]:
@@ -441,8 +460,8 @@ class TelegramBot:
         if self.scheduler is not None:
             await self.scheduler.sync_chat(PLATFORM, chat_id)
 
-    async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
-        await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id)
+    async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str, kind: str = "paper") -> None:
+        await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id, kind)
 
     def _remember_soon(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
         """Remember after returning: in a digest the ledger row must be written first (a crash
@@ -839,7 +858,8 @@ class TelegramBot:
         try:
             paper_id, question = str(parse_arxiv_id(first)), rest
         except BadArxivId:
-            paper_id, question = await self._replied_paper(message), text
+            replied = await self._replied(message)
+            paper_id, question = (replied[0] if replied else None), text
         if paper_id is None or not question.strip():
             await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
             return
@@ -894,14 +914,22 @@ class TelegramBot:
     # ---- messages that are not commands ------------------------------------------------------------
     async def on_text(self, update: Update, context: Context) -> None:
         """A reply to one of the bot's paper messages asks about that paper; in a DM, an arXiv
-        id or link gets its summary."""
+        id or link gets its summary.
+
+        In a group, people reply to a digest post to talk to each other ("thanks!", "lol"), so
+        a reply is a question for the bot only when it addresses the bot: it @mentions the bot,
+        ends with a question mark, or replies to one of the bot's answers (a follow-up).
+        """
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text:
             return
         user_id = _who(update)
-        paper_id = await self._replied_paper(message)
-        if paper_id is not None:
-            await self._ask(message, user_id, paper_id, message.text)
+        replied = await self._replied(message)
+        if replied is not None:
+            paper_id, kind = replied
+            if chat.type == ChatType.PRIVATE or kind == "answer" or _addressed(message, self.bot.username):
+                question = message.text.replace(f"@{self.bot.username}", "").strip() or message.text
+                await self._ask(message, user_id, paper_id, question)
             return
         if chat.type != ChatType.PRIVATE:
             return
@@ -954,7 +982,8 @@ class TelegramBot:
             await self.bot.send_message(update.effective_chat.id, html.escape(error_text(err or Exception(), lang), quote=False))
 
     # ---- the work behind /summarize, /ask and the buttons -------------------------------------------
-    async def _replied_paper(self, message: Message) -> str | None:
+    async def _replied(self, message: Message) -> tuple[str, str] | None:
+        """The paper (and the kind of message) of the bot message ``message`` replies to."""
         replied = message.reply_to_message
         if replied is None or replied.from_user is None or replied.from_user.id != self.bot.id:
             return None
@@ -1026,4 +1055,4 @@ class TelegramBot:
             await status.edit_text(html.escape(error_text(err, lang), quote=False))
             return
         await status.edit_text(answer_text(paper, question, answer, lang))
-        await self._remember(chat_id, [status], paper.id)
+        await self._remember(chat_id, [status], paper.id, "answer")

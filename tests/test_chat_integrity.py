@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot.deliver import deliver_digest
 from bot.settings import Settings
 from bot.store import Store
 from bot.telegram_bot import TelegramBot
@@ -257,3 +258,44 @@ async def test_one_person_flooding_commands_is_told_once_then_ignored(cfg: Setti
         assert texts.count("You are sending commands too fast (at most 5 a minute); please wait a minute.") == 1
         (help_msg,) = await reply_to(tg, bystander, bystander, "/help")  # someone else is not affected
         assert "/subscribe" in help_msg.visible
+
+
+# ---- 8. in groups, replies to a digest post are questions only when they address the bot -----------------
+
+
+async def test_group_replies_to_a_digest_post_are_answered_only_when_they_address_the_bot(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, members=(MEMBER,))
+    tg.add_user(MEMBER, "Member")
+    tg.add_user(DM_USER)
+    with gated_llm(cfg) as (settings, gate):
+        gate.open()
+        subscribe_directly(settings, GROUP)
+        subscribe_directly(settings, DM_USER)
+        async with telegram(settings) as (core, bot):
+            await core.harvest()
+            await deliver_digest(core, bot, str(GROUP))
+            await deliver_digest(core, bot, str(DM_USER))
+            (post,) = paper_messages(tg, GROUP, "2606.30004")
+            summaries = len(gate.llm.generate_calls)
+            chatter = [tg.send_text(GROUP, MEMBER, text, reply_to=post.message_id) for text in ("thanks!", "lol", "👍", "nice one")]
+
+            async def answer(chat: int, text: str, to: int) -> Posted:
+                mid = tg.send_text(chat, MEMBER if chat == GROUP else DM_USER, text, reply_to=to)
+                (reply,) = await until(lambda: [p for p in replies(tg, chat, mid) if p.edits])  # PTB quotes only in groups
+                return reply
+
+            asked = await answer(GROUP, "Which benchmarks does it use?", post.message_id)  # a question mark
+            assert "Q: Which benchmarks does it use?" in asked.visible
+            follow = await answer(GROUP, "and the baselines", asked.message_id)  # a follow-up to the bot's answer
+            assert "Q: and the baselines" in follow.visible
+            named = await answer(GROUP, "@paperbot_test_bot compare it with NeRF", post.message_id)  # a mention
+            assert "Q: compare it with NeRF" in named.visible
+            (dm_post,) = paper_messages(tg, DM_USER, "2606.30004")
+            private = await answer(DM_USER, "tell me more", dm_post.message_id)  # a private chat is all for the bot
+            assert "Q: tell me more" in private.visible
+            await until(lambda: idle(tg, bot))
+            assert not [p for p in tg.in_chat(GROUP) if p.reply_to in chatter]
+            assert len(gate.llm.generate_calls) == summaries + 4  # the four questions, none for the chatter
