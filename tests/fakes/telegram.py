@@ -308,6 +308,10 @@ class FakeTelegram:
         """Telegram's flood control for one chat: its messages get 429 (retry_after) for ``seconds``."""
         self._blocked[chat_id] = time.monotonic() + seconds
 
+    def flooded_until(self, chat_id: int) -> float:
+        """When (time.monotonic(), like ``Call.at``) the chat's flood wait ends."""
+        return self._blocked.get(chat_id, 0.0)
+
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         self.faults.setdefault(method.lower(), []).append(ApiError(code, description, parameters or None))
 
