@@ -138,6 +138,11 @@ class Store:
                 pk=("platform", "chat_id", "day"),
                 if_not_exists=True,
             )
+            db["in_flight"].create(  # the one message per chat being sent right now (see mark_in_flight)
+                {"platform": str, "chat_id": str, "item": str, "day": str, "at": str},
+                pk=("platform", "chat_id"),
+                if_not_exists=True,
+            )
             if "header_sent" not in db["digest_runs"].columns_dict:
                 db["digest_runs"].add_column("header_sent", int)
             db["kv"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
@@ -326,7 +331,7 @@ class Store:
     def migrate_chat(self, platform: str, old_id: str, new_id: str) -> None:
         """A Telegram group became a supergroup: move its chat, subscriptions and ledger."""
         with self.db.conn:
-            for table in ("chats", "subscriptions", "deliveries", "digest_runs"):
+            for table in ("chats", "subscriptions", "deliveries", "digest_runs", "in_flight"):
                 self.db.execute(
                     f"update or ignore {table} set chat_id = ? where platform = ? and chat_id = ?",
                     [str(new_id), platform, str(old_id)],
@@ -390,13 +395,49 @@ class Store:
         )
         return {r["paper_id"] for r in rows}
 
+    def mark_in_flight(self, platform: str, chat_id: str, item: str, day: date) -> None:
+        """Before a digest message is sent: which one (a paper id, "header" or "list").
+
+        A chat's messages go one at a time, so a chat has at most one. The commit that writes a
+        message's ledger row also marks the next one (``next_item``), so marking costs no extra
+        write per message; a mark still there at start names the message that was (or was about
+        to be) in flight when the process stopped: the platform may have it, and it is sent again
+        (no Bot API can say whether it arrived), so that one message is the most a chat can get
+        twice per crash. :meth:`in_flight` names it, ``paperbot status`` shows it.
+        """
+        with self.db.conn:
+            self._hand_over(platform, chat_id, item, day)
+
+    def in_flight(self, platform: str, chat_id: str) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query("select * from in_flight where platform = ? and chat_id = ?", [platform, str(chat_id)])
+        )
+        return rows[0] if rows else None
+
+    def clear_in_flight(self, platform: str, chat_id: str) -> None:
+        """The message in flight surely did not arrive (the chat is gone or moved)."""
+        with self.db.conn:
+            self._hand_over(platform, chat_id, None, None)
+
+    def _hand_over(self, platform: str, chat_id: str, item: str | None, day: date | None) -> None:
+        """The chat's in-flight mark now names ``item`` (None: nothing is in flight)."""
+        if item is None or day is None:
+            self.db.execute("delete from in_flight where platform = ? and chat_id = ?", [platform, str(chat_id)])
+            return
+        self.db["in_flight"].upsert(
+            {"platform": platform, "chat_id": str(chat_id), "item": item, "day": day.isoformat(), "at": utcnow()},
+            pk=("platform", "chat_id"),
+        )
+
     def record_delivery(
         self, platform: str, chat_id: str, paper_ids: Sequence[str], day: date | None, topic: str | None,
-        message_ref: str | None = None,
+        message_ref: str | None = None, next_item: str | None = None,
     ) -> None:
-        """Write the ledger rows right after the platform accepted the message."""
+        """Write the ledger rows right after the platform accepted the message; in the same
+        commit the chat's in-flight mark moves on to ``next_item`` (see :meth:`mark_in_flight`)."""
         now = utcnow()
         with self.db.conn:
+            self._hand_over(platform, chat_id, next_item, day)
             self.db["deliveries"].insert_all(
                 [
                     {
@@ -414,7 +455,8 @@ class Store:
             )
 
     def set_digest_run(
-        self, platform: str, chat_id: str, day: date, status: str, detail: str = "", header_sent: bool | None = None
+        self, platform: str, chat_id: str, day: date, status: str, detail: str = "", header_sent: bool | None = None,
+        next_item: str | None = None,
     ) -> None:
         """Where a chat's digest of a day stands: started, deferred (with why), done.
         ``header_sent`` sticks once set, so a digest resumed after a failure never repeats its header."""
@@ -429,6 +471,8 @@ class Store:
         if header_sent is not None:
             row["header_sent"] = int(header_sent)
         with self.db.conn:
+            if header_sent:
+                self._hand_over(platform, chat_id, next_item, day)  # the header was in flight
             self.db["digest_runs"].upsert(row, pk=("platform", "chat_id", "day"))
 
     def pending_runs(self, since: date) -> list[dict[str, Any]]:

@@ -18,15 +18,19 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot import discord_render as dr
 from bot.deliver import deliver_digest
+from bot.i18n import t
 from bot.settings import Settings
 from bot.store import Store
 from bot.telegram_bot import FloodLimits, TelegramBot
-from tests import test_telegram
+from tests import test_discord, test_telegram
 from tests.fakes.arxiv import FakeArxiv
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.gemini import FakeGemini, Recorded
 from tests.fakes.server import serve
 from tests.fakes.telegram import FakeTelegram, Posted
+from tests.test_discord import MANAGER, running
 from tests.test_telegram import (
     ADMIN,
     AVATAR_IDS,
@@ -42,7 +46,8 @@ from tests.test_telegram import (
     until,
 )
 
-tg, arxiv, cfg = test_telegram.tg, test_telegram.arxiv, test_telegram.cfg  # its fixtures, shared
+tg, arxiv, cfg = test_telegram.tg, test_telegram.arxiv, test_telegram.cfg  # their fixtures, shared
+fake, dsettings = test_discord.fake, test_discord.dsettings
 DM_USER = 31
 
 
@@ -354,3 +359,23 @@ async def test_a_burst_in_busy_groups_does_not_delay_a_private_help(cfg: Setting
             assert meanwhile < 30 and left > 200
             await until(lambda: sum(len(fake.in_chat(g)) for g in groups) == 450, timeout=120)
             assert fake.too_many == 0
+
+
+async def test_discord_two_digest_commands_at_once_post_each_paper_once(dsettings: Settings, fake: FakeDiscord) -> None:
+    """The same lock for Discord: it lives in the core's delivery, not in an adapter."""
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    with gated_llm(dsettings) as (settings, gate):
+        async with running(settings) as (core, _bot):
+            await core.harvest()
+            sub = await fake.slash("subscribe", {"topic": "3dgs"}, channel_id=channel, permissions=MANAGER)
+            await fake.wait_until(lambda: sub.callback)
+            first = await fake.slash("digest", channel_id=channel, permissions=MANAGER)
+            await fake.wait_until(lambda: fake.sent(channel) and gate.waiting)  # header out, a paper at the model
+            second = await fake.slash("digest", channel_id=channel, permissions=MANAGER)
+            await fake.wait_until(lambda: second.followups)
+            assert second.followups[0]["content"] == t("digest.running", "en")
+            gate.open()
+            await fake.wait_until(lambda: first.followups, timeout=60)
+            assert first.followups[0]["content"] == dr.dt("dc.digest_sent", "en", n=3)
+            assert len(fake.sent(channel)) == 4  # the header and three papers, each once

@@ -553,6 +553,12 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     first = {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS}
     assert sorted(first.values()) == [0, 0, 1, 1]
     assert len(ledger(settings.db_path, GROUP)) == 2
+    store = Store(settings.db_path)
+    try:  # the ledger knows which message was in flight at the kill: the held one, the one that may repeat
+        flying = store.in_flight("telegram", str(GROUP))
+        assert flying is not None and first.get(flying["item"]) == 0
+    finally:
+        store.close()
     # the process comes back (in-process this time: run() is what `paperbot run` calls)
     stop = asyncio.Event()
     runner = asyncio.create_task(run(settings, stop))
@@ -564,6 +570,11 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     assert {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS} == dict.fromkeys(AVATAR_IDS, 1)
     assert sum(1 for p in tg.in_chat(GROUP) if "📚" in p.visible) == 1
     assert sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS
+    store = Store(settings.db_path)
+    try:
+        assert store.in_flight("telegram", str(GROUP)) is None
+    finally:
+        store.close()
 
 
 def test_visible_length_counts_what_telegram_counts() -> None:
