@@ -1,4 +1,5 @@
-"""Deliver: one chat's digest for one listing day, exactly once per paper, on any platform.
+"""Deliver: one chat's digest for one listing day, each paper once (but for the one message in
+flight at a crash), on any platform.
 
 The chat adapters (Telegram, Discord) implement :class:`Channel`: how to put a header, a paper
 or a short list into their chat. Everything else is here and platform-free: which papers the

@@ -424,9 +424,11 @@ class Store:
         if item is None or day is None:
             self.db.execute("delete from in_flight where platform = ? and chat_id = ?", [platform, str(chat_id)])
             return
-        self.db["in_flight"].upsert(
-            {"platform": platform, "chat_id": str(chat_id), "item": item, "day": day.isoformat(), "at": utcnow()},
-            pk=("platform", "chat_id"),
+        # plain SQL: this runs inside the ledger's commit window, where sqlite-utils' upsert
+        # would first read the table's schema
+        self.db.execute(
+            "insert or replace into in_flight (platform, chat_id, item, day, at) values (?, ?, ?, ?, ?)",
+            [platform, str(chat_id), item, day.isoformat(), utcnow()],
         )
 
     def record_delivery(
