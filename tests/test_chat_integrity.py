@@ -379,3 +379,23 @@ async def test_discord_two_digest_commands_at_once_post_each_paper_once(dsetting
             await fake.wait_until(lambda: first.followups, timeout=60)
             assert first.followups[0]["content"] == dr.dt("dc.digest_sent", "en", n=3)
             assert len(fake.sent(channel)) == 4  # the header and three papers, each once
+
+
+async def test_discord_caps_subscriptions_and_commands(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    settings = dsettings.model_copy(update={"max_subscriptions_per_chat": 1, "commands_per_user_per_minute": 3})
+    alice = fake.user("alice")
+    async with running(settings):
+        ok = await fake.slash("subscribe", {"topic": "3dgs"}, channel_id=channel, user=alice, permissions=MANAGER)
+        await fake.wait_until(lambda: ok.callback)
+        over = await fake.slash("subscribe", {"topic": "ti:nerf"}, channel_id=channel, user=alice, permissions=MANAGER)
+        await fake.wait_until(lambda: over.callback)
+        assert over.callback["data"]["content"] == t("error.too_many_subscriptions", "en", limit=1)
+        third = await fake.slash("help", channel_id=channel, user=alice)
+        await fake.wait_until(lambda: third.callback)
+        assert third.callback["data"]["content"].startswith("After each arXiv announcement")
+        fourth = await fake.slash("help", channel_id=channel, user=alice)
+        await fake.wait_until(lambda: fourth.callback)
+        assert fourth.callback["data"]["content"] == t("error.throttled", "en", per_minute=3)
+        assert fourth.callback["data"]["flags"] & 64  # ephemeral: only the person sees it
