@@ -544,6 +544,7 @@ def status() -> None:
             )
         )
         waiting = summaries_pending(store)
+        flying = list(store.db.query("select * from in_flight order by platform, chat_id"))
     finally:
         store.close()
     table = Table("platform", "chat", "state", "detail")
@@ -551,6 +552,11 @@ def status() -> None:
         state = "inactive" if not r["active"] else (r["status"] or "pending")
         table.add_row(r["platform"], r["chat_id"], state, r["inactive_reason"] or r["detail"] or "")
     out.print(table)
+    for row in flying:
+        click.echo(
+            f"{row['platform']}:{row['chat_id']}: {row['item']} of {row['day']} has been in flight since {row['at']} "
+            "(if the bot is not running, it stopped then: that message is sent again and may arrive twice)"
+        )
     for row in waiting:
         why = f": {row['error']}" if row["error"] else ""
         click.echo(

@@ -28,7 +28,9 @@ from .models import Paper
 from .pdfs import fetch_pdf, pdf_path
 from .settings import Settings
 from .store import AsyncStore, Store
+from .throttle import CommandThrottle
 from .topics import Catalogue, Subscription, about_subscription, has_cjk
+from .turns import ChatTurns
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
@@ -86,6 +88,8 @@ class Paperbot:
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
         self._links: dict[str, tuple[bool, list[Link]]] = {}  # per paper version, whether the PDF was read
+        self.deliveries = ChatTurns()  # one digest delivery per chat at a time (bot.deliver)
+        self.throttle = CommandThrottle(settings.commands_per_user_per_minute)  # per person, every platform
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])

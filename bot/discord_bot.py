@@ -36,7 +36,7 @@ from discord.http import Route
 from . import discord_render as dr
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
-from .errors import BadSetting, NeedsLLM, PaperbotError
+from .errors import BadSetting, NeedsLLM, PaperbotError, Throttled
 from .i18n import error_text, t
 from .links import Link
 from .models import Paper
@@ -144,6 +144,20 @@ class _Client(discord.Client):
 
 
 class _Tree(app_commands.CommandTree[_Client]):
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """The command throttle (``COMMANDS_PER_USER_PER_MINUTE``, the core's, shared with
+        Telegram) for slash commands; over it, the person alone is told (Discord needs an answer
+        to every interaction, and an ephemeral one floods nobody)."""
+        if interaction.type != discord.InteractionType.application_command:
+            return True
+        adapter: DiscordBot = interaction.client.paperbot  # type: ignore[attr-defined]
+        throttle = adapter.core.throttle
+        if throttle.check(f"{PLATFORM}:{interaction.user.id}") == "ok":
+            return True
+        lang = await adapter.lang_for(interaction)
+        await adapter.reply(interaction, error_text(Throttled(throttle.per_minute), lang), ephemeral=True)
+        return False
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         await interaction.client.paperbot.on_command_error(interaction, error)  # type: ignore[attr-defined]
 
@@ -489,7 +503,9 @@ class DiscordBot:
             sub = await core.subscription(topic)
             await self._ensure_chat(interaction)
             cid = self.chat_id(interaction)
-            added = await core.store.run(Store.subscribe, PLATFORM, cid, sub.topic, sub.query)
+            added = await core.store.run(
+                Store.subscribe, PLATFORM, cid, sub.topic, sub.query, self.settings.max_subscriptions_per_chat
+            )  # over the cap: TooManySubscriptions, one sentence by on_command_error
             await self._reactivate(cid)
             key = "cmd.subscribed" if added else "cmd.already_subscribed"
             note = "\n" + t("cmd.about_note", lang) if added and sub.kind == "about" else ""
@@ -625,6 +641,8 @@ class DiscordBot:
                 text = dr.dt("dc.digest_sent", lang, n=result.sent)
             elif result.status == "no-subscriptions":
                 text = t("digest.no_subscriptions", lang)
+            elif result.status == "running":
+                text = t("digest.running", lang)
             elif result.status == "gone":
                 text = dr.dt("dc.digest_failed", lang)
             elif result.status == "deferred":

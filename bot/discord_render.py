@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.utils import escape_markdown
 
-from .i18n import t
+from .i18n import clean_params, t
 from .models import Paper
 from .render import (
     clean,
@@ -108,7 +108,7 @@ def dt(key: str, lang: str | None, /, **params: Any) -> str:
         return t(key, lang, **params)
     text = entry.get(lang or "en") or entry["en"]
     try:
-        return text.format(**params)
+        return text.format(**clean_params(params))
     except (KeyError, IndexError):
         return text
 

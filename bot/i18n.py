@@ -63,6 +63,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "你这一小时的总结次数已用完，请 {minutes} 分钟后再试（已缓存的论文不受限制）。",
         "en": "You have used this hour's summaries; try again in {minutes} minutes (cached papers are always free).",
     },
+    "error.too_many_subscriptions": {
+        "zh": "本群已有 {limit} 个订阅，达到上限；请先用 /unsubscribe 取消一些再订阅。",
+        "en": "This chat already has {limit} subscriptions, the most it may have; /unsubscribe some first.",
+    },
+    "error.throttled": {
+        "zh": "你发送命令太快了（每分钟最多 {per_minute} 条），请一分钟后再试。",
+        "en": "You are sending commands too fast (at most {per_minute} a minute); please wait a minute.",
+    },
     "error.bad_setting": {"zh": "设置无效：{detail}", "en": "Invalid setting: {detail}"},
     "error.bad_time": {
         "zh": "“{text}” 不是有效时间，请用 24 小时制，如 /settime 09:00 Asia/Shanghai。",
@@ -125,6 +133,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "digest.no_subscriptions": {
         "zh": "本群还没有订阅任何主题，试试 /subscribe 虚拟人 或 /topics。",
         "en": "This chat follows no topic yet; try /subscribe avatar or /topics.",
+    },
+    "digest.running": {
+        "zh": "本群的论文正在发送中，马上就好，无需再次 /digest。",
+        "en": "This chat's digest is being posted right now; no need to send /digest again.",
     },
     "digest.nothing_new": {
         "zh": "今天没有新的论文要发送（都已发送过，或 arXiv 今天没有更新）。",
@@ -215,12 +227,26 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+PARAM_LIMIT = 1000  # characters of one parameter: an echo of user text stays an echo, not a page
+
+
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the renderers treat outside text: control characters (NUL), bidi overrides
+    and runs of whitespace gone, cut to :data:`PARAM_LIMIT`. Parameters often echo what someone
+    typed (a topic, a time, an id), and a right-to-left override in one turns the rest of the
+    bot's sentence around."""
+    from .render import clean, fit  # render uses this module's t()
+
+    return {k: fit(clean(v), PARAM_LIMIT) if isinstance(v, str) else v for k, v in params.items()}
+
+
 def t(key: str, lang: str | None = "en", /, **params: Any) -> str:
-    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``."""
+    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``
+    (cleaned: :func:`clean_params`)."""
     entry = MESSAGES.get(key) or MESSAGES["error.generic"]
     text = entry.get(lang or "en") or entry["en"]
     try:
-        return text.format(**params)
+        return text.format(**clean_params(params))
     except (KeyError, IndexError):
         return text
 

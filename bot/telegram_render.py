@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .i18n import t
+from .i18n import clean_params, t
 from .models import Paper
 from .render import (
     clean,
@@ -84,7 +84,7 @@ def tt(key: str, lang: str, /, **params: Any) -> str:
     if entry is None:
         return t(key, lang, **params)
     text = entry.get(lang) or entry["en"]
-    return text.format(**params) if params else text
+    return text.format(**clean_params(params)) if params else text
 
 
 def say(key: str, lang: str, /, **params: Any) -> str:

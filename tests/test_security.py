@@ -571,7 +571,8 @@ def _parses(fn: Callable[[str], Any], text: str) -> bool:
 @pytest.fixture
 def hostile_cfg(cfg: Settings, arxiv: Any) -> Settings:  # noqa: F811
     listing(arxiv, DAY, pdfs=False)
-    return cfg.model_copy(update={"default_lang": "en", "figure_policy": "none"})
+    # one admin sends every generated command: no per-person throttle (tests/test_chat_integrity.py has it)
+    return cfg.model_copy(update={"default_lang": "en", "figure_policy": "none", "commands_per_user_per_minute": 0})
 
 
 def test_generated_summarize_and_dm_text(hostile_cfg: Settings, tg: FakeTelegram) -> None:  # noqa: F811

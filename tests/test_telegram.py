@@ -453,7 +453,7 @@ async def test_retry_after_is_honoured(cfg: Settings, tg: FakeTelegram) -> None:
 async def test_flood_limits_are_kept_in_a_busy_group(cfg: Settings, tg: FakeTelegram) -> None:
     """25 replies in one group: at most 20 a minute and one a second there, with no 429."""
     tg.add_group(GROUP, admins=(ADMIN,))
-    async with telegram(cfg):
+    async with telegram(cfg.model_copy(update={"commands_per_user_per_minute": 0})):  # one person's 25: no throttle
         first = tg.send_text(GROUP, ADMIN, "/help")
         for _ in range(24):
             tg.send_text(GROUP, ADMIN, "/subscriptions")
@@ -592,6 +592,12 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     first = {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS}
     assert sorted(first.values()) == [0, 0, 1, 1]
     assert len(ledger(settings.db_path, GROUP)) == 2
+    store = Store(settings.db_path)
+    try:  # the ledger knows which message was in flight at the kill: the held one, the one that may repeat
+        flying = store.in_flight("telegram", str(GROUP))
+        assert flying is not None and first.get(flying["item"]) == 0
+    finally:
+        store.close()
     # the process comes back (in-process this time: run() is what `paperbot run` calls)
     stop = asyncio.Event()
     runner = asyncio.create_task(run(settings, stop))
@@ -603,6 +609,11 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     assert {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS} == dict.fromkeys(AVATAR_IDS, 1)
     assert sum(1 for p in tg.in_chat(GROUP) if "📚" in p.visible) == 1
     assert sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS
+    store = Store(settings.db_path)
+    try:
+        assert store.in_flight("telegram", str(GROUP)) is None
+    finally:
+        store.close()
 
 
 def test_visible_length_counts_what_telegram_counts() -> None:
