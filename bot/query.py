@@ -123,22 +123,49 @@ class DateRange:
 
 @dataclass(frozen=True)
 class Op:
-    op: str  # AND | OR | ANDNOT
-    left: Node
-    right: Node
+    """``AND`` or ``OR`` over any number of items, kept flat: ``a b c … z`` is one node with 26
+    items, not 25 nested ones, so evaluating and serialising a long query never recurses deeper
+    than its parentheses (at most 20). In an ``AND``, ``negated[i]`` marks an item joined by
+    ``ANDNOT`` (``AND`` and ``ANDNOT`` bind alike, left to right: a ∧ b ∧ ¬c ∧ d)."""
+
+    op: str  # AND | OR
+    items: tuple[Node, ...]
+    negated: tuple[bool, ...] = ()
 
     def matches(self, doc: PaperIndex) -> bool:
-        if self.op == "AND":
-            return self.left.matches(doc) and self.right.matches(doc)
         if self.op == "OR":
-            return self.left.matches(doc) or self.right.matches(doc)
-        return self.left.matches(doc) and not self.right.matches(doc)
+            return any(item.matches(doc) for item in self.items)
+        negated = self.negated or (False,) * len(self.items)
+        return all(item.matches(doc) != neg for item, neg in zip(self.items, negated, strict=True))
 
     def api(self) -> str:
         def side(n: Node) -> str:
-            return f"({n.api()})" if isinstance(n, Op) and n.op != self.op else n.api()
+            return f"({n.api()})" if isinstance(n, Op) else n.api()
 
-        return f"{side(self.left)} {self.op} {side(self.right)}"
+        if self.op == "OR":
+            return " OR ".join(side(item) for item in self.items)
+        negated = self.negated or (False,) * len(self.items)
+        out = [side(self.items[0])]
+        for item, neg in zip(self.items[1:], negated[1:], strict=True):
+            out.append(f"{'ANDNOT' if neg else 'AND'} {side(item)}")
+        return " ".join(out)
+
+
+def _joined(op: str, items: list[Node], negated: list[bool]) -> Node:
+    """One node for ``items`` joined by ``op``; an un-negated item of the same kind (from
+    parentheses) is merged in, so the tree stays flat."""
+    flat: list[Node] = []
+    flags: list[bool] = []
+    for item, neg in zip(items, negated, strict=True):
+        if isinstance(item, Op) and item.op == op and not neg:
+            flat.extend(item.items)
+            flags.extend(item.negated or (False,) * len(item.items))
+        else:
+            flat.append(item)
+            flags.append(neg)
+    if len(flat) == 1:
+        return flat[0]
+    return Op(op, tuple(flat), tuple(flags) if any(flags) else ())
 
 
 Node = Term | DateRange | Op
@@ -235,6 +262,11 @@ class _Parser:
         self.q = q
         self.toks = _tokenize(q)
         self.i = 0
+        terms = [t for t in self.toks if t.kind in ("word", "phrase", "range")]
+        if len(terms) > MAX_TERMS:
+            raise QueryError(
+                f"the query has {len(terms)} search terms; at most {MAX_TERMS} are allowed", terms[MAX_TERMS].pos, q
+            )
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -256,23 +288,26 @@ class _Parser:
         return node
 
     def or_expr(self, fld: str | None) -> Node:
-        node = self.and_expr(fld)
+        items = [self.and_expr(fld)]
         while (tok := self.peek()) is not None and tok.kind == "op" and tok.text == "OR":
             self.take()
-            node = Op("OR", node, self.and_expr(fld, after=tok))
-        return node
+            items.append(self.and_expr(fld, after=tok))
+        return _joined("OR", items, [False] * len(items))
 
     def and_expr(self, fld: str | None, after: _Tok | None = None) -> Node:
-        node = self.unary(fld, after)
+        items = [self.unary(fld, after)]
+        negated = [False]
         while (tok := self.peek()) is not None and tok.kind != "rparen":
             if tok.kind == "op" and tok.text == "OR":
                 break
             if tok.kind == "op":
                 self.take()
-                node = Op(tok.text, node, self.unary(fld, tok))
+                items.append(self.unary(fld, tok))
+                negated.append(tok.text == "ANDNOT")
             else:
-                node = Op("AND", node, self.unary(fld, None))
-        return node
+                items.append(self.unary(fld, None))
+                negated.append(False)
+        return _joined("AND", items, negated)
 
     def unary(self, fld: str | None, after: _Tok | None) -> Node:
         tok = self.peek()
@@ -348,6 +383,9 @@ class _Parser:
 
 
 MAX_QUERY_LENGTH = 1000
+#: Words, phrases and date ranges in one query: the longest shipped topic has about 15; a query
+#: of hundreds of words matches nothing useful and costs every harvest its evaluation.
+MAX_TERMS = 50
 
 
 @dataclass(frozen=True)

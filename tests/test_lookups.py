@@ -122,3 +122,44 @@ def test_ids_at_the_edges_and_links_in_free_text() -> None:
     assert str(parse_arxiv_id("https://alphaxiv.org/overview/2309.04247v2")) == "2309.04247v2"
     found = find_arxiv_ids("see https://huggingface.co/papers/2309.04247 and ar5iv.org/html/2407.21047v2, 9912.12345")
     assert [str(a) for a in found] == ["2309.04247", "2407.21047v2"]
+
+
+# ---- queries too long to be useful (item 10) ------------------------------------------------------
+
+
+def _depth(node: object) -> int:
+    from bot.query import Op
+
+    return 1 + max((_depth(i) for i in node.items), default=0) if isinstance(node, Op) else 1
+
+
+def test_long_and_deep_queries_stay_shallow() -> None:
+    from bot.models import Paper
+    from bot.query import MAX_TERMS, parse_query
+
+    words = [f"w{i}" for i in range(MAX_TERMS)]
+    flat = parse_query(" ".join(words))
+    assert _depth(flat.root) == 2 and flat.api == " AND ".join(f"all:{w}" for w in words)
+    paper = Paper(id="2606.30001", version=1, title=" ".join(words), abstract="", authors=[], categories=["cs.CV"])
+    assert flat.matches(paper)
+    nested = parse_query("(" * 20 + " OR ".join(words[:30]) + ")" * 20 + " ANDNOT w999")
+    assert _depth(nested.root) == 3 and nested.matches(paper)
+    assert nested.api == "(" + " OR ".join(f"all:{w}" for w in words[:30]) + ") ANDNOT all:w999"
+    assert parse_query("a ANDNOT (b AND c) d").api == "all:a ANDNOT (all:b AND all:c) AND all:d"
+    assert parse_query("a ANDNOT (b AND c)").matches(Paper(id="2606.30002", version=1, title="a b", abstract="", authors=[], categories=[]))
+
+
+async def test_a_query_of_hundreds_of_words_is_refused_by_search_and_subscribe(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    from bot.store import Store
+
+    tg.add_user(OTHER)
+    query = " ".join("abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(490))
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})) as (core, _bot):
+        (searched,) = await reply_to(tg, OTHER, OTHER, f"/search {query}")
+        assert searched.visible.startswith("The query has a problem: the query has 490 search terms; at most 50 are allowed")
+        (subscribed,) = await reply_to(tg, OTHER, OTHER, f"/subscribe {query}")
+        assert "490 search terms" in subscribed.visible
+        assert await core.store.run(Store.subscriptions, "telegram", str(OTHER)) == []
+        (ok,) = await reply_to(tg, OTHER, OTHER, "/search " + " ".join(f"w{i}" for i in range(50)))
+        assert "problem" not in ok.visible
+    assert arxiv.requests("api") and len(arxiv.requests("api")) == 1  # only the 50-word search went out
