@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Paperbot:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)  # the store, PDFs and figures are the owner's alone
         self.store = AsyncStore(settings.db_path)
         # the ledger's own connection and thread: its writes never queue behind other chats'
         # reads, which keeps "platform accepted → ledger committed" (the crash window) short

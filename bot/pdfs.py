@@ -39,7 +39,7 @@ def fetch_pdf(settings: Settings, paper_id: str, version: int, *, client: httpx.
     target = pdf_path(settings, paper_id, version)
     if target.exists() and target.stat().st_size > 0:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = pdf_url_for(settings, paper_id, version)
     limit = settings.pdf_max_mb * 1024 * 1024
     own = client is None
