@@ -64,7 +64,13 @@ def private_file(path: Path) -> None:
     the umask. SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so a
     database created 0600 keeps them 0600 too; existing ones are tightened here as well.
     """
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # only ever a new file: closing any descriptor of a database this process has open would
+    # drop every POSIX lock SQLite holds on it (the other connection's included)
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             if p.stat().st_mode & 0o077:
