@@ -107,6 +107,11 @@ class LLMError(PaperbotError):
     key = "error.llm"
 
 
+class ModelDown(LLMError):
+    """The model failed too often in a row: requests are not sent until a cool-down has passed
+    (see :class:`bot.llm.Breaker`); callers fall back at once, as for any LLMError."""
+
+
 class NeedsLLM(PaperbotError):
     key = "error.needs_llm"
 

@@ -14,6 +14,7 @@ them all once when it opens (see :func:`bot.core.create_tables`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -67,10 +68,8 @@ def private_file(path: Path) -> None:
     # only ever a new file: closing any descriptor of a database this process has open would
     # drop every POSIX lock SQLite holds on it (the other connection's included)
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            pass
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             if p.stat().st_mode & 0o077:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from . import extractive as ext
-from .errors import LLMError, NeedsLLM
+from .errors import LLMError, ModelDown, NeedsLLM
 from .llm import GEMINI_INLINE_MAX_BYTES, Document, KeyedLocks, Provider, Reply, make_provider
 from .models import Paper
 from .pdftext import PdfWorker
@@ -44,6 +44,11 @@ FIELD_MAX = 600
 ANSWER_MAX = 800
 QUESTION_MAX = 1000
 EXTRACTIVE_RETRY_MINUTES = 30
+#: The longest valid summary, in characters: the schema's limits (7 takeaways, 5 structured
+#: fields, up to 8 keywords of ~40). A CJK character is about one token, so with some room for
+#: the JSON around it this is the reply's token cap before any thinking (Provider.output_cap).
+SUMMARY_TOKENS = SUMMARY_MAX + 7 * TAKEAWAY_MAX + 5 * FIELD_MAX + 8 * 40 + 400
+ANSWER_TOKENS = ANSWER_MAX + 400
 _CACHE_HITS_KEY = "summaries.cache_hits"
 _STRUCTURED = ("background", "past_methods", "method", "results", "conclusion")
 _LANG_NAMES = {"zh": "Simplified Chinese (简体中文)", "en": "English"}
@@ -481,7 +486,7 @@ class Summarizer:
         doc = Document(paper.title, paper.abstract, _usable(pdf))
         prompt = f"{_paper_head(paper)}\n\nQuestion: {question}"
         reply = await self._call(
-            self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc
+            self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc, answer_tokens=ANSWER_TOKENS
         )
         answer = reply.text.strip()
         if not answer:
@@ -545,8 +550,10 @@ class Summarizer:
         prompt: str,
         doc: Document | None = None,
         schema: type[BaseModel] | None = None,
+        answer_tokens: int = SUMMARY_TOKENS,
     ) -> Reply:
-        """One provider call, recorded in llm_calls whether it worked or not."""
+        """One provider call, capped in length, recorded in llm_calls whether it worked or not
+        (a call the breaker kept from being sent is not a call)."""
         row: dict[str, Any] = {
             "at": _now().isoformat(timespec="seconds"),
             "provider": provider.kind,
@@ -555,7 +562,11 @@ class Summarizer:
             "kind": kind,
         }
         try:
-            reply = await provider.complete(system=system, prompt=prompt, doc=doc, schema=schema)
+            reply = await provider.complete(
+                system=system, prompt=prompt, doc=doc, schema=schema, max_output_tokens=provider.output_cap(answer_tokens)
+            )
+        except ModelDown:
+            raise
         except LLMError as err:
             await self._db(
                 _record_call, {**row, "input_tokens": 0, "output_tokens": 0, "ok": 0, "error": str(err)[:500]}
