@@ -26,7 +26,7 @@ from .ids import ArxivId, parse_arxiv_id
 from .llm import KeyedLocks
 from .match import match, match_any
 from .models import Paper
-from .pdfs import fetch_pdf
+from .pdfs import download_pdf
 from .settings import Settings
 from .store import AsyncStore, Store
 from .topics import Catalogue
@@ -284,7 +284,7 @@ class Paperbot:
         async def fetch() -> Path | None:
             async with self._pdf_limit:
                 try:
-                    return await asyncio.to_thread(fetch_pdf, self.settings, paper.id, paper.version)
+                    return await download_pdf(self.settings, paper.id, paper.version)
                 except PdfError as err:
                     log.warning("no PDF for %s: %s", key, err)
                     self._pdf_failures[key] = time.monotonic()
