@@ -402,8 +402,10 @@ class Paperbot:
         return await self.summarizer.ask(paper, question, lang, pdf)
 
     async def search(self, query: str, n: int = 5) -> list[Paper]:
-        """The arXiv API's top ``n`` for a query (one request; queued behind other arXiv calls)."""
-        papers = await asyncio.to_thread(self.api.search, query, n)
+        """The arXiv API's top ``n`` for a query (one request; in the same one-place line as
+        lookups, so people's searches never crowd the harvest out of arXiv's gate)."""
+        async with self._lookup_slot:
+            papers = await asyncio.to_thread(self.api.search, query, n)
         if papers:
             await self.store.run(Store.upsert_papers, papers)
         return papers
