@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arxiv_api import ArxivAPI
-from .errors import BadInterest, PaperNotFound, PaperWithdrawn, PdfError, RateLimited
+from .errors import (
+    BadInterest,
+    NeedsLLM,
+    PaperNotFound,
+    PaperWithdrawn,
+    PdfError,
+    RateLimited,
+    VersionNotFound,
+)
 from .harvest import Harvester, HarvestReport, Progress
-from .ids import parse_arxiv_id
+from .ids import ArxivId, parse_arxiv_id
 from .links import Link, find_links, first_page_text
+from .llm import KeyedLocks
 from .match import Verdict, score_papers
 from .models import Paper
-from .pdfs import fetch_pdf, pdf_path
+from .pdfs import download_pdf, pdf_path
 from .settings import Settings
 from .store import AsyncStore, Store
 from .throttle import CommandThrottle
@@ -40,6 +50,12 @@ log = logging.getLogger(__name__)
 
 VERDICT_CACHE = 256  # (day, subscription) verdict lists kept in memory
 PDF_RETRY_AFTER = 3600.0  # seconds before a PDF that could not be fetched is tried again
+MISS_CACHE_SIZE = 10_000  # ids arXiv lacks, remembered (ARXIV_MISS_TTL); the oldest go first
+
+
+def _fresh(paper: Paper | None, version: int | None) -> bool:
+    """Whether the stored paper answers a request without asking arXiv."""
+    return paper is not None and paper.has_full_metadata and (version is None or version <= paper.version)
 
 
 def create_tables(store: Store) -> None:
@@ -73,6 +89,7 @@ class Paperbot:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)  # the store, PDFs and figures are the owner's alone
         self.store = AsyncStore(settings.db_path)
         # the ledger's own connection and thread: its writes never queue behind other chats'
         # reads, which keeps "platform accepted → ledger committed" (the crash window) short
@@ -84,6 +101,9 @@ class Paperbot:
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._pdf_limit = asyncio.Semaphore(2)
         self._pdf_failures: dict[str, float] = {}
+        self._misses: dict[tuple[str, int | None], tuple[float, int]] = {}  # → (until, latest version)
+        self._lookup_queue = KeyedLocks()  # one arXiv lookup at a time per person …
+        self._lookup_slot = asyncio.Semaphore(1)  # … and one in the arXiv line at a time in all
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
@@ -258,30 +278,96 @@ class Paperbot:
         return paper, [await self.why(paper, s["topic"], s["query"]) for s in subs if not s["paused"]]
 
     # ---- single papers -------------------------------------------------------------------
-    async def lookup(self, text: str) -> Paper:
+    async def lookup(self, text: str, *, asker: tuple[str, str] | None = None) -> Paper:
         """The paper an id or link names, from the store or else the arXiv API (full metadata).
 
-        Raises BadArxivId, PaperNotFound, PaperWithdrawn, ArxivUnavailable.
+        An id arXiv does not have, or a version it lacks, is remembered for ``ARXIV_MISS_TTL``:
+        asking again answers from memory instead of queueing behind everyone's arXiv requests.
+        ``asker`` (platform, user id) queues a person's lookups one behind the other, so a
+        flood from one person holds at most one place in the line the harvest also stands in.
+
+        Raises BadArxivId, PaperNotFound (VersionNotFound), PaperWithdrawn, ArxivUnavailable.
         """
         aid = parse_arxiv_id(text)
+        self._known_missing(aid)
         paper = await self.store.run(Store.get_paper, aid.id)
-        fresh = paper is not None and paper.has_full_metadata and (aid.version is None or aid.version <= paper.version)
-        if not fresh:
+        if not _fresh(paper, aid.version):
 
             async def fetch() -> list[Paper]:
-                return await asyncio.to_thread(self.api.by_ids, [aid.id])
+                async with self._lookup_queue(asker or ("", "")), self._lookup_slot:
+                    return await asyncio.to_thread(self.api.by_ids, [aid.id])
 
             found = await self._once(("lookup", aid.id), fetch)
             if found:
                 await self.store.run(Store.upsert_papers, found)
                 paper = await self.store.run(Store.get_paper, aid.id)
         if paper is None:
+            self._remember_missing(aid.id, None)
             raise PaperNotFound(str(aid))
         if paper.withdrawn:
             raise PaperWithdrawn(paper.id)
+        if aid.version and aid.version > paper.version:
+            self._remember_missing(aid.id, aid.version, paper.version)
+            raise VersionNotFound(paper.id, aid.version, paper.version)
         if aid.version and aid.version < paper.version:
             paper.version = aid.version  # the reader asked for that version: summarize it
         return paper
+
+    def _known_missing(self, aid: ArxivId) -> None:
+        """Raise what arXiv said a little while ago about this id or version, if it had none."""
+        now = time.monotonic()
+        for key in ((aid.id, None), (aid.id, aid.version)):
+            hit = self._misses.get(key)
+            if hit is None:
+                continue
+            until, latest = hit
+            if until <= now:
+                del self._misses[key]
+            elif key[1] is None:
+                raise PaperNotFound(str(aid))
+            elif aid.version is not None:
+                raise VersionNotFound(aid.id, aid.version, latest)
+
+    def _remember_missing(self, paper_id: str, version: int | None, latest: int = 0) -> None:
+        ttl = self.settings.arxiv_miss_ttl
+        if ttl <= 0:
+            return
+        self._misses[(paper_id, version)] = (time.monotonic() + ttl, latest)
+        while len(self._misses) > MISS_CACHE_SIZE:  # oldest first: a dict keeps insertion order
+            del self._misses[next(iter(self._misses))]
+
+    async def paper_for(
+        self, platform: str, user_id: str, text: str, lang: str, *, asking: bool = False
+    ) -> Paper:
+        """The paper a person asked about (``/summarize``, ``/ask``, a button), their hourly
+        allowance charged BEFORE any work for it is done: a paper the store lacks costs one
+        arXiv lookup, a summary not cached (or a question) costs a model call, and either is
+        charged once, up front; a cached paper with a cached summary is free. A lookup refused
+        for the allowance never reaches arXiv, and known misses are answered from memory.
+
+        Raises what :meth:`lookup` raises, :class:`RateLimited`, and :class:`NeedsLLM` for a
+        question with no model to answer it.
+        """
+        aid = parse_arxiv_id(text)
+        if asking and self.summarizer.provider_name == "none":
+            raise NeedsLLM()
+        self._known_missing(aid)
+        stored = await self.store.run(Store.get_paper, aid.id)
+        if _fresh(stored, aid.version):
+            paper = await self.lookup(text)  # from the store: no network
+            await self.spend_llm(platform, user_id, paper, lang, asking=asking)
+            return paper
+        await self._take_allowance(platform, user_id, aid.id)
+        return await self.lookup(text, asker=(platform, str(user_id)))
+
+    async def _take_allowance(self, platform: str, user_id: str, paper_id: str) -> None:
+        from . import allowance
+
+        wait = await self.store.run(
+            allowance.take, platform, str(user_id), paper_id, self.clock(), self.settings.summarize_per_user_per_hour
+        )
+        if wait is not None:
+            raise RateLimited(wait)
 
     async def pdf(self, paper: Paper) -> Path | None:
         """The paper's PDF on disk, fetched once; None (logged) when it cannot be had.
@@ -297,7 +383,7 @@ class Paperbot:
         async def fetch() -> Path | None:
             async with self._pdf_limit:
                 try:
-                    return await asyncio.to_thread(fetch_pdf, self.settings, paper.id, paper.version)
+                    return await download_pdf(self.settings, paper.id, paper.version)
                 except PdfError as err:
                     log.warning("no PDF for %s: %s", key, err)
                     self._pdf_failures[key] = time.monotonic()
@@ -434,17 +520,11 @@ class Paperbot:
 
         Free when no model runs: no provider, or (for a summary) one that is cached already.
         """
-        from . import allowance
-
         if self.summarizer.provider_name == "none":
             return
         if not asking and await self.summarizer.cached(paper, lang) is not None:
             return  # served from the cache: no model call
-        wait = await self.store.run(
-            allowance.take, platform, str(user_id), paper.id, self.clock(), self.settings.summarize_per_user_per_hour
-        )
-        if wait is not None:
-            raise RateLimited(wait)
+        await self._take_allowance(platform, user_id, paper.id)
 
     async def ask(self, paper: Paper, question: str, lang: str) -> str:
         pdf = None
@@ -453,8 +533,10 @@ class Paperbot:
         return await self.summarizer.ask(paper, question, lang, pdf)
 
     async def search(self, query: str, n: int = 5) -> list[Paper]:
-        """The arXiv API's top ``n`` for a query (one request; queued behind other arXiv calls)."""
-        papers = await asyncio.to_thread(self.api.search, query, n)
+        """The arXiv API's top ``n`` for a query (one request; in the same one-place line as
+        lookups, so people's searches never crowd the harvest out of arXiv's gate)."""
+        async with self._lookup_slot:
+            papers = await asyncio.to_thread(self.api.search, query, n)
         if papers:
             await self.store.run(Store.upsert_papers, papers)
         return papers

@@ -433,8 +433,7 @@ class DiscordBot:
         await interaction.response.defer(ephemeral=True, thinking=True)
         lang = await self.lang_for(interaction)
         try:
-            paper = await self.core.lookup(paper_id)
-            await self._charge(interaction, paper, lang)
+            paper = await self._paper_for(interaction, paper_id, lang)
             item = Enriched(paper, await self.core.summary(paper, lang), [], links=await self.core.links(paper))
         except Exception as err:  # one sentence for the person, whatever failed; details in the log
             if not isinstance(err, PaperbotError):
@@ -444,11 +443,12 @@ class DiscordBot:
         for embeds in dr.full_summary_messages(item, lang):
             await interaction.followup.send(embeds=embeds, ephemeral=True)
 
-    async def _charge(
-        self, interaction: discord.Interaction, paper: Paper, lang: str, *, asking: bool = False
-    ) -> None:
-        """Charge the person's hourly allowance (the core's, shared with Telegram); cached summaries are free."""
-        await self.core.spend_llm(self.platform, str(interaction.user.id), paper, lang, asking=asking)
+    async def _paper_for(
+        self, interaction: discord.Interaction, text: str, lang: str, *, asking: bool = False
+    ) -> Paper:
+        """The paper asked for, the person's hourly allowance (the core's, shared with Telegram)
+        charged before any arXiv or model work; cached summaries are free."""
+        return await self.core.paper_for(self.platform, str(interaction.user.id), text, lang, asking=asking)
 
     # ---- slash commands ---------------------------------------------------------------------
     def _register(self, tree: _Tree) -> None:
@@ -658,8 +658,7 @@ class DiscordBot:
         async def summarize(interaction: discord.Interaction, paper: str) -> None:
             await interaction.response.defer(thinking=True)  # the summary can take a while: ack in 3 s
             lang = await self.lang_for(interaction)
-            found = await core.lookup(paper)
-            await self._charge(interaction, found, lang)
+            found = await self._paper_for(interaction, paper, lang)
             item = await core.enrich(found, lang)
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
@@ -699,10 +698,9 @@ class DiscordBot:
         async def ask(interaction: discord.Interaction, paper: str, question: str) -> None:
             await interaction.response.defer(thinking=True)
             lang = await self.lang_for(interaction)
-            found = await core.lookup(paper)
             if core.summarizer.provider_name == "none":
                 raise NeedsLLM()
-            await self._charge(interaction, found, lang, asking=True)
+            found = await self._paper_for(interaction, paper, lang, asking=True)
             answer = await core.ask(found, question, lang)
             embed = discord.Embed(
                 title=fit(clean(found.title) or found.id, dr.TITLE_MAX),

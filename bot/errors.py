@@ -85,6 +85,21 @@ class PaperNotFound(PaperbotError):
         super().__init__(f"arXiv has no paper {paper_id}; check the id", id=paper_id)
 
 
+class VersionNotFound(PaperNotFound):
+    """The paper exists, the version asked for does not (yet): never silently another version."""
+
+    key = "error.no_version"
+
+    def __init__(self, paper_id: str, version: int, latest: int) -> None:
+        PaperbotError.__init__(
+            self,
+            f"arXiv paper {paper_id} has no version {version}; the latest is v{latest}",
+            id=paper_id,
+            version=version,
+            latest=latest,
+        )
+
+
 class PaperWithdrawn(PaperbotError):
     key = "error.withdrawn"
 
@@ -112,6 +127,11 @@ class PdfError(PaperbotError):
 
 class LLMError(PaperbotError):
     key = "error.llm"
+
+
+class ModelDown(LLMError):
+    """The model failed too often in a row: requests are not sent until a cool-down has passed
+    (see :class:`bot.llm.Breaker`); callers fall back at once, as for any LLMError."""
 
 
 class NeedsLLM(PaperbotError):

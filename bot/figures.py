@@ -127,6 +127,7 @@ class _Server:
             stdout=subprocess.PIPE,
             env=env,
             close_fds=True,
+            umask=0o077,  # its PNGs are the owner's alone (0600), whatever the bot's umask
         )
 
     def alive(self) -> bool:

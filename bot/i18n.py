@@ -45,6 +45,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "There is no topic “{name}”; did you mean {suggestions}? See /topics for all of them.",
     },
     "error.not_found": {"zh": "arXiv 上没有 {id} 这篇论文，请检查编号。", "en": "arXiv has no paper {id}; please check the id."},
+    "error.no_version": {
+        "zh": "arXiv 论文 {id} 没有第 {version} 版，最新是 v{latest}；去掉版本号即可读最新版。",
+        "en": "arXiv paper {id} has no version {version}; the latest is v{latest}. Leave the version out to get it.",
+    },
     "error.withdrawn": {"zh": "arXiv 论文 {id} 已被作者撤回。", "en": "arXiv paper {id} was withdrawn by its authors."},
     "error.arxiv_down": {
         "zh": "arXiv 暂时没有响应，请几分钟后再试。",

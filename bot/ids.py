@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .errors import BadArxivId
 
@@ -17,13 +18,21 @@ _OLD = r"(?P<old>[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
 _VERSION = r"(?:v(?P<version>\d{1,3}))?"
 _ID = rf"(?:{_NEW}|{_OLD}){_VERSION}"
 
+# the pages people paste: arXiv's own, its HTML renderings (ar5iv), and the sites that show a
+# paper under its arXiv id (alphaXiv, Hugging Face's daily papers)
+_HOSTS = (
+    r"(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"|ar5iv\.(?:labs\.arxiv\.)?org/(?:abs|html)/"
+    r"|(?:www\.)?alphaxiv\.org/(?:abs|overview|pdf)/"
+    r"|(?:www\.)?huggingface\.co/papers/"
+)
 _BARE = re.compile(rf"^\s*(?:arxiv\s*:\s*)?{_ID}\s*$", re.IGNORECASE)
 _URL = re.compile(
-    rf"^\s*(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/{_ID}(?:\.pdf)?/?(?:[?#].*)?\s*$",
+    rf"^\s*(?:https?://)?(?:{_HOSTS}){_ID}(?:\.pdf)?/?(?:[?#].*)?\s*$",
     re.IGNORECASE,
 )
 _FIND = re.compile(
-    rf"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|\barxiv\s*:\s*|(?<![\w./-])){_ID}(?![\w/])",
+    rf"(?:(?:https?://)?(?:{_HOSTS})|\barxiv\s*:\s*|(?<![\w./-])){_ID}(?![\w/])",
     re.IGNORECASE,
 )
 
@@ -44,17 +53,33 @@ def _from_match(m: re.Match[str]) -> ArxivId:
     if m.group("old"):
         archive, number = base.split("/")
         base = f"{archive.split('.')[0].lower()}/{number}"  # math.GT/0309136 is math/0309136
-    version = int(m.group("version")) if m.group("version") else None
-    if m.group("new"):
-        yymm, number = base.split(".")
-        if not (1 <= int(yymm[2:]) <= 12) or len(number) != (5 if yymm >= "1501" else 4):
-            raise BadArxivId(base)  # 5-digit numbers since 2015-01, 4 before
-    return ArxivId(base, version or None)
+    version = int(m.group("version")) if m.group("version") is not None else None
+    if version == 0:
+        raise BadArxivId(m.group(0).strip())  # versions count from 1
+    if m.group("new") and not _new_style_ok(base):
+        raise BadArxivId(base)
+    return ArxivId(base, version)
+
+
+def _new_style_ok(base: str) -> bool:
+    """Whether a YYMM.NNNNN id can exist: new-style ids began with 0704 (April 2007), the month
+    is 01–12, numbers have 4 digits before 2015-01 and 5 since, and the month is not in the
+    future (one month of slack for time zones): ``9912.12345`` would be December 2099."""
+    yymm, number = base.split(".")
+    yy, mm = int(yymm[:2]), int(yymm[2:])
+    if not (1 <= mm <= 12) or yymm < "0704":
+        return False
+    if len(number) != (5 if yymm >= "1501" else 4):
+        return False
+    now = datetime.now(UTC)
+    latest = (now.year - 2000) * 12 + now.month  # months since 2000, this month
+    return yy * 12 + mm <= latest + 1
 
 
 def parse_arxiv_id(text: str) -> ArxivId:
     """Parse one id or link: ``2407.21047``, ``2407.21047v2``, ``arXiv:2407.21047``,
-    ``https://arxiv.org/abs/…``, ``/pdf/…``, ``/html/…``, old style ``hep-th/9901001``.
+    ``https://arxiv.org/abs/…``, ``/pdf/…``, ``/html/…``, old style ``hep-th/9901001``, and the
+    same paper on ar5iv.org, ar5iv.labs.arxiv.org, alphaxiv.org or huggingface.co/papers.
 
     Raises :class:`BadArxivId` for anything else.
     """

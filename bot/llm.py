@@ -6,10 +6,12 @@ returns the reply text with the tokens it cost. Validation, repair and caching a
 caller's (:mod:`bot.summarize`); this module owns transport: timeouts, retries with backoff,
 bounded concurrency and token accounting.
 
-Retries: the openai SDK's own ``max_retries`` fits (it backs off on 408/409/429/5xx and
-honours ``Retry-After``/``retry-after-ms``), so the OpenAI provider uses it. google-genai's
-``HttpRetryOptions`` ignores ``Retry-After`` and the ``RetryInfo`` delay Gemini sends with a
-429, so the Gemini provider retries in a small loop of its own that honours both.
+Retries: both providers retry in one small loop of their own (:meth:`Provider._attempts`):
+google-genai's ``HttpRetryOptions`` ignores ``Retry-After`` and the ``RetryInfo`` delay Gemini
+sends with a 429, and the openai SDK's own retries would hide each failed attempt from the
+circuit breaker (:class:`Breaker`), which must see every one to stop asking a dead endpoint.
+The OpenAI loop retries what the SDK would (408/409/429/5xx, timeouts, dropped connections)
+and honours ``retry-after-ms``/``Retry-After`` like it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import BadSetting, LLMError
+from .errors import BadSetting, LLMError, ModelDown
 from .pdftext import (
     GEMINI_TOKENS_PER_PAGE,
     PaperText,
@@ -53,11 +55,11 @@ GEMINI_FILE_TTL = 46 * 3600
 #: Longest Retry-After worth waiting for; beyond it the call fails (the caller falls back).
 MAX_RETRY_WAIT = 60.0
 _RETRYABLE = {408, 429, 500, 502, 503, 504}
-#: Output room for a structured summary, from the schema's limits (100 + 7×200 + 5×600 characters
-#: and keywords ≈ 4.7k characters; in Chinese ≈ one token each) with room for the JSON around them.
-SUMMARY_MAX_TOKENS = 6144
-#: An answer to a question is at most ~800 characters.
-ANSWER_MAX_TOKENS = 1536
+#: Statuses that say "this request", not "this model", is wrong: they never open the breaker.
+_REQUEST_FAULTS = {400, 413, 422}
+#: DeepSeek's chat models refuse ``max_tokens`` above this; other OpenAI-compatible servers
+#: accept it, so it bounds the derived cap for them all.
+OPENAI_MAX_TOKENS = 8192
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,55 @@ class Reply:
     input_tokens: int
     output_tokens: int
     sent_tokens_estimate: int = 0  # our own estimate of the input, for budget checks
+
+
+class Breaker:
+    """A circuit breaker for one model: after ``failures`` failed requests in a row it opens,
+    and requests fail at once (:class:`ModelDown`) for ``cooldown`` seconds; then one request
+    is let through as a probe. Its success closes the breaker, its failure opens it again.
+
+    Without it a dead endpoint costs every paper (retries + 1) × LLM_TIMEOUT before its
+    extractive fallback: 80 minutes for a 10-paper digest at the defaults.
+    """
+
+    def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = failures
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.failures >= self.threshold
+
+    def allow(self) -> bool:
+        """Whether a request may be sent now (taking the probe's place when it is due)."""
+        if not self.is_open:
+            return True
+        if self.probing or self.clock() < self.open_until:
+            return False
+        self.probing = True
+        return True
+
+    def succeeded(self) -> None:
+        if self.is_open:
+            log.info("the model answered again; closing the breaker")
+        self.failures = 0
+        self.probing = False
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.probing = False
+        if self.is_open:
+            if self.failures == self.threshold:
+                log.warning("%d model requests failed in a row; using extractive summaries for %.0f s", self.failures, self.cooldown)
+            self.open_until = self.clock() + self.cooldown
+
+    def abandoned(self) -> None:
+        """A request let through was cancelled: nothing learnt, another may probe."""
+        self.probing = False
 
 
 class KeyedLocks:
@@ -153,6 +204,16 @@ class Provider(ABC):
         self.retry_base_delay = retry_base_delay
         self.budget = settings.llm_input_token_budget
         self._sem = asyncio.Semaphore(settings.llm_concurrency)
+        self.breaker = Breaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown)
+
+    #: output tokens a reasoning model may spend thinking before it answers (they count
+    #: against the cap on the providers that think)
+    thinking_room: int = 2048
+
+    def output_cap(self, answer_tokens: int) -> int:
+        """``max_output_tokens``/``max_tokens`` for a reply of up to ``answer_tokens``:
+        ``LLM_MAX_OUTPUT_TOKENS`` when set, else the answer plus room to think."""
+        return self.settings.llm_max_output_tokens or answer_tokens + self.thinking_room
 
     @property
     @abstractmethod
@@ -164,9 +225,17 @@ class Provider(ABC):
 
     @abstractmethod
     async def complete(
-        self, *, system: str, prompt: str, doc: Document | None = None, schema: type[BaseModel] | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        doc: Document | None = None,
+        schema: type[BaseModel] | None = None,
+        max_output_tokens: int,
     ) -> Reply:
-        """The model's reply to ``prompt`` (reading ``doc`` if given; JSON if ``schema``)."""
+        """The model's reply to ``prompt`` (reading ``doc`` if given; JSON if ``schema``), at
+        most ``max_output_tokens`` long: every request carries a cap, so a runaway answer
+        costs neither memory nor minutes."""
 
     async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Release HTTP sessions."""
@@ -183,15 +252,37 @@ class Provider(ABC):
     async def _attempts(
         self, what: str, fn: Callable[[], Awaitable[T]], *, attempts: int, timeout: float
     ) -> T:
-        """``fn()`` under the concurrency cap and a timeout, retried per :meth:`_retry_delay`."""
+        """``fn()`` under the concurrency cap and a timeout, retried per :meth:`_retry_delay`;
+        nothing is sent while the breaker is open, and every outcome teaches it."""
+        last: BaseException | None = None
         for attempt in range(attempts):
             try:
-                async with self._sem, asyncio.timeout(timeout):
-                    return await fn()
+                async with self._sem:
+                    if not self.breaker.allow():
+                        if last is None:  # nothing was sent: not a call
+                            raise ModelDown(f"{self.name} is failing; not asked again for a while", provider=self.name)
+                        raise LLMError(
+                            f"{self.name} {what} failed: {_describe(last)}; not retried, the model keeps failing",
+                            provider=self.name,
+                        ) from last
+                    try:
+                        async with asyncio.timeout(timeout):
+                            result = await fn()
+                    except BaseException as err:
+                        if isinstance(err, Exception) and not isinstance(err, LLMError) and _status(err) not in _REQUEST_FAULTS:
+                            self.breaker.failed()
+                        else:
+                            self.breaker.abandoned()
+                        raise
+                    self.breaker.succeeded()
+                    return result
             except (LLMError, asyncio.CancelledError):
                 raise
             except Exception as err:
+                last = err
                 delay = self._retry_delay(err, attempt)
+                if self.breaker.is_open:
+                    delay = None  # the model keeps failing: no backoff before falling back
                 if delay is None or attempt == attempts - 1:
                     raise LLMError(
                         f"{self.name} {what} failed: {_describe(err)}", provider=self.name
@@ -199,6 +290,15 @@ class Provider(ABC):
                 log.info("%s %s: %s; retrying in %.2fs", self.name, what, _describe(err), delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status of an SDK error (google-genai's ``code``, openai's ``status_code``)."""
+    for name in ("code", "status_code"):
+        value = getattr(err, name, None)
+        if isinstance(value, int):
+            return value
+    return None
 
 
 def _describe(err: BaseException) -> str:
@@ -249,8 +349,16 @@ class GeminiProvider(Provider):
     def model(self) -> str:
         return self.settings.gemini_model
 
+    thinking_room = 8192  # 2.5 models think by default, and thinking counts as output
+
     async def complete(
-        self, *, system: str, prompt: str, doc: Document | None = None, schema: type[BaseModel] | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        doc: Document | None = None,
+        schema: type[BaseModel] | None = None,
+        max_output_tokens: int,
     ) -> Reply:
         types = self._types
         parts: list[Any] = []
@@ -267,6 +375,7 @@ class GeminiProvider(Provider):
             temperature=0.2,
             response_mime_type="application/json" if schema else None,
             response_schema=schema,
+            max_output_tokens=max_output_tokens,
         )
         contents = [types.Content(role="user", parts=parts)]
 
@@ -405,7 +514,7 @@ class OpenAIProvider(Provider):
             api_key=key or "unused",  # local servers (Ollama, vLLM) need no key, the SDK needs a string
             base_url=settings.openai_base_url or None,
             timeout=settings.llm_timeout,
-            max_retries=settings.llm_retries,
+            max_retries=0,  # retried in _attempts, where every failure also teaches the breaker
         )
         self._texts: OrderedDict[tuple[str, int, float, int], PaperText] = OrderedDict()
         self._json_mode_ok = True
@@ -425,8 +534,19 @@ class OpenAIProvider(Provider):
         self._texts.move_to_end(key)
         return self._texts[key]
 
+    def output_cap(self, answer_tokens: int) -> int:
+        if self.settings.llm_max_output_tokens:
+            return self.settings.llm_max_output_tokens
+        return min(answer_tokens + self.thinking_room, OPENAI_MAX_TOKENS)
+
     async def complete(
-        self, *, system: str, prompt: str, doc: Document | None = None, schema: type[BaseModel] | None = None
+        self,
+        *,
+        system: str,
+        prompt: str,
+        doc: Document | None = None,
+        schema: type[BaseModel] | None = None,
+        max_output_tokens: int,
     ) -> Reply:
         user = prompt
         if doc is not None and doc.pdf is not None:
@@ -451,14 +571,10 @@ class OpenAIProvider(Provider):
         sent = estimate_tokens(system) + estimate_tokens(user)
         json_mode = schema is not None and self._json_mode_ok
 
-        out_tokens = SUMMARY_MAX_TOKENS if schema is not None else ANSWER_MAX_TOKENS
-
         async def call() -> Any:
-            return await self._create(messages, json_mode, out_tokens, sent)
+            return await self._create(messages, json_mode, max_output_tokens, sent)
 
-        # the SDK retries each request (max_retries); this bounds the whole, backoffs included
-        total = self.timeout * (self.retries + 1) + 10.0 * self.retries
-        resp = await self._attempts("chat.completions", call, attempts=1, timeout=total)
+        resp = await self._attempts("chat.completions", call, attempts=self.retries + 1, timeout=self.timeout)
         if not resp.choices:
             raise LLMError(f"{self.name} returned no choices")
         text = _strip_reasoning(resp.choices[0].message.content or "")
@@ -470,20 +586,19 @@ class OpenAIProvider(Provider):
             sent_tokens_estimate=sent,
         )
 
-    async def _create(self, messages: list[dict[str, str]], json_mode: bool, out_tokens: int, sent: int) -> Any:
+    async def _create(self, messages: list[dict[str, str]], json_mode: bool, max_tokens: int, sent: int) -> Any:
         """One chat completion; endpoints that reject ``response_format`` are asked again without it.
 
-        ``max_tokens`` leaves room for the whole answer (a cut one is not JSON); Ollama also gets
-        the context size (``options.num_ctx``): its default (2–4k tokens) would silently drop the
-        start of a 24k-token prompt, the instructions with it.
+        Ollama also gets the context size (``options.num_ctx``): its default (2–4k tokens) would
+        silently drop the start of a 24k-token prompt, the instructions with it.
         """
         import openai
 
         kwargs: dict[str, Any] = {
-            "model": self.model, "messages": messages, "temperature": 0.2, "max_tokens": out_tokens,
+            "model": self.model, "messages": messages, "temperature": 0.2, "max_tokens": max_tokens,
         }  # fmt: skip
         if _is_ollama(self.settings.openai_base_url):
-            need = sent + out_tokens + 512
+            need = sent + max_tokens + 512
             kwargs["extra_body"] = {"options": {"num_ctx": -(-need // 1024) * 1024}}
         if json_mode:
             kwargs["response_format"] = {"type": "json_object"}
@@ -496,6 +611,31 @@ class OpenAIProvider(Provider):
             self._json_mode_ok = False
             kwargs.pop("response_format")
             return await self._client.chat.completions.create(**kwargs)
+
+    def _retry_delay(self, err: BaseException, attempt: int) -> float | None:
+        """Like the SDK's own retries: 408/409/429/5xx, timeouts and dropped connections, after
+        the server's ``retry-after-ms``/``retry-after`` when it sends one."""
+        import openai
+
+        if isinstance(err, openai.APIStatusError):
+            if err.status_code not in _RETRYABLE | {409}:
+                return None
+            headers = err.response.headers
+            wait: float | None = None
+            ms = headers.get("retry-after-ms")
+            if ms:
+                try:
+                    wait = max(float(ms) / 1000, 0.0)
+                except ValueError:
+                    wait = None
+            if wait is None:
+                wait = parse_retry_after(headers.get("retry-after"))
+            if wait is None:
+                return self._backoff(attempt)
+            return wait if wait <= MAX_RETRY_WAIT else None
+        if isinstance(err, openai.APIConnectionError | TimeoutError | ConnectionError):
+            return self._backoff(attempt)  # APITimeoutError is an APIConnectionError
+        return None
 
     async def aclose(self) -> None:
         try:

@@ -18,10 +18,16 @@ and a crash costs a worker, not the bot.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import math
 import multiprocessing
+import os
 import re
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -369,11 +375,43 @@ def pdf_within_pages(path: str, max_pages: int) -> tuple[bytes | None, int, int]
         pdf.close()
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def die_with_parent(parent: int) -> None:
+    """Process-pool initializer: end this worker when the bot that started it is gone.
+
+    A SIGKILLed bot runs no cleanup, and a pool worker would live on, re-parented to init (and
+    with it multiprocessing's resource tracker, which waits for every holder of its pipe). On
+    Linux the kernel sends the worker SIGKILL when its parent dies (``PR_SET_PDEATHSIG``);
+    elsewhere a daemon thread notices the parent changed. The parent may already be gone by the
+    time either is in place, so that is checked once more after.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:
+        os._exit(0)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="paperbot-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 class PdfWorker:
     """Runs pdfium work in one separate process, started on first use.
 
     The process is spawned (not forked: the bot has threads), recreated once if a PDF
-    crashed it, and shut down by :meth:`close`.
+    crashed it, shut down by :meth:`close`, and dies with the bot even when the bot is
+    SIGKILLed (:func:`die_with_parent`).
     """
 
     def __init__(self) -> None:
@@ -381,7 +419,12 @@ class PdfWorker:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

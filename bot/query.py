@@ -125,22 +125,49 @@ class DateRange:
 
 @dataclass(frozen=True)
 class Op:
-    op: str  # AND | OR | ANDNOT
-    left: Node
-    right: Node
+    """``AND`` or ``OR`` over any number of items, kept flat: ``a b c … z`` is one node with 26
+    items, not 25 nested ones, so evaluating and serialising a long query never recurses deeper
+    than its parentheses (at most 20). In an ``AND``, ``negated[i]`` marks an item joined by
+    ``ANDNOT`` (``AND`` and ``ANDNOT`` bind alike, left to right: a ∧ b ∧ ¬c ∧ d)."""
+
+    op: str  # AND | OR
+    items: tuple[Node, ...]
+    negated: tuple[bool, ...] = ()
 
     def matches(self, doc: PaperIndex) -> bool:
-        if self.op == "AND":
-            return self.left.matches(doc) and self.right.matches(doc)
         if self.op == "OR":
-            return self.left.matches(doc) or self.right.matches(doc)
-        return self.left.matches(doc) and not self.right.matches(doc)
+            return any(item.matches(doc) for item in self.items)
+        negated = self.negated or (False,) * len(self.items)
+        return all(item.matches(doc) != neg for item, neg in zip(self.items, negated, strict=True))
 
     def api(self) -> str:
         def side(n: Node) -> str:
-            return f"({n.api()})" if isinstance(n, Op) and n.op != self.op else n.api()
+            return f"({n.api()})" if isinstance(n, Op) else n.api()
 
-        return f"{side(self.left)} {self.op} {side(self.right)}"
+        if self.op == "OR":
+            return " OR ".join(side(item) for item in self.items)
+        negated = self.negated or (False,) * len(self.items)
+        out = [side(self.items[0])]
+        for item, neg in zip(self.items[1:], negated[1:], strict=True):
+            out.append(f"{'ANDNOT' if neg else 'AND'} {side(item)}")
+        return " ".join(out)
+
+
+def _joined(op: str, items: list[Node], negated: list[bool]) -> Node:
+    """One node for ``items`` joined by ``op``; an un-negated item of the same kind (from
+    parentheses) is merged in, so the tree stays flat."""
+    flat: list[Node] = []
+    flags: list[bool] = []
+    for item, neg in zip(items, negated, strict=True):
+        if isinstance(item, Op) and item.op == op and not neg:
+            flat.extend(item.items)
+            flags.extend(item.negated or (False,) * len(item.items))
+        else:
+            flat.append(item)
+            flags.append(neg)
+    if len(flat) == 1:
+        return flat[0]
+    return Op(op, tuple(flat), tuple(flags) if any(flags) else ())
 
 
 Node = Term | DateRange | Op
@@ -243,10 +270,16 @@ def _tokenize(q: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, q: str) -> None:
+    def __init__(self, q: str, max_terms: int | None = None) -> None:
         self.q = q
         self.toks = _tokenize(q)
         self.i = 0
+        max_terms = MAX_TERMS if max_terms is None else max_terms
+        terms = [t for t in self.toks if t.kind in ("word", "phrase", "range")]
+        if len(terms) > max_terms:
+            raise QueryError(
+                f"the query has {len(terms)} search terms; at most {max_terms} are allowed", terms[max_terms].pos, q
+            )
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -268,23 +301,26 @@ class _Parser:
         return node
 
     def or_expr(self, fld: str | None) -> Node:
-        node = self.and_expr(fld)
+        items = [self.and_expr(fld)]
         while (tok := self.peek()) is not None and tok.kind == "op" and tok.text == "OR":
             self.take()
-            node = Op("OR", node, self.and_expr(fld, after=tok))
-        return node
+            items.append(self.and_expr(fld, after=tok))
+        return _joined("OR", items, [False] * len(items))
 
     def and_expr(self, fld: str | None, after: _Tok | None = None) -> Node:
-        node = self.unary(fld, after)
+        items = [self.unary(fld, after)]
+        negated = [False]
         while (tok := self.peek()) is not None and tok.kind != "rparen":
             if tok.kind == "op" and tok.text == "OR":
                 break
             if tok.kind == "op":
                 self.take()
-                node = Op(tok.text, node, self.unary(fld, tok))
+                items.append(self.unary(fld, tok))
+                negated.append(tok.text == "ANDNOT")
             else:
-                node = Op("AND", node, self.unary(fld, None))
-        return node
+                items.append(self.unary(fld, None))
+                negated.append(False)
+        return _joined("AND", items, negated)
 
     def unary(self, fld: str | None, after: _Tok | None) -> Node:
         tok = self.peek()
@@ -361,6 +397,10 @@ class _Parser:
 
 MAX_QUERY_LENGTH = 1000  # what a chat may type; the shipped catalogue's topics may be longer
 CATALOGUE_QUERY_LENGTH = 20000
+#: Words, phrases and date ranges in one query a chat types: the longest shipped topic query has
+#: about 30; a query of hundreds of words matches nothing useful and costs every harvest its
+#: evaluation. The catalogue (the operator's file) is not held to it.
+MAX_TERMS = 50
 
 
 @dataclass(frozen=True)
@@ -386,8 +426,9 @@ class Query:
 def parse_query(text: str, limit: int = MAX_QUERY_LENGTH) -> Query:
     """Parse an arXiv query or raise :class:`QueryError` naming the problem and where.
 
-    ``limit`` caps the length: a chat's query keeps the 1,000-character cap, the catalogue's
-    topics (written by the operator) get :data:`CATALOGUE_QUERY_LENGTH`.
+    ``limit`` caps the length: a chat's query keeps the 1,000-character cap and
+    :data:`MAX_TERMS` terms; the catalogue's topics (written by the operator) get
+    :data:`CATALOGUE_QUERY_LENGTH` and no term cap.
     """
     if not isinstance(text, str):
         raise QueryError("the query is not text", 0, "")
@@ -402,7 +443,7 @@ def parse_query(text: str, limit: int = MAX_QUERY_LENGTH) -> Query:
         depth -= c == ")"
         if depth > 20:
             raise QueryError("parentheses nest too deeply", i, text)
-    parser = _Parser(text.strip())
+    parser = _Parser(text.strip(), MAX_TERMS if limit <= MAX_QUERY_LENGTH else limit)
     root = parser.parse()
     return Query(text.strip(), root)
 

@@ -64,9 +64,12 @@ class Settings(BaseSettings):
     arxiv_delay_seconds: float = Field(3.0, ge=0, validation_alias=_env("ARXIV_DELAY_SECONDS"))
     arxiv_timeout: float = Field(30.0, gt=0, validation_alias=_env("ARXIV_TIMEOUT"))
     arxiv_retries: int = Field(4, ge=0, validation_alias=_env("ARXIV_RETRIES"))
+    arxiv_miss_ttl: float = Field(900.0, ge=0, validation_alias=_env("ARXIV_MISS_TTL"))
 
     # PDFs and figures
     pdf_max_mb: int = Field(50, gt=0, validation_alias=_env("PDF_MAX_MB"))
+    pdf_deadline: float = Field(120.0, gt=0, validation_alias=_env("PDF_DEADLINE"))
+    pdf_min_kbps: float = Field(16.0, ge=0, validation_alias=_env("PDF_MIN_KBPS"))
     digest_figures: int = Field(4, ge=0, le=10, validation_alias=_env("DIGEST_FIGURES"))
     figure_policy: Literal["all", "open", "none"] = Field("all", validation_alias=_env("FIGURE_POLICY"))
     figure_timeout: float = Field(90.0, gt=0, validation_alias=_env("FIGURE_TIMEOUT"))
@@ -85,6 +88,9 @@ class Settings(BaseSettings):
     llm_connect_timeout: float = Field(3.0, gt=0, validation_alias=_env("LLM_CONNECT_TIMEOUT"))
     llm_retries: int = Field(3, ge=0, validation_alias=_env("LLM_RETRIES"))
     llm_input_token_budget: int = Field(24000, ge=1000, validation_alias=_env("LLM_INPUT_TOKEN_BUDGET"))
+    llm_max_output_tokens: int = Field(0, ge=0, validation_alias=_env("LLM_MAX_OUTPUT_TOKENS"))
+    llm_breaker_failures: int = Field(3, ge=1, validation_alias=_env("LLM_BREAKER_FAILURES"))
+    llm_breaker_cooldown: float = Field(300.0, gt=0, validation_alias=_env("LLM_BREAKER_COOLDOWN"))
 
     # chats
     digest_max_papers: int = Field(10, ge=1, le=50, validation_alias=_env("DIGEST_MAX_PAPERS"))

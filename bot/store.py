@@ -14,7 +14,9 @@ them all once when it opens (see :func:`bot.core.create_tables`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -57,12 +59,33 @@ _PAPER_COLUMNS: dict[str, Any] = {
 }
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` (if missing) readable by the owner only, and make an existing one so.
+
+    The database holds chat titles, subscriptions and who asked for which paper: 0600 whatever
+    the umask. SQLite gives the ``-wal`` and ``-shm`` files the database file's mode, so a
+    database created 0600 keeps them 0600 too; existing ones are tightened here as well.
+    """
+    # only ever a new file: closing any descriptor of a database this process has open would
+    # drop every POSIX lock SQLite holds on it (the other connection's included)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
     """Synchronous access to the database. Use from one thread only."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
         self.db = Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -507,7 +530,8 @@ class Store:
             self.db["kv"].upsert({"key": key, "value": value}, pk="key")
 
     def backup(self, target: Path | str) -> None:
-        """An online, consistent copy of the database (sqlite's backup API)."""
+        """An online, consistent copy of the database (sqlite's backup API), private like it."""
+        private_file(Path(target))
         dest = sqlite3.connect(str(target))
         try:
             self.db.conn.backup(dest)

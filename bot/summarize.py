@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from . import extractive as ext
-from .errors import LLMError, NeedsLLM
+from .errors import LLMError, ModelDown, NeedsLLM
 from .llm import GEMINI_INLINE_MAX_BYTES, Document, KeyedLocks, Provider, Reply, make_provider
 from .models import Paper
 from .pdftext import PdfWorker
@@ -42,6 +42,7 @@ from .settings import Settings
 from .store import AsyncStore, Store
 
 M = TypeVar("M", bound=BaseModel)
+JSON_TOKENS = 2048  # a judge's 20 verdicts (~40 tokens each) or a translated interest, with room
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ FIELD_MAX = 600
 ANSWER_MAX = 800
 QUESTION_MAX = 1000
 EXTRACTIVE_RETRY_MINUTES = 30
+#: The longest valid summary, in characters: the schema's limits (7 takeaways, 5 structured
+#: fields, up to 8 keywords of ~40). A CJK character is about one token, so with some room for
+#: the JSON around it this is the reply's token cap before any thinking (Provider.output_cap).
+SUMMARY_TOKENS = SUMMARY_MAX + 7 * TAKEAWAY_MAX + 5 * FIELD_MAX + 8 * 40 + 400
+ANSWER_TOKENS = ANSWER_MAX + 400
 _CACHE_HITS_KEY = "summaries.cache_hits"
 _STRUCTURED = ("background", "past_methods", "method", "results", "conclusion")
 _LANG_NAMES = {"zh": "Simplified Chinese (简体中文)", "en": "English"}
@@ -527,7 +533,7 @@ class Summarizer:
         prompt = f"{_paper_head(paper)}\n\nQuestion: {question}"
         await self._reachable(self._provider, paper, "ask")
         reply = await self._call(
-            self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc
+            self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc, answer_tokens=ANSWER_TOKENS
         )
         answer = reply.text.strip()
         if not answer:
@@ -539,7 +545,9 @@ class Summarizer:
         llm_calls under ``label``. Raises :class:`NeedsLLM`, :class:`LLMError` or ``ValueError``."""
         if self._provider is None:
             raise NeedsLLM()
-        reply = await self._call(self._provider, "judge", Paper(id=label), system=system, prompt=prompt, schema=schema)
+        reply = await self._call(
+            self._provider, "judge", Paper(id=label), system=system, prompt=prompt, schema=schema, answer_tokens=JSON_TOKENS
+        )
         return schema.model_validate(parse_json(reply.text))
 
     async def aclose(self) -> None:
@@ -625,8 +633,10 @@ class Summarizer:
         prompt: str,
         doc: Document | None = None,
         schema: type[BaseModel] | None = None,
+        answer_tokens: int = SUMMARY_TOKENS,
     ) -> Reply:
-        """One provider call, recorded in llm_calls whether it worked or not."""
+        """One provider call, capped in length, recorded in llm_calls whether it worked or not
+        (a call the breaker kept from being sent is not a call)."""
         row: dict[str, Any] = {
             "at": _now().isoformat(timespec="seconds"),
             "provider": provider.kind,
@@ -635,7 +645,11 @@ class Summarizer:
             "kind": kind,
         }
         try:
-            reply = await provider.complete(system=system, prompt=prompt, doc=doc, schema=schema)
+            reply = await provider.complete(
+                system=system, prompt=prompt, doc=doc, schema=schema, max_output_tokens=provider.output_cap(answer_tokens)
+            )
+        except ModelDown:
+            raise
         except LLMError as err:
             await self._db(
                 _record_call, {**row, "input_tokens": 0, "output_tokens": 0, "ok": 0, "error": str(err)[:500]}

@@ -586,9 +586,11 @@ class TelegramBot:
             with suppress(asyncio.CancelledError):
                 await task
 
-    async def _spend_llm(self, who: str, paper: Paper, lang: str, *, asking: bool = False) -> None:
-        """Charge the person's hourly allowance (the core's, shared with Discord) or raise RateLimited."""
-        await self.core.spend_llm(self.platform, who, paper, lang, asking=asking)
+    async def _paper_for(self, who: str, text: str, lang: str, *, asking: bool = False) -> Paper:
+        """The paper asked for, the person's hourly allowance (the core's, shared with Discord)
+        charged before any arXiv or model work; raises RateLimited when it is used up. ``who``
+        keys the allowance (an anonymous admin is "chat:user")."""
+        return await self.core.paper_for(self.platform, who, text, lang, asking=asking)
 
     def _full_button(self, paper: Paper, lang: str, *, full: bool = True) -> InlineKeyboardMarkup | None:
         """The buttons under a paper: the rest of its summary (only when there is a rest, so it
@@ -1151,8 +1153,7 @@ class TelegramBot:
         # a status line only while there is work to wait for: a cached summary is one message
         status = None if ready else await message.reply_text(say("cmd.working", lang, id=str(aid)))
         try:
-            paper = await self.core.lookup(str(aid))
-            await self._spend_llm(user_id, paper, lang)
+            paper = await self._paper_for(user_id, str(aid), lang)
             async with self._chat_action(chat_id):
                 item = await self.core.enrich(paper, lang, figures=may_post_figures(self.settings, paper))
         except PaperbotError as err:
@@ -1184,8 +1185,7 @@ class TelegramBot:
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
         try:
-            paper = await self.core.lookup(paper_id)
-            await self._spend_llm(user_id, paper, lang)
+            paper = await self._paper_for(user_id, paper_id, lang)
             async with self._chat_action(chat_id):
                 summary = await self.core.summary(paper, lang)
         except PaperbotError as err:
@@ -1203,8 +1203,7 @@ class TelegramBot:
         lang = await self._lang(chat_id)
         status = await message.reply_text(say("tg.thinking", lang, id=paper_id))
         try:
-            paper = await self.core.lookup(paper_id)
-            await self._spend_llm(user_id, paper, lang, asking=True)
+            paper = await self._paper_for(user_id, paper_id, lang, asking=True)
             async with self._chat_action(chat_id):
                 answer = await self.core.ask(paper, question, lang)
         except PaperbotError as err:

@@ -49,6 +49,7 @@ class FakeArxiv:
         self.log: list[tuple[str, dict[str, str]]] = []
         self.canned: dict[tuple[str, str, str, str], tuple[int, str]] = {}
         self.timeout_seconds = 3.0
+        self.trickle: dict[str, float] = {}  # paper id -> seconds between the 1 KB pieces of its PDF
         self.rss_categories_filter = rss_categories_filter
 
     # ---- data ----------------------------------------------------------------------------
@@ -171,7 +172,22 @@ class FakeArxiv:
         body = self.pdfs.get(aid.id)
         if body is None:
             return web.Response(status=404, text="not found")
+        if aid.id in self.trickle:
+            return await self._trickle(request, body, self.trickle[aid.id])
         return web.Response(body=body, content_type="application/pdf")
+
+    async def _trickle(self, request: web.Request, body: bytes, every: float) -> web.StreamResponse:
+        """A server that sends 1 KB, waits ``every`` seconds, sends the next (at most 500 KB)."""
+        resp = web.StreamResponse(headers={"Content-Type": "application/pdf", "Content-Length": str(len(body))})
+        await resp.prepare(request)
+        try:
+            for start in range(0, min(len(body), 500 * 1024), 1024):
+                await resp.write(body[start : start + 1024])
+                await asyncio.sleep(every)
+            await resp.write_eof()
+        except ConnectionError:  # the client gave up (aiohttp's reset error is one)
+            pass
+        return resp
 
 
 def _paper(e: dict[str, Any]) -> Paper:
