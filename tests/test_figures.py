@@ -400,7 +400,7 @@ def test_png_encoder_is_lossless() -> None:
     """The crops' own PNG writer: colour stays RGB, grey becomes one channel, pixels unchanged."""
     import io
 
-    from bot.figures_worker import encode_png
+    from bot.figures.png import encode_png
 
     colour = Image.new("RGB", (801, 37), "white")
     colour.putdata([((x * 7) % 256, (y * 13) % 256, (x * y) % 256) for y in range(37) for x in range(801)])
@@ -454,7 +454,8 @@ def test_only_the_digest_crops_are_drawn_and_the_rest_when_asked(five_figures_pd
 
 def test_two_processes_find_and_draw_what_one_does(five_figures_pdf: Path, paper_pdf: Path, tmp_path: Path) -> None:
     """The server and its helper share the pages and the crops; the result is one process's."""
-    from bot.figures_worker import Helper, extract
+    from bot.figures.document import extract
+    from bot.figures.server import Helper
 
     helper = Helper()
     try:

@@ -1,0 +1,97 @@
+"""What a crop shows and at what size: the padded box (:func:`crop_box`), its scale within
+Telegram's limits (:func:`crop_scale`, :func:`crop_size`) and drawing it (:func:`draw_crop`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pypdfium2 as pdfium
+
+from .geometry import Box
+
+MIN_WIDTH_PX = 800  # crops are at least this wide unless that needs more than MAX_SCALE
+MAX_SCALE = 4.0
+MAX_PIXELS = 24_000_000  # per crop, whatever the page size says
+MAX_SIDE_SUM = 9_900  # Telegram: width + height <= 10,000
+MAX_ASPECT = 20.0  # Telegram: aspect ratio <= 20
+MAX_PNG_BYTES = 9_500_000  # Telegram: photos <= 10 MB
+
+
+PAD = 3.0  # points of white around a crop
+
+
+def crop_scale(box: Box) -> float:
+    """At least MIN_WIDTH_PX wide (up to MAX_SCALE), within Telegram's and our pixel limits."""
+    w, h = max(box.width, 1.0), max(box.height, 1.0)
+    scale = min(MAX_SCALE, max(1.0, (MIN_WIDTH_PX + 1.0) / w))
+    scale = min(scale, MAX_SIDE_SUM / (w + h), math.sqrt(MAX_PIXELS / (w * h)))
+    return max(scale, 0.05)
+
+
+def crop_box(
+    box: Box, page_w: float, page_h: float, allowed: tuple[float, float] = (-math.inf, math.inf)
+) -> Box:
+    """The region a crop shows: the figure padded with a little white, kept on the page and off
+    the far side's barrier (``allowed``), rounded to 0.1 pt (the box stored and shown, so a crop
+    rendered later from the cache is the crop rendered now)."""
+    box = _clamp(_pad(box, PAD), page_w, page_h)
+    box = Box(
+        box.x0,
+        max(box.top, min(allowed[0], box.top + PAD)),
+        box.x1,
+        min(box.bottom, max(allowed[1], box.bottom - PAD)),
+    )
+    return Box(round(box.x0, 1), round(box.top, 1), round(box.x1, 1), round(box.bottom, 1))
+
+
+def crop_size(box: Box, page_w: float, page_h: float) -> tuple[int, int]:
+    """The pixel size :func:`draw_crop` will give, without drawing (pypdfium2's arithmetic)."""
+    scale = crop_scale(box)
+    crop = [math.ceil(c * scale) for c in (box.x0, page_h - box.bottom, page_w - box.x1, box.top)]
+    w = math.ceil(page_w * scale) - crop[0] - crop[2]
+    h = math.ceil(page_h * scale) - crop[1] - crop[3]
+    if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
+        w, h = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))
+    return w, h
+
+
+def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float) -> Any:
+    """Render a region (not the whole page) to an RGB image, padded to Telegram's aspect limit.
+
+    One render per crop, of the crop only: decoding and resampling the embedded images is most
+    of the cost, and pdfium skips what lies outside the crop.
+    """
+    from PIL import Image
+
+    image = _render(page, box, crop_scale(box), page_w, page_h)
+    w, h = image.size
+    if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
+        nw, nh = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))
+        canvas = Image.new("RGB", (nw, nh), "white")
+        canvas.paste(image, ((nw - w) // 2, (nh - h) // 2))
+        image = canvas
+    return image
+
+
+def _render(page: pdfium.PdfPage, box: Box, scale: float, page_w: float, page_h: float) -> Any:
+    crop = (box.x0, page_h - box.bottom, page_w - box.x1, box.top)
+    bitmap = page.render(scale=scale, crop=crop, draw_annots=False, may_draw_forms=False)
+    image = bitmap.to_pil()  # a copy (pdfium's BGR becomes RGB), so the bitmap may go
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _pad(box: Box, pad: float) -> Box:
+    return Box(box.x0 - pad, box.top - pad, box.x1 + pad, box.bottom + pad)
+
+
+def _clamp(box: Box, page_w: float, page_h: float) -> Box:
+    return Box(max(0.0, box.x0), max(0.0, box.top), min(page_w, box.x1), min(page_h, box.bottom))
+
+
+def crop_file(kind: str, number: str | None, page: int) -> str:
+    """``figure-3.png``, ``table-II.png``, ``page-1.png``."""
+    if number is None:
+        return f"{kind}-{page}.png"
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9._-]+', '_', number)[:40] or 'x'}.png"
