@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .captions import assign_bands, caption_block, find_captions, is_prose, mark_prose
-from .crop import crop_box, crop_file, crop_size
+from .crop import crop_box, crop_file, crop_scale, crop_size
 from .geometry import Box, Caption, Item, Layout, Line
 from .objects import page_graphics
 from .pdf import _Page
 
 log = logging.getLogger(__name__)
+
+TEXT_PX = 10.0  # the height a crop's text is drawn at, at least, when its images would allow less
 
 
 @dataclass(slots=True)
@@ -337,12 +340,50 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
                     box = Box(m.x1 + 1, box.top, box.x1, box.bottom)
                 elif m.x0 > layout.frame_x1 and box.x1 > m.x0:
                     box = Box(box.x0, box.top, m.x0 - 1, box.bottom)
-        out.append(_row(cap.kind, cap.number, cap.text, cap.page, crop_box(box, pg.text.width, pg.text.height, got.allowed), pg))
+        crop = crop_box(box, pg.text.width, pg.text.height, got.allowed)
+        out.append(_row(cap.kind, cap.number, cap.text, cap.page, crop, pg, raster_resolution(crop, graphics, pg.text.lines, cap.box)))
     return out
 
 
-def _row(kind: str, number: str | None, caption: str, page: int, box: Box, pg: _Page) -> dict[str, Any]:
-    width, height = crop_size(box, pg.text.width, pg.text.height)
+def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], caption: Box | None) -> float | None:
+    """How fine (pixels per point) a crop that is mostly raster images may be drawn; None for
+    any other crop (vector art, tables and text have detail at any scale).
+
+    Mostly: the images cover half of what is not the caption. A photo has only its own pixels,
+    and drawing it finer adds none, so the limit is the finest image's own resolution; unless
+    the crop's text (its caption, labels set as text) would then be under TEXT_PX tall: text is
+    drawn from outlines, and it is what a reader must read.
+    """
+    area = crop.area - (caption.area if caption is not None else 0.0)
+    if area <= 0:
+        return None
+    covered = 0.0
+    density = 0.0
+    for g in graphics:
+        if g.kind != "image" or g.density <= 0:
+            continue
+        inside = Box(
+            max(g.box.x0, crop.x0), max(g.box.top, crop.top), min(g.box.x1, crop.x1), min(g.box.bottom, crop.bottom)
+        )
+        if inside.width <= 0 or inside.height <= 0:
+            continue
+        covered += inside.area
+        density = max(density, g.density)
+    if covered < 0.5 * area:
+        return None
+    heights = [
+        ln.height for ln in lines if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+    ]
+    if heights:
+        density = max(density, TEXT_PX / statistics.median(heights))
+    return density
+
+
+def _row(
+    kind: str, number: str | None, caption: str, page: int, box: Box, pg: _Page, native: float | None = None
+) -> dict[str, Any]:
+    scale = crop_scale(box, native)
+    width, height = crop_size(box, pg.text.width, pg.text.height, scale)
     return {
         "kind": kind,
         "number": number,
@@ -352,6 +393,7 @@ def _row(kind: str, number: str | None, caption: str, page: int, box: Box, pg: _
         "file": crop_file(kind, number, page),
         "width": width,
         "height": height,
+        "scale": scale,
         "rendered": False,
     }
 
@@ -389,4 +431,5 @@ def _page_one(pg: _Page) -> dict[str, Any] | None:
     area = sum(g.box.area for g in big)
     if area < 0.12 * pg.text.width * pg.text.height:
         return None
-    return _row("page", None, "", 1, Box(0.0, 0.0, pg.text.width, pg.text.height), pg)
+    page = Box(0.0, 0.0, pg.text.width, pg.text.height)
+    return _row("page", None, "", 1, page, pg, raster_resolution(page, graphics, pg.text.lines, None))

@@ -11,8 +11,8 @@ import pypdfium2 as pdfium
 
 from .geometry import Box
 
-MIN_WIDTH_PX = 800  # crops are at least this wide unless that needs more than MAX_SCALE
-MAX_SCALE = 4.0
+LONG_SIDE_PX = 1280  # Telegram shows a photo at up to 1280 px on its longest side; more is thrown away
+MAX_SCALE = 4.0  # a small crop is not blown up past 4 px per point (288 dpi)
 MAX_PIXELS = 24_000_000  # per crop, whatever the page size says
 MAX_SIDE_SUM = 9_900  # Telegram: width + height <= 10,000
 MAX_ASPECT = 20.0  # Telegram: aspect ratio <= 20
@@ -22,12 +22,29 @@ MAX_PNG_BYTES = 9_500_000  # Telegram: photos <= 10 MB
 PAD = 3.0  # points of white around a crop
 
 
-def crop_scale(box: Box) -> float:
-    """At least MIN_WIDTH_PX wide (up to MAX_SCALE), within Telegram's and our pixel limits."""
+def crop_scale(box: Box, native: float | None = None) -> float:
+    """Pixels per point: the longest side at LONG_SIDE_PX (up to MAX_SCALE), so a full-width
+    figure or a dense table is as sharp as Telegram shows it; a crop that is mostly raster images
+    no finer than their own resolution (``native``, pixels per point: drawing past it adds pixels,
+    not detail), though never below 1; always within Telegram's and our pixel limits."""
     w, h = max(box.width, 1.0), max(box.height, 1.0)
-    scale = min(MAX_SCALE, max(1.0, (MIN_WIDTH_PX + 1.0) / w))
+    scale = min(MAX_SCALE, LONG_SIDE_PX / max(w, h))
+    if native is not None:
+        scale = min(scale, max(native, 1.0))
     scale = min(scale, MAX_SIDE_SUM / (w + h), math.sqrt(MAX_PIXELS / (w * h)))
     return max(scale, 0.05)
+
+
+def scale_of(box: Box, page_w: float, page_h: float, width: int, height: int) -> float:
+    """The scale a crop of this box was sized at (:func:`crop_size`), from its pixel size: a crop
+    drawn later from the cache (which keeps the size, not the scale) gets the very same pixels."""
+    bw, bh = max(box.width, 1e-3), max(box.height, 1e-3)
+    guesses = [width / bw, height / bh]
+    guesses += [g + d for g in guesses[:2] for d in (-0.5 / bw, 0.5 / bw, -0.5 / bh, 0.5 / bh, -1 / bw, -1 / bh)]
+    for scale in guesses:
+        if scale > 0 and crop_size(box, page_w, page_h, scale) == (width, height):
+            return scale
+    return min(guesses[:2])
 
 
 def crop_box(
@@ -46,9 +63,8 @@ def crop_box(
     return Box(round(box.x0, 1), round(box.top, 1), round(box.x1, 1), round(box.bottom, 1))
 
 
-def crop_size(box: Box, page_w: float, page_h: float) -> tuple[int, int]:
-    """The pixel size :func:`draw_crop` will give, without drawing (pypdfium2's arithmetic)."""
-    scale = crop_scale(box)
+def crop_size(box: Box, page_w: float, page_h: float, scale: float) -> tuple[int, int]:
+    """The pixel size :func:`draw_crop` will give at ``scale``, without drawing (pypdfium2's arithmetic)."""
     crop = [math.ceil(c * scale) for c in (box.x0, page_h - box.bottom, page_w - box.x1, box.top)]
     w = math.ceil(page_w * scale) - crop[0] - crop[2]
     h = math.ceil(page_h * scale) - crop[1] - crop[3]
@@ -57,7 +73,7 @@ def crop_size(box: Box, page_w: float, page_h: float) -> tuple[int, int]:
     return w, h
 
 
-def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float) -> Any:
+def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float, scale: float) -> Any:
     """Render a region (not the whole page) to an RGB image, padded to Telegram's aspect limit.
 
     One render per crop, of the crop only: decoding and resampling the embedded images is most
@@ -65,7 +81,7 @@ def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float) -> A
     """
     from PIL import Image
 
-    image = _render(page, box, crop_scale(box), page_w, page_h)
+    image = _render(page, box, scale, page_w, page_h)
     w, h = image.size
     if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
         nw, nh = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))

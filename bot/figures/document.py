@@ -14,7 +14,7 @@ import pypdfium2.raw as pdfium_c
 
 from .assemble import _page_one, page_plan
 from .captions import QUICK_RE
-from .crop import crop_file, draw_crop
+from .crop import crop_file, draw_crop, scale_of
 from .geometry import Box, Layout
 from .layout import LayoutPage, compute_layout, layout_page
 from .pdf import _open_page, _Page, _page_and_size, open_pdf
@@ -113,7 +113,9 @@ def render_rows(
         pending: list[tuple[dict[str, Any], Future[tuple[int, int]]]] = []
         for row in rows:
             page, width, height = page_of(int(row["page"]))
-            image = draw_crop(page, Box(*row["bbox"]), width, height)
+            box = Box(*row["bbox"])
+            scale = row.get("scale") or scale_of(box, width, height, int(row["width"]), int(row["height"]))
+            image = draw_crop(page, box, width, height, float(scale))
             pending.append((row, writer.submit(save_png, image, out_dir / row["file"])))
         for row, fut in pending:
             row["width"], row["height"] = fut.result()

@@ -67,6 +67,7 @@ class Item:
     box: Box
     kind: str  # "text" | "image" | "path" | "form" | "shading" | "caption"
     line: Line | None = None
+    density: float = 0.0  # an image's own pixels per point as placed (its native resolution)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ that wrap a whole page, refusing decompression bombs."""
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -88,12 +89,12 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
             )
             if box.x1 < box.x0 or box.bottom < box.top or (box.x1 == box.x0 and box.bottom == box.top):
                 continue  # off the page
-            if (
-                kind == "image"
-                and pdfium_c.FPDFImageObj_GetImagePixelSize(obj, iw, ih)
-                and iw.value * ih.value > MAX_IMAGE_PIXELS
-            ):
-                raise BombError(f"an embedded image of {iw.value}x{ih.value} pixels")
+            density = 0.0
+            if kind == "image" and pdfium_c.FPDFImageObj_GetImagePixelSize(obj, iw, ih):
+                if iw.value * ih.value > MAX_IMAGE_PIXELS:
+                    raise BombError(f"an embedded image of {iw.value}x{ih.value} pixels")
+                placed = max(x1 - x0, 1e-3) * max(y1 - y0, 1e-3)
+                density = math.sqrt(iw.value * ih.value / placed)
             if kind == "form" and depth < 6 and pdfium_c.FPDFPageObj_GetMatrix(obj, matrix):
                 # look inside: children are in the form's space, clipped to the form's box
                 inner = _compose((matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f), m)
@@ -109,7 +110,7 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
                 continue  # a clipping path: draws nothing
             if kind == "path" and box.area > 0.9 * page_area:
                 continue  # page background
-            out.append(Item(box=box, kind=kind))
+            out.append(Item(box=box, kind=kind, density=density))
 
     visit(
         pdfium_c.FPDFPage_CountObjects(page),

@@ -1,0 +1,86 @@
+"""Figure extraction on the layouts issue #13 found failing: each as a made PDF, and as the
+shared PDF it was found in where there is one (skipped without ``../shared``)."""
+
+from __future__ import annotations
+
+import statistics
+import zlib
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+from bot.figures import Figure, extract_figures
+from tests.test_figures import PAGE_H, body_lines, build_pdf, text_op
+
+# ---- resolution ---------------------------------------------------------------------------------------
+
+
+def _text_px(pdf: Path, fig: Figure) -> float:
+    """The median height in pixels of the text inside a crop (pdfium's text rectangles)."""
+    with pdfium.PdfDocument(str(pdf)) as doc:
+        page = doc[fig.page - 1]
+        textpage = page.get_textpage()
+        _, _, _, y1 = page.get_cropbox()
+        left, top, right, bottom = fig.bbox
+        heights = []
+        for i in range(textpage.count_rects()):
+            rl, rb, rr, rt = textpage.get_rect(i)
+            if left <= (rl + rr) / 2 <= right and top <= y1 - (rb + rt) / 2 <= bottom:
+                heights.append(rt - rb)
+    return statistics.median(heights) * fig.width / (right - left)
+
+
+def _image_object(width: int, height: int) -> bytes:
+    """A grey raster image XObject of ``width`` x ``height`` pixels (a gradient)."""
+    data = zlib.compress(bytes((x * 255 // max(1, width - 1)) for _ in range(height) for x in range(width)))
+    return (
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+        b" /BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n" % (width, height, len(data))
+        + data
+        + b"\nendstream"
+    )
+
+
+def resolution_pages() -> list[str]:
+    """Page 1: a full-width vector chart. Page 2: a photo of 150 x 75 pixels shown 300 pt wide.
+    Page 3: a dense full-width table in 6 pt type."""
+    chart, _ = body_lines(72, 8)
+    chart += "0.2 0.4 0.8 rg 0 G 1 w\n" + f"72 {PAGE_H - 400} 468 170 re S\n"
+    chart += "".join(f"{90 + i * 60} {PAGE_H - 390} 30 {40 + 15 * i} re f\n" for i in range(7))
+    chart += text_op(72, 410, "Figure 1: A full-width vector chart of every method and data set.", size=9)
+    chart += body_lines(440, 20)[0]
+    photo, _ = body_lines(72, 8)
+    photo += f"q 300 0 0 150 156 {PAGE_H - 400} cm /Im1 Do Q\n"
+    photo += text_op(72, 410, "Figure 2: A photograph of the scene.", size=9)
+    photo += body_lines(440, 20)[0]
+    table, _ = body_lines(72, 4)
+    table += text_op(72, 130, "Table 1: Every method on every data set. Best numbers in bold.", size=9)
+    table += f"0 G 0.6 w 72 {PAGE_H - 144} m 540 {PAGE_H - 144} l S\n"
+    for r in range(12):
+        table += "".join(text_op(76 + 39 * c, 150 + 8 * r, f"{r}{c}.{c}{r}", size=6) for c in range(12))
+    table += f"72 {PAGE_H - 250} m 540 {PAGE_H - 250} l S\n"
+    table += body_lines(270, 30)[0]
+    return [chart, photo, table]
+
+
+def test_crops_are_as_sharp_as_telegram_shows_and_photos_no_sharper_than_their_pixels(tmp_path: Path) -> None:
+    """Vector art and a dense table: the longest side at 1280 px (what Telegram shows), the
+    table's 6 pt digits at least 9 px tall. A 150 px photo: not drawn past its own pixels
+    beyond what keeps its caption's text 10 px tall (about 1.3x here, not 1280 px wide)."""
+    pdf = tmp_path / "sharp.pdf"
+    pdf.write_bytes(
+        build_pdf(resolution_pages(), extra_objects={20: _image_object(150, 75)}, resources="/XObject << /Im1 20 0 R >>")
+    )
+    got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
+    chart, photo, table = got["figure", "1"], got["figure", "2"], got["table", "1"]
+    assert 1279 <= chart.width <= 1280 and chart.width + chart.height <= 10_000
+    assert 1279 <= table.width <= 1280 and _text_px(pdf, table) >= 9
+    photo_scale = photo.width / (photo.bbox[2] - photo.bbox[0])
+    assert 1.0 <= photo_scale <= 1.6, photo_scale  # 0.5 px per point of its own; its caption needs ~1.3
+    assert _text_px(pdf, photo) >= 9.5
+    for f in got.values():
+        assert f.path is not None
+        from PIL import Image
+
+        with Image.open(f.path) as img:
+            assert img.size == (f.width, f.height)
