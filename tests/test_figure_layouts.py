@@ -8,8 +8,10 @@ import zlib
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pytest
 
 from bot.figures import Figure, extract_figures
+from tests.conftest import shared_path
 from tests.test_figures import PAGE_H, body_lines, build_pdf, text_op
 
 # ---- resolution ---------------------------------------------------------------------------------------
@@ -84,3 +86,54 @@ def test_crops_are_as_sharp_as_telegram_shows_and_photos_no_sharper_than_their_p
 
         with Image.open(f.path) as img:
             assert img.size == (f.width, f.height)
+
+
+# ---- the running head ---------------------------------------------------------------------------------
+
+
+def _running_head(page: int) -> str:
+    """An IEEE-style head: the journal's name and the page number, a rule under them."""
+    ops = text_op(72, 36, "IEEE TRANSACTIONS ON MADE-UP TESTS, VOL. 1, NO. 1", size=7)
+    ops += text_op(530, 36, str(page), size=7)
+    return ops + f"0 G 0.5 w 72 {PAGE_H - 47} m 540 {PAGE_H - 47} l S\n"
+
+
+def headed_pages() -> list[str]:
+    """Three pages with a running head; page 2 opens with a full-width figure whose panel titles
+    sit 8 pt under the head's rule, above where the body text starts on every page (72 pt)."""
+    plain = [_running_head(n) + body_lines(72, 50)[0] for n in (1, 3)]
+    fig = _running_head(2)
+    for i, title in enumerate(("(a) Input views", "(b) Reconstruction", "(c) Error map")):
+        x = 80 + 160 * i
+        fig += text_op(x + 20, 55, title, size=8)
+        fig += f"0.3 0.5 0.7 rg {x} {PAGE_H - 200} 140 132 re f\n"
+    fig += text_op(72, 210, "Figure 1: Three panels, each titled at the top of the page.", size=9)
+    fig += body_lines(240, 38)[0]
+    return [plain[0], fig, plain[1]]
+
+
+def test_panel_titles_under_the_running_head_are_kept(tmp_path: Path) -> None:
+    """The crop starts at the panel titles: not at the body text's top (which cut them off),
+    nor up at the running head or its rule."""
+    pdf = tmp_path / "headed.pdf"
+    pdf.write_bytes(build_pdf(headed_pages()))
+    figures = extract_figures(pdf, tmp_path / "out", timeout=60)
+    fig = next(f for f in figures if (f.kind, f.number) == ("figure", "1"))
+    top = fig.bbox[1]
+    assert 48 < top <= 55, fig.bbox  # titles' glyphs start at 55; the rule is at 47
+    assert fig.bbox[3] > 210
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "number", "top"),
+    [
+        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "4", 69.0),  # "Time" over the camera grids
+        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "8", 58.0),  # the plots' x10^4 exponents
+    ],
+)
+def test_real_figures_keep_what_sits_above_the_body_text(name: str, number: str, top: float, tmp_path: Path) -> None:
+    pdf = shared_path("pdfs", name)
+    figures = extract_figures(pdf, tmp_path / "out", timeout=120)
+    fig = next(f for f in figures if (f.kind, f.number) == ("figure", number))
+    assert fig.bbox[1] <= top, fig.bbox

@@ -43,9 +43,11 @@ def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], 
         return False
     if it.kind == "caption":
         return overlap > 0.2 * min(bx1 - bx0, it.box.width)
+    if it.kind == "path" and _head_rule(it.box, layout):
+        return True
     if it.kind != "text" or it.line is None:
         return False
-    if it.box.bottom < layout.frame_top - 1 or it.box.top > layout.frame_bottom + 1:
+    if it.box.bottom <= layout.head_bottom + 1 or it.box.top > layout.frame_bottom + 1:
         return True
     if overlap > 0.3 * min(bx1 - bx0, it.box.width) and prose(it.line):
         return True
@@ -55,6 +57,16 @@ def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], 
     left_half = (bx0 + bx1) / 2 < layout.mid
     sticks_out = it.box.x1 > bx1 + 10 if left_half else it.box.x0 < bx0 - 10
     return sticks_out and it.box.width > 2 * it.box.height
+
+
+def _head_rule(box: Box, layout: Layout) -> bool:
+    """The rule under a running head: a thin line across the text width, right below the head."""
+    return (
+        box.height <= 2.5
+        and box.width >= 0.5 * (layout.frame_x1 - layout.frame_x0)
+        and box.bottom < layout.frame_top - 1
+        and box.top <= layout.head_bottom + 1.5 * layout.body_h
+    )
 
 
 def walk(
@@ -108,7 +120,7 @@ def walk(
             continue
         if it.kind == "text" and clipped.height < 0.6 * b.height:
             continue  # a text line cut by the caption or a barrier is not ours
-        if it.kind == "text" and barrier(i):
+        if it.kind in ("text", "path") and barrier(i):
             continue
         cands.append((clipped, it))
     if direction < 0:

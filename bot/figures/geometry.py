@@ -92,6 +92,7 @@ class Layout:
     col_w: float
     frame_top: float
     frame_bottom: float
+    head_bottom: float = -1.0  # the running head ends here: text above it is never a figure's
 
     @property
     def mid(self) -> float:
