@@ -137,3 +137,59 @@ def test_real_figures_keep_what_sits_above_the_body_text(name: str, number: str,
     figures = extract_figures(pdf, tmp_path / "out", timeout=120)
     fig = next(f for f in figures if (f.kind, f.number) == ("figure", number))
     assert fig.bbox[1] <= top, fig.bbox
+
+
+# ---- turned pages ----------------------------------------------------------------------------------
+
+
+def _landscape_table() -> str:
+    """A wide table with its caption, drawn in a landscape page's coordinates (792 x 612)."""
+    h = 612
+
+    def at(x: float, top: float, text: str, size: float = 9) -> str:
+        return f"BT /F1 {size} Tf {x:.1f} {h - top - size * 0.8:.1f} Td ({text}) Tj ET\n"
+
+    ops = at(72, 72, "Table 1: Every method on every data set, set on a landscape page.")
+    ops += f"0 G 0.8 w 72 {h - 90} m 720 {h - 90} l S\n"
+    for r in range(10):
+        ops += "".join(at(80 + 64 * c, 96 + 14 * r, f"{r}.{c}{r}") for c in range(10))
+    ops += f"72 {h - 240} m 720 {h - 240} l S\n"
+    return ops
+
+
+def turned_pdf(rotate: bool) -> bytes:
+    """Portrait pages of body text around a landscape table: with ``/Rotate 90`` (pdflscape), or
+    set sideways on a portrait page with no /Rotate (a sideways float)."""
+    portrait = body_lines(72, 30)[0] + f"0.3 0.5 0.7 rg 150 {PAGE_H - 540} 300 90 re f\n"
+    portrait += text_op(72, 550, "Figure 1: A portrait figure on the page before.", size=9)
+    sideways = "q 0 1 -1 0 612 0 cm\n" + _landscape_table() + "Q\n"
+    pdf = build_pdf([portrait, sideways, body_lines(72, 50)[0]])
+    return pdf.replace(b"/MediaBox [0 0 612 792] /Contents 13 0 R", b"/MediaBox [0 0 612 792] /Rotate 90 /Contents 13 0 R") if rotate else pdf
+
+
+@pytest.mark.parametrize("rotate", [True, False], ids=["rotate-90", "sideways"])
+def test_turned_pages_give_their_figures(rotate: bool, tmp_path: Path) -> None:
+    """The table on the turned page is found, cut and drawn upright: wider than tall, its
+    caption read whole, its rows in the crop."""
+    pdf = tmp_path / "turned.pdf"
+    data = turned_pdf(rotate)
+    assert (b"/Rotate 90" in data) == rotate
+    pdf.write_bytes(data)
+    got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
+    table = got["table", "1"]
+    assert table.page == 2
+    assert table.caption == "Table 1: Every method on every data set, set on a landscape page."
+    left, top, right, bottom = table.bbox
+    assert right - left > 600 and 150 < bottom - top < 200, table.bbox  # the turned page is 792 wide
+    assert table.width > table.height
+    assert ("figure", "1") in got
+
+
+@pytest.mark.shared
+def test_real_sideways_figure_page(tmp_path: Path) -> None:
+    """CARFF's Fig. 14 is set sideways on a portrait page, its caption along the long side."""
+    pdf = shared_path("pdfs", "2401.18075v2_CARFF_radiance_field.pdf")
+    got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=120)}
+    fig = got["figure", "14"]
+    assert fig.page == 25 and fig.caption.startswith("Fig. 14: Single-Scene Approaching Intersection")
+    assert fig.width > fig.height and fig.bbox[2] - fig.bbox[0] > 550

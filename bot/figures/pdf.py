@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from .geometry import PageText
 
@@ -46,10 +48,7 @@ def open_pdf(path: Path) -> pdfium.PdfDocument:
 
 
 def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
-    page = pdf[index]
-    if page.get_rotation() % 360:
-        log.debug("page %d is rotated; skipped", index + 1)
-        return None
+    page = upright(pdf[index])
     cx0, cy0, cx1, cy1 = page.get_cropbox()
     width, height = cx1 - cx0, cy1 - cy0
     if width <= 0 or height <= 0:
@@ -59,6 +58,69 @@ def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
 
 
 def _page_and_size(pdf: pdfium.PdfDocument, number: int) -> tuple[pdfium.PdfPage, float, float]:
-    page = pdf[number - 1]
+    page = upright(pdf[number - 1])
     cx0, cy0, cx1, cy1 = page.get_cropbox()
     return page, cx1 - cx0, cy1 - cy0
+
+
+def upright(page: pdfium.PdfPage) -> pdfium.PdfPage:
+    """The page turned so its text reads left to right, in memory: a page with ``/Rotate`` (how
+    pdflscape marks a landscape table) and a page whose content is set sideways on a portrait
+    sheet (a landscape figure with its caption along the long side) are read, cut and drawn as
+    the reader sees them once turned. The rest of the extractor then knows only upright pages.
+    """
+    turns = (page.get_rotation() // 90) % 4  # quarter turns clockwise to show the page
+    if turns:
+        _turn(page, turns)
+    sideways = _text_turns(page)
+    if sideways:
+        _turn(page, sideways)
+    if turns or sideways:
+        log.debug("page turned by %d quarter turns", (turns + sideways) % 4)
+    return page
+
+
+def _text_turns(page: pdfium.PdfPage) -> int:
+    """Quarter turns clockwise that set most of the page's text upright (0 when it already is),
+    from the baseline angles of up to 40 glyphs spread over the page."""
+    textpage = pdfium_c.FPDFText_LoadPage(page.raw)
+    if not textpage:
+        return 0
+    try:
+        n = pdfium_c.FPDFText_CountChars(textpage)
+        if n < 20:
+            return 0
+        votes = [0, 0, 0, 0]
+        for k in range(0, n, max(1, n // 40)):
+            if pdfium_c.FPDFText_GetUnicode(textpage, k) in (32, 10, 13):
+                continue
+            angle = pdfium_c.FPDFText_GetCharAngle(textpage, k)
+            if angle < 0:
+                continue
+            votes[round(angle / (math.pi / 2)) % 4] += 1  # quarter turns clockwise, as pdfium measures
+        best = max(range(4), key=lambda q: votes[q])
+        if best == 0 or votes[best] < 0.6 * sum(votes):
+            return 0
+        return 4 - best  # text turned q quarters clockwise reads upright after 4 - q more
+    finally:
+        pdfium_c.FPDFText_ClosePage(textpage)
+
+
+def _turn(page: pdfium.PdfPage, turns: int) -> None:
+    """Turn the page's content ``turns`` quarter turns clockwise, in place: every page object is
+    transformed and the boxes swapped, so text, objects and drawing all see the turned page."""
+    cx0, cy0, cx1, cy1 = page.get_cropbox()
+    w, h = cx1 - cx0, cy1 - cy0
+    # (a, b, c, d, e, f): x' = a x + c y + e, y' = b x + d y + f, the crop box's corner to the origin
+    matrix = {
+        1: (0.0, -1.0, 1.0, 0.0, -cy0, cx1),
+        2: (-1.0, 0.0, 0.0, -1.0, cx1, cy1),
+        3: (0.0, 1.0, -1.0, 0.0, cy1, -cx0),
+    }[turns % 4]
+    raw = page.raw
+    for k in range(pdfium_c.FPDFPage_CountObjects(raw)):
+        pdfium_c.FPDFPageObj_Transform(pdfium_c.FPDFPage_GetObject(raw, k), *matrix)
+    nw, nh = (h, w) if turns % 2 else (w, h)
+    pdfium_c.FPDFPage_SetMediaBox(raw, 0.0, 0.0, nw, nh)
+    pdfium_c.FPDFPage_SetCropBox(raw, 0.0, 0.0, nw, nh)
+    pdfium_c.FPDFPage_SetRotation(raw, 0)
