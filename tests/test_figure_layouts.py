@@ -193,3 +193,37 @@ def test_real_sideways_figure_page(tmp_path: Path) -> None:
     fig = got["figure", "14"]
     assert fig.page == 25 and fig.caption.startswith("Fig. 14: Single-Scene Approaching Intersection")
     assert fig.width > fig.height and fig.bbox[2] - fig.bbox[0] > 550
+
+
+# ---- captions -------------------------------------------------------------------------------------
+
+
+def test_words_hyphenated_across_caption_lines_are_joined(tmp_path: Path) -> None:
+    """A hyphenation joins ("indi-" + "cates"); a compound the page uses elsewhere keeps its
+    hyphen ("object-" + "level"); "text-" + "to-image" keeps it too."""
+    ops = body_lines(72, 6, first="We compare object-level and pixel-level accuracy of the five methods here.")[0]
+    ops += "0.2 0.4 0.8 rg 0 G 1 w\n" + f"100 {PAGE_H - 330} 400 150 re S\n"
+    ops += "".join(f"{130 + i * 70} {PAGE_H - 320} 40 {30 + 20 * i} re f\n" for i in range(5))
+    caption = [
+        "Figure 1: Accuracy of every method, where a higher bar indi-",
+        "cates a better score at the object-",
+        "level, and the text-",
+        "to-image models are shown last.",
+    ]
+    ops += "".join(text_op(72, 340 + 11 * k, line, size=9) for k, line in enumerate(caption))
+    ops += body_lines(400, 25)[0]
+    pdf = tmp_path / "hyphens.pdf"
+    pdf.write_bytes(build_pdf([ops]))
+    fig = extract_figures(pdf, tmp_path / "out", timeout=60)[0]
+    assert fig.caption == (
+        "Figure 1: Accuracy of every method, where a higher bar indicates a better score at the"
+        " object-level, and the text-to-image models are shown last."
+    )
+
+
+@pytest.mark.shared
+def test_real_captions_join_hyphenated_words(tmp_path: Path) -> None:
+    pdf = shared_path("pdfs", "2309.07125v1_TECA_3D_avatars.pdf")
+    got = {(f.kind, f.number): f.caption for f in extract_figures(pdf, tmp_path / "out", timeout=120)}
+    assert "indicates" in got["table", "1"] and "indi cates" not in got["table", "1"]
+    assert "refined" in got["figure", "7"] and "re fined" not in got["figure", "7"]

@@ -259,7 +259,59 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
             box = box.union(o.box)
     members.sort(key=lambda ln: (round((ln.box.top + ln.box.bottom) / 2 / max(h * 0.6, 1)), ln.box.x0))
     cap.box = box
-    cap.text = re.sub(r"\s+", " ", " ".join(m.text for m in members)).strip()
+    cap.text = re.sub(r"\s+", " ", join_lines(members, lines)).strip()
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def _page_words(lines: list[Line]) -> set[str]:
+    """The page's words, lower-cased, without the halves of hyphenated ones: a line's first
+    word (it may be the end of one) and the last word of a line that ends hyphenated."""
+    words: set[str] = set()
+    for ln in lines:
+        found = _WORD.findall(ln.text)
+        if ln.hyphen and found:
+            found.pop()
+        words.update(w.lower() for w in found[1:])
+    return words
+
+
+def join_lines(members: list[Line], page_lines: list[Line]) -> str:
+    """Caption lines' text in order with a space between them, joining a word hyphenated
+    across a line break ("indi-" + "cates" is "indicates", not "indi cates").
+
+    pdfium marks every hyphen at a line's end alike, the hyphenation's and a compound's
+    ("object-" + "level"), so the page's other words decide: the joined word used elsewhere on
+    the page joins; both halves used as words keep the hyphen; a continuation that is not a
+    lower-case word (a label, a formula) stays apart; otherwise it joins.
+    """
+    words: set[str] | None = None
+    out = ""
+    for k, line in enumerate(members):
+        if k == 0:
+            out = line.text
+            continue
+        prev = members[k - 1]
+        left = re.search(r"([^\W\d_]+)$", out)
+        right = re.match(r"([^\W\d_]+)", line.text)
+        if not (prev.hyphen and left and right and line.text[:1].islower() and line.box.top > prev.box.top + 0.5 * prev.height):
+            out += " " + line.text
+            continue
+        if words is None:
+            words = _page_words(page_lines)
+        a, b = left.group(1).lower(), right.group(1).lower()
+        if re.match(r"[^\W\d_]+-", line.text):
+            out += "-" + line.text  # "text-" + "to-image"
+        elif a + b in words:
+            out += line.text
+        elif (a in words and b in words) or f"{a}-{b}" in words:
+            out += "-" + line.text
+        elif len(b) < 3:
+            out += " " + line.text
+        else:
+            out += line.text
+    return out
 
 
 def assign_bands(caps: list[Caption], layout: Layout, page_w: float) -> None:

@@ -54,6 +54,7 @@ class Line:
     chars: tuple[str, list[tuple[int, int]]] | None = None
     prose: bool | None = None  # body text of the paper? (mark_prose, then is_prose)
     checked: bool = False  # word spacing looked at
+    hyphen: bool = False  # ends with a word hyphenated across the line break (the hyphen dropped)
 
     @property
     def height(self) -> float:

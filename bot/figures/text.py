@@ -16,6 +16,9 @@ from .geometry import Box, Line
 _DROP = dict.fromkeys([c for c in range(32) if chr(c) not in "\t\n"] + [0xFFFE, 0xAD])
 
 
+_SOFT_HYPHENS = ("\x02", "\ufffe", "\xad")  # how pdfium marks a word hyphenated at a line's end
+
+
 def _clean(text: str) -> str:
     """pdfium marks soft hyphens as \\x02 (and sometimes \\ufffe); drop them and control chars."""
     return text.translate(_DROP)
@@ -140,6 +143,7 @@ def read_lines(
             got = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buf, size)
             raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
         text = _clean(raw).strip()
+        hyphen = raw.rstrip().endswith(_SOFT_HYPHENS)
         if not text:
             continue
         x0, y0, x1, y1 = left - ox, oy - top, right - ox, oy - bottom
@@ -159,10 +163,12 @@ def read_lines(
                     prev.chars = None
                 prev.box = prev.box.union(box)
                 prev.text += ("" if gap < 0.12 * small or prev.text.endswith(" ") else " ") + text
+                prev.hyphen = hyphen
                 pb_top, pb_bottom, pb_x1, pb_h = y0, y1, x1, h
                 continue
         box = Box(x0, y0, x1, y1)
         prev = Line(box=box, text=text, rects=[box], chars=(page_text, [page_spans[i]]) if spans is not None else None)
+        prev.hyphen = hyphen
         lines.append(prev)
         pb_top, pb_bottom, pb_x1, pb_h = y0, y1, x1, h
     for line in lines:
