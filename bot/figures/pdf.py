@@ -48,62 +48,60 @@ def open_pdf(path: Path) -> pdfium.PdfDocument:
 
 
 def _open_page(pdf: pdfium.PdfDocument, index: int) -> _Page | None:
-    page = upright(pdf[index])
+    page, textpage = upright(pdf[index])
     cx0, cy0, cx1, cy1 = page.get_cropbox()
     width, height = cx1 - cx0, cy1 - cy0
     if width <= 0 or height <= 0:
         return None
-    textpage = page.get_textpage()
     return _Page(page, textpage, PageText(index, width, height, []), cx0, cy1)
 
 
 def _page_and_size(pdf: pdfium.PdfDocument, number: int) -> tuple[pdfium.PdfPage, float, float]:
-    page = upright(pdf[number - 1])
+    page, _ = upright(pdf[number - 1])
     cx0, cy0, cx1, cy1 = page.get_cropbox()
     return page, cx1 - cx0, cy1 - cy0
 
 
-def upright(page: pdfium.PdfPage) -> pdfium.PdfPage:
-    """The page turned so its text reads left to right, in memory: a page with ``/Rotate`` (how
-    pdflscape marks a landscape table) and a page whose content is set sideways on a portrait
-    sheet (a landscape figure with its caption along the long side) are read, cut and drawn as
-    the reader sees them once turned. The rest of the extractor then knows only upright pages.
+def upright(page: pdfium.PdfPage) -> tuple[pdfium.PdfPage, pdfium.PdfTextPage]:
+    """The page turned so its text reads left to right, in memory, and its text: a page with
+    ``/Rotate`` (how pdflscape marks a landscape table) and a page whose content is set sideways
+    on a portrait sheet (a landscape figure with its caption along the long side) are read, cut
+    and drawn as the reader sees them once turned. The rest of the extractor knows only upright
+    pages.
     """
     turns = (page.get_rotation() // 90) % 4  # quarter turns clockwise to show the page
     if turns:
         _turn(page, turns)
-    sideways = _text_turns(page)
+    textpage = page.get_textpage()
+    sideways = _text_turns(textpage)
     if sideways:
+        textpage.close()
         _turn(page, sideways)
+        textpage = page.get_textpage()
     if turns or sideways:
         log.debug("page turned by %d quarter turns", (turns + sideways) % 4)
-    return page
+    return page, textpage
 
 
-def _text_turns(page: pdfium.PdfPage) -> int:
+def _text_turns(textpage: pdfium.PdfTextPage) -> int:
     """Quarter turns clockwise that set most of the page's text upright (0 when it already is),
     from the baseline angles of up to 40 glyphs spread over the page."""
-    textpage = pdfium_c.FPDFText_LoadPage(page.raw)
-    if not textpage:
+    raw = textpage.raw
+    n = pdfium_c.FPDFText_CountChars(raw)
+    if n < 20:
         return 0
-    try:
-        n = pdfium_c.FPDFText_CountChars(textpage)
-        if n < 20:
-            return 0
-        votes = [0, 0, 0, 0]
-        for k in range(0, n, max(1, n // 40)):
-            if pdfium_c.FPDFText_GetUnicode(textpage, k) in (32, 10, 13):
-                continue
-            angle = pdfium_c.FPDFText_GetCharAngle(textpage, k)
-            if angle < 0:
-                continue
-            votes[round(angle / (math.pi / 2)) % 4] += 1  # quarter turns clockwise, as pdfium measures
-        best = max(range(4), key=lambda q: votes[q])
-        if best == 0 or votes[best] < 0.6 * sum(votes):
-            return 0
-        return 4 - best  # text turned q quarters clockwise reads upright after 4 - q more
-    finally:
-        pdfium_c.FPDFText_ClosePage(textpage)
+    votes = [0, 0, 0, 0]
+    for k in range(0, n, max(1, n // 40)):
+        if pdfium_c.FPDFText_GetUnicode(raw, k) in (32, 10, 13):
+            continue
+        angle = pdfium_c.FPDFText_GetCharAngle(raw, k)
+        if angle < 0:
+            continue
+        votes[round(angle / (math.pi / 2)) % 4] += 1  # quarter turns clockwise, as pdfium measures
+    best = max(range(4), key=lambda q: votes[q])
+    if best == 0 or votes[best] < 0.6 * sum(votes):
+        return 0
+    return 4 - best  # text turned q quarters clockwise reads upright after 4 - q more
 
 
 def _turn(page: pdfium.PdfPage, turns: int) -> None:
