@@ -10,7 +10,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from bot.figures import Figure, extract_figures
+from bot.figures import Figure, cached_figures, extract_figures, pick_for_digest, run_extraction, save_figures
+from bot.store import Store
 from tests.conftest import shared_path
 from tests.test_figures import PAGE_H, body_lines, build_pdf, text_op
 
@@ -227,3 +228,47 @@ def test_real_captions_join_hyphenated_words(tmp_path: Path) -> None:
     got = {(f.kind, f.number): f.caption for f in extract_figures(pdf, tmp_path / "out", timeout=120)}
     assert "indicates" in got["table", "1"] and "indi cates" not in got["table", "1"]
     assert "refined" in got["figure", "7"] and "re fined" not in got["figure", "7"]
+
+
+# ---- the digest's choice --------------------------------------------------------------------------
+
+
+def _chart(top: float, height: float, width: float = 300) -> str:
+    return f"0.2 0.4 0.8 rg {306 - width / 2} {PAGE_H - top - height} {width} {height} re f\n"
+
+
+def digest_pages() -> list[str]:
+    """Page 1: the teaser. Page 2: a small overview figure and the main results table. Page 3:
+    the references start. Page 4: a big appendix figure, the biggest of all."""
+    p1 = body_lines(72, 6)[0] + _chart(160, 120) + text_op(72, 290, "Figure 1: What the method does.", size=9)
+    p1 += body_lines(320, 30)[0]
+    p2 = body_lines(72, 4)[0] + _chart(130, 60, 200)
+    p2 += text_op(72, 200, "Figure 2: Overview of our method. Each stage in turn.", size=9)
+    p2 += body_lines(230, 4)[0]
+    p2 += text_op(72, 290, "Table 1: Comparison with the state of the art on three data sets.", size=9)
+    p2 += f"0 G 0.8 w 150 {PAGE_H - 306} m 460 {PAGE_H - 306} l S\n"
+    for i in range(3):
+        p2 += text_op(160, 312 + 13 * i, f"Method {i}", size=9) + text_op(300, 312 + 13 * i, f"{70 + i}.5", size=9)
+    p2 += f"150 {PAGE_H - 354} m 460 {PAGE_H - 354} l S\n" + body_lines(380, 25)[0]
+    p3 = body_lines(72, 20)[0] + text_op(72, 330, "References", size=12) + body_lines(350, 25)[0]
+    p4 = _chart(72, 420, 440) + text_op(72, 500, "Figure 3: More results on every scene, the biggest figure.", size=9)
+    p4 += body_lines(530, 14)[0]
+    return [p1, p2, p3, p4]
+
+
+def test_digest_prefers_the_overview_and_main_results_to_a_bigger_appendix_figure(
+    tmp_path: Path, store: Store
+) -> None:
+    """Teaser, overview figure, main results table; the appendix figure last, though biggest.
+    The choice is the worker's (only those crops are drawn) and survives the cache."""
+    pdf = tmp_path / "digest.pdf"
+    pdf.write_bytes(build_pdf(digest_pages()))
+    got = run_extraction(pdf, tmp_path / "out", timeout=60, render=3)
+    by = {(f.kind, f.number): f for f in got.figures}
+    assert by["figure", "3"].area > max(f.area for f in got.figures if f.number != "3")
+    chosen = [(f.kind, f.number) for f in pick_for_digest(got.figures, 3)]
+    assert chosen == [("figure", "1"), ("figure", "2"), ("table", "1")]
+    assert by["figure", "3"].path is None  # not drawn for the digest
+    save_figures(store, "2401.00009", 1, got.figures)
+    cached = cached_figures(store, "2401.00009", 1)
+    assert cached is not None and [(f.kind, f.number) for f in pick_for_digest(cached, 3)] == chosen

@@ -173,7 +173,7 @@ def test_vector_figure_and_table_found_and_cropped(paper_pdf: Path, tmp_path: Pa
 def test_figure_json_shape(paper_pdf: Path, tmp_path: Path) -> None:
     fig = extract_figures(paper_pdf, tmp_path / "out", timeout=60)[0]
     data = fig.to_json()
-    assert set(data) == {"kind", "number", "caption", "page", "bbox", "path", "width", "height"}
+    assert set(data) == {"kind", "number", "caption", "page", "bbox", "path", "width", "height", "rank"}
     assert isinstance(data["path"], str) and len(data["bbox"]) == 4
 
 

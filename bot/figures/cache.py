@@ -30,6 +30,7 @@ _FIGURE_COLUMNS: dict[str, Any] = {
     "path": str,
     "width": int,
     "height": int,
+    "rank": int,  # the worker's digest choice (bot.figures.pick.digest_rank), 0 first
 }
 _RUN_COLUMNS: dict[str, Any] = {
     "paper_id": str,
@@ -85,6 +86,7 @@ def _from_row(row: dict[str, Any]) -> Figure:
         path=Path(row["path"]) if row["path"] else None,
         width=row["width"],
         height=row["height"],
+        rank=row.get("rank"),
     )
 
 
@@ -117,6 +119,7 @@ def save_figures(
                     "path": str(f.path) if f.path else None,
                     "width": f.width,
                     "height": f.height,
+                    "rank": f.rank,
                 }
                 for i, f in enumerate(figures)
             ]

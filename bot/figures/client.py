@@ -244,6 +244,7 @@ def _move_results(rows: list[dict[str, Any]], tmp: Path, out_dir: Path) -> list[
                 path=dest,
                 width=int(row["width"]),
                 height=int(row["height"]),
+                rank=None if row.get("rank") is None else int(row["rank"]),
             )
         )
     return figures

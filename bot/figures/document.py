@@ -4,6 +4,7 @@ joins both processes' pages into rows (:func:`extract`) and drawing rows to PNG 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ from .crop import crop_file, draw_crop, scale_of
 from .geometry import Box, Layout
 from .layout import LayoutPage, compute_layout, layout_page
 from .pdf import _open_page, _Page, _page_and_size, open_pdf
-from .pick import digest_order
+from .pick import digest_order, rank_rows
 from .png import save_png
 from .text import _page_text, read_lines
 
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from .server import Helper, Tickets
 
 MAX_PAGES = 60  # pages examined: a 2,000-page PDF costs no more than a 60-page one
+# the heading of the references or the appendix, alone on its line: later pages are the back matter
+REFERENCES_RE = re.compile(
+    r"(?m)^[ \t]*(?:[A-Z]?\d{0,2}\.?[ \t]+)?"
+    r"(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY|Appendix|APPENDIX|Appendices|Supplementary Materials?)[ \t]*\r?$"
+)
 
 
 class Part:
@@ -43,6 +49,7 @@ class Part:
             self.examined = min(self.n_pages, max_pages)
             self.pages: list[_Page] = []  # the pages with a caption, and page 1
             self.first: _Page | None = None
+            self.back: int | None = None  # the first page read where the back matter starts
             if tickets is None:
                 indices: Iterable[int] = range(self.examined)
             else:
@@ -62,6 +69,8 @@ class Part:
         if i == 0:
             self.first = pg
         text = _page_text(pg.textpage, pdfium_c.FPDFText_CountChars(pg.textpage))
+        if (self.back is None or i + 1 < self.back) and REFERENCES_RE.search(text):
+            self.back = i + 1
         if i == 0 or QUICK_RE.search(text):
             pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy, text)
             self.pages.append(pg)
@@ -124,9 +133,9 @@ def render_rows(
     return done
 
 
-def _row_key(row: dict[str, Any]) -> tuple[str, str | None, float]:
+def _row_key(row: dict[str, Any]) -> tuple[str, str | None, float, int | None]:
     x0, top, x1, bottom = row["bbox"]
-    return row["kind"], row["number"], max(0.0, x1 - x0) * max(0.0, bottom - top)
+    return row["kind"], row["number"], max(0.0, x1 - x0) * max(0.0, bottom - top), row.get("rank")
 
 
 def extract(
@@ -162,7 +171,8 @@ def extract(
             # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
             # helper is still planning its pages
             part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)
-        theirs = helper.rows() if helper is not None else []
+        theirs, back = helper.rows() if helper is not None else ([], None)
+        back = min((b for b in (back, part.back) if b is not None), default=None)
         rows: list[dict[str, Any]] = []
         seen: set[tuple[str, str | None]] = set()
         for row in sorted(mine + theirs, key=lambda r: r["page"]):  # stable: the teaser stays first
@@ -170,6 +180,7 @@ def extract(
             if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
                 seen.add(key)
                 rows.append(row)
+        rank_rows(rows, back)
         wanted = rows if render is None else digest_order(rows, _row_key)[: max(0, render)]
         wanted = biggest_first([r for r in wanted if not r["rendered"]])
         if helper is None:

@@ -19,6 +19,7 @@ class Figure:
     path: Path | None  # the PNG
     width: int  # PNG pixels
     height: int
+    rank: int | None = None  # place in a digest's choice, 0 first (see bot.figures.pick); None: not known
 
     @property
     def area(self) -> float:
@@ -36,6 +37,7 @@ class Figure:
             "path": str(self.path) if self.path else None,
             "width": self.width,
             "height": self.height,
+            "rank": self.rank,
         }
 
 

@@ -171,8 +171,10 @@ class Helper:
     def plan(self, layout: Layout) -> None:
         self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__]})
 
-    def rows(self) -> list[dict[str, Any]]:
-        return list(self._answer())
+    def rows(self) -> tuple[list[dict[str, Any]], int | None]:
+        """The helper's rows, and the page its references start on (None: not on its pages)."""
+        answer = self._answer()
+        return list(answer["rows"]), answer["back"]
 
     def render(self, rows: list[dict[str, Any]], out_dir: Path) -> None:
         self.tickets.reset(0)
@@ -232,7 +234,7 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
                 part = Part(Path(msg["pdf"]), tickets, int(msg["max_pages"]), first=False)
                 result: Any = _boxes_out(part.layout_pages())
             elif op == "plan" and part is not None:
-                result = part.plan(Layout(*msg["layout"]))
+                result = {"rows": part.plan(Layout(*msg["layout"])), "back": part.back}
             elif op == "render" and part is not None:
                 result = part.render(list(msg["rows"]), Path(msg["out"]), tickets)
                 part.close()
