@@ -272,3 +272,38 @@ def test_digest_prefers_the_overview_and_main_results_to_a_bigger_appendix_figur
     save_figures(store, "2401.00009", 1, got.figures)
     cached = cached_figures(store, "2401.00009", 1)
     assert cached is not None and [(f.kind, f.number) for f in pick_for_digest(cached, 3)] == chosen
+
+
+# ---- neighbours -----------------------------------------------------------------------------------
+
+
+def stacked_page() -> str:
+    """Two plots, each captioned below, the second's tick labels starting 5 pt under the first's
+    caption (4D-LRM's Figs. 8 and 9)."""
+    ops = _chart(72, 100, 400)
+    ops += text_op(72, 180, "Figure 1: The distributions under both settings.", size=9)
+    for i, tick in enumerate(("0.90", "0.85", "0.80", "0.75")):
+        ops += text_op(90, 190 + 22 * i, tick, size=5) + text_op(330, 190 + 22 * i, tick, size=5)
+    ops += "0 G 0.5 w " + "".join(f"{110 + 240 * k} {PAGE_H - 290} 200 92 re S " for k in range(2)) + "\n"
+    ops += text_op(72, 300, "Figure 2: Training-time scaling curves of every variant.", size=9)
+    return ops + body_lines(330, 30)[0]
+
+
+def test_a_caption_does_not_take_the_next_figures_labels(tmp_path: Path) -> None:
+    pdf = tmp_path / "stacked.pdf"
+    pdf.write_bytes(build_pdf([stacked_page()]))
+    got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
+    one, two = got["figure", "1"], got["figure", "2"]
+    assert one.caption == "Figure 1: The distributions under both settings."
+    assert one.bbox[3] < 195 and 185 < two.bbox[1] < 191  # each its own plot
+    assert two.bbox[3] > 300
+
+
+@pytest.mark.shared
+def test_real_stacked_figures_are_apart(tmp_path: Path) -> None:
+    pdf = shared_path("pdfs", "2506.18890_4D-LRM_projectpage_nostamp.pdf")
+    got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=120)}
+    eight, nine = got["figure", "8"], got["figure", "9"]
+    assert eight.caption.endswith("on 24 frames with the same dynamic object.")
+    assert nine.page == 9 and nine.caption.startswith("Figure 9: Training-time scaling curves.")
+    assert eight.bbox[3] <= nine.bbox[1] + 4 and nine.bbox[3] > 300

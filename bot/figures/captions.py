@@ -222,7 +222,7 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
                 continue
             if other.box.x0 < band[0] - 6 or other.box.x1 > band[1] + 6:
                 continue
-            if abs(other.height - h) > 0.35 * hh and other.box.width > 3 * h:
+            if abs(other.height - h) > 0.35 * hh and (other.box.width > 3 * h or gap > 0.1 * h):
                 continue
             if CAPTION_RE.match(other.text) and other.box.top > box.bottom - 0.2 * h:
                 continue
