@@ -278,15 +278,15 @@ def test_digest_prefers_the_overview_and_main_results_to_a_bigger_appendix_figur
 
 
 def stacked_page() -> str:
-    """Two plots, each captioned below, the second's tick labels starting 5 pt under the first's
+    """Two plots, each captioned below, the second's tick labels starting 2 pt under the first's
     caption (4D-LRM's Figs. 8 and 9)."""
-    ops = _chart(72, 100, 400)
-    ops += text_op(72, 180, "Figure 1: The distributions under both settings.", size=9)
+    ops = body_lines(72, 5)[0] + _chart(142, 100, 400)
+    ops += text_op(72, 250, "Figure 1: The distributions under both settings.", size=9)
     for i, tick in enumerate(("0.90", "0.85", "0.80", "0.75")):
-        ops += text_op(90, 190 + 22 * i, tick, size=5) + text_op(330, 190 + 22 * i, tick, size=5)
-    ops += "0 G 0.5 w " + "".join(f"{110 + 240 * k} {PAGE_H - 290} 200 92 re S " for k in range(2)) + "\n"
-    ops += text_op(72, 300, "Figure 2: Training-time scaling curves of every variant.", size=9)
-    return ops + body_lines(330, 30)[0]
+        ops += text_op(90, 260 + 22 * i, tick, size=5) + text_op(330, 260 + 22 * i, tick, size=5)
+    ops += "".join(f"0.8 0.3 0.2 rg {110 + 240 * k} {PAGE_H - 354} 200 90 re f\n" for k in range(2))
+    ops += text_op(72, 370, "Figure 2: Training-time scaling curves of every variant.", size=9)
+    return ops + body_lines(400, 25)[0]
 
 
 def test_a_caption_does_not_take_the_next_figures_labels(tmp_path: Path) -> None:
@@ -295,8 +295,8 @@ def test_a_caption_does_not_take_the_next_figures_labels(tmp_path: Path) -> None
     got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
     one, two = got["figure", "1"], got["figure", "2"]
     assert one.caption == "Figure 1: The distributions under both settings."
-    assert one.bbox[3] < 195 and 185 < two.bbox[1] < 191  # each its own plot
-    assert two.bbox[3] > 300
+    assert one.bbox[3] < 263 and 255 < two.bbox[1] < 261, (one.bbox, two.bbox)  # each its own plot
+    assert two.bbox[3] > 370
 
 
 @pytest.mark.shared
