@@ -76,8 +76,8 @@ def test_crops_are_as_sharp_as_telegram_shows_and_photos_no_sharper_than_their_p
     )
     got = {(f.kind, f.number): f for f in extract_figures(pdf, tmp_path / "out", timeout=60)}
     chart, photo, table = got["figure", "1"], got["figure", "2"], got["table", "1"]
-    assert 1279 <= chart.width <= 1280 and chart.width + chart.height <= 10_000
-    assert 1279 <= table.width <= 1280 and _text_px(pdf, table) >= 9
+    assert 1270 <= chart.width <= 1280 and chart.width + chart.height <= 10_000  # blank margins trimmed
+    assert 1270 <= table.width <= 1280 and _text_px(pdf, table) >= 9
     photo_scale = photo.width / (photo.bbox[2] - photo.bbox[0])
     assert 1.0 <= photo_scale <= 1.6, photo_scale  # 0.5 px per point of its own; its caption needs ~1.3
     assert _text_px(pdf, photo) >= 9.5
@@ -129,8 +129,8 @@ def test_panel_titles_under_the_running_head_are_kept(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "number", "top"),
     [
-        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "4", 69.0),  # "Time" over the camera grids
-        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "8", 58.0),  # the plots' x10^4 exponents
+        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "4", 73.0),  # "Time" over the camera grids (72.6)
+        ("2506.18890_4D-LRM_projectpage_nostamp.pdf", "8", 73.0),  # the plots' x10^4 exponents (72.5)
     ],
 )
 def test_real_figures_keep_what_sits_above_the_body_text(name: str, number: str, top: float, tmp_path: Path) -> None:
@@ -307,3 +307,22 @@ def test_real_stacked_figures_are_apart(tmp_path: Path) -> None:
     assert eight.caption.endswith("on 24 frames with the same dynamic object.")
     assert nine.page == 9 and nine.caption.startswith("Figure 9: Training-time scaling curves.")
     assert eight.bbox[3] <= nine.bbox[1] + 4 and nine.bbox[3] > 300
+
+
+# ---- blank margins ----------------------------------------------------------------------------------
+
+
+def test_blank_margins_inside_a_crop_are_trimmed(tmp_path: Path) -> None:
+    """A figure drawn on a white panel three times its size (an image's white margins): the crop
+    is the chart and its caption, and its box says so."""
+    ops = body_lines(72, 5)[0]
+    ops += f"1 1 1 rg 72 {PAGE_H - 400} 468 260 re f\n"  # the white panel, 140..400
+    ops += f"0.2 0.4 0.8 rg 256 {PAGE_H - 390} 100 60 re f\n"  # the chart, 330..390
+    ops += text_op(230, 410, "Figure 1: A small chart on a big white panel.", size=9)
+    ops += body_lines(440, 25)[0]
+    pdf = tmp_path / "panel.pdf"
+    pdf.write_bytes(build_pdf([ops]))
+    fig = extract_figures(pdf, tmp_path / "out", timeout=60)[0]
+    left, top, right, bottom = fig.bbox
+    assert 325 <= top <= 330 and left >= 225 and right <= 460, fig.bbox
+    assert abs(fig.width / (right - left) - fig.height / (bottom - top)) < 0.05  # the box is what is shown

@@ -146,7 +146,7 @@ def save_drawn(store: Store, paper_id: str, version: int, figures: list[Figure])
             if f.path is None:
                 continue
             store.db.execute(
-                f"update {FIGURES_TABLE} set path = ?, width = ?, height = ?"
+                f"update {FIGURES_TABLE} set path = ?, width = ?, height = ?, bbox = ?"
                 " where paper_id = ? and version = ? and kind = ? and number is ?",
-                [str(f.path), f.width, f.height, paper_id, version, f.kind, f.number],
+                [str(f.path), f.width, f.height, json.dumps(list(f.bbox)), paper_id, version, f.kind, f.number],
             )

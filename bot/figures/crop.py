@@ -73,8 +73,9 @@ def crop_size(box: Box, page_w: float, page_h: float, scale: float) -> tuple[int
     return w, h
 
 
-def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float, scale: float) -> Any:
-    """Render a region (not the whole page) to an RGB image, padded to Telegram's aspect limit.
+def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float, scale: float) -> tuple[Any, Box]:
+    """Render a region (not the whole page) to an RGB image, its blank margins trimmed, padded
+    to Telegram's aspect limit; and the region it shows once trimmed (0.1 pt).
 
     One render per crop, of the crop only: decoding and resampling the embedded images is most
     of the cost, and pdfium skips what lies outside the crop.
@@ -82,13 +83,34 @@ def draw_crop(page: pdfium.PdfPage, box: Box, page_w: float, page_h: float, scal
     from PIL import Image
 
     image = _render(page, box, scale, page_w, page_h)
+    image, (left, top, right, bottom) = trim_blank(image, round(PAD * scale))
+    shown = Box(
+        round(box.x0 + left / scale, 1),
+        round(box.top + top / scale, 1),
+        round(box.x0 + right / scale, 1),
+        round(box.top + bottom / scale, 1),
+    )
     w, h = image.size
     if w > MAX_ASPECT * h or h > MAX_ASPECT * w:
         nw, nh = max(w, math.ceil(h / MAX_ASPECT)), max(h, math.ceil(w / MAX_ASPECT))
         canvas = Image.new("RGB", (nw, nh), "white")
         canvas.paste(image, ((nw - w) // 2, (nh - h) // 2))
         image = canvas
-    return image
+    return image, shown
+
+
+def trim_blank(image: Any, pad: int) -> tuple[Any, tuple[int, int, int, int]]:
+    """The image without blank margins wider than ``pad`` pixels, and the pixel box kept: a box
+    reaches further than its ink when an image or a form carries white margins, or a figure is
+    narrower than the band it was found in. Near-white (above 245 in every channel) is blank."""
+    w, h = image.size
+    ink = image.convert("L").point(lambda v: 255 if v < 246 else 0).getbbox()
+    if ink is None:
+        return image, (0, 0, w, h)
+    kept = (max(0, ink[0] - pad), max(0, ink[1] - pad), min(w, ink[2] + pad), min(h, ink[3] + pad))
+    if kept == (0, 0, w, h):
+        return image, kept
+    return image.crop(kept), kept
 
 
 def _render(page: pdfium.PdfPage, box: Box, scale: float, page_w: float, page_h: float) -> Any:

@@ -124,7 +124,8 @@ def render_rows(
             page, width, height = page_of(int(row["page"]))
             box = Box(*row["bbox"])
             scale = row.get("scale") or scale_of(box, width, height, int(row["width"]), int(row["height"]))
-            image = draw_crop(page, box, width, height, float(scale))
+            image, shown = draw_crop(page, box, width, height, float(scale))
+            row["bbox"] = [shown.x0, shown.top, shown.x1, shown.bottom]
             pending.append((row, writer.submit(save_png, image, out_dir / row["file"])))
         for row, fut in pending:
             row["width"], row["height"] = fut.result()
@@ -192,7 +193,7 @@ def extract(
             for row in rows:
                 got = drawn.get((row["kind"], row["number"]))
                 if got is not None:
-                    row.update(width=got["width"], height=got["height"], rendered=True)
+                    row.update(width=got["width"], height=got["height"], bbox=got["bbox"], rendered=True)
         note = "" if rows else f"no captioned figure or table in the first {part.examined} of {part.n_pages} pages"
         return rows, note
     except BaseException:
