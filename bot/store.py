@@ -194,6 +194,11 @@ class Store:
         table = self.db[name]
         if not table.exists():
             _retry_snapshot(lambda: table.create(columns, pk=pk, if_not_exists=True, **kwargs))
+        else:  # a table from an older release: columns added since are added (empty)
+            have_columns = table.columns_dict
+            for column, kind in columns.items():
+                if column not in have_columns:
+                    _retry_snapshot(lambda column=column, kind=kind: table.add_column(column, kind))
         have = {tuple(i.columns) for i in table.indexes}
         for cols in indexes:
             if tuple(cols) not in have:

@@ -173,7 +173,7 @@ def test_vector_figure_and_table_found_and_cropped(paper_pdf: Path, tmp_path: Pa
 def test_figure_json_shape(paper_pdf: Path, tmp_path: Path) -> None:
     fig = extract_figures(paper_pdf, tmp_path / "out", timeout=60)[0]
     data = fig.to_json()
-    assert set(data) == {"kind", "number", "caption", "page", "bbox", "path", "width", "height"}
+    assert set(data) == {"kind", "number", "caption", "page", "bbox", "path", "width", "height", "rank"}
     assert isinstance(data["path"], str) and len(data["bbox"]) == 4
 
 
@@ -400,7 +400,7 @@ def test_png_encoder_is_lossless() -> None:
     """The crops' own PNG writer: colour stays RGB, grey becomes one channel, pixels unchanged."""
     import io
 
-    from bot.figures_worker import encode_png
+    from bot.figures.png import encode_png
 
     colour = Image.new("RGB", (801, 37), "white")
     colour.putdata([((x * 7) % 256, (y * 13) % 256, (x * y) % 256) for y in range(37) for x in range(801)])
@@ -454,7 +454,8 @@ def test_only_the_digest_crops_are_drawn_and_the_rest_when_asked(five_figures_pd
 
 def test_two_processes_find_and_draw_what_one_does(five_figures_pdf: Path, paper_pdf: Path, tmp_path: Path) -> None:
     """The server and its helper share the pages and the crops; the result is one process's."""
-    from bot.figures_worker import Helper, extract
+    from bot.figures.document import extract
+    from bot.figures.server import Helper
 
     helper = Helper()
     try:
@@ -609,7 +610,7 @@ def test_real_papers(name: str, figures: int, tables: int, tmp_path: Path) -> No
     assert len(numbers & want) >= 0.9 * len(want), sorted(want - numbers)
     for f in found:
         assert f.path is not None and f.path.is_file()
-        assert f.width >= 800 or f.width >= (f.bbox[2] - f.bbox[0]) * 3.9
+        assert max(f.width, f.height) <= 1281 and f.width + f.height <= 10_000  # Telegram shows up to 1280
         assert f.caption.lower().startswith(("fig", "tab"))
 
 

@@ -1,0 +1,447 @@
+"""Figure assembly: from each caption, walk away through the page objects and non-body text of its
+band until body text, another caption or a wide gap (:func:`walk`, :func:`figure_box`), settle
+two captions facing one float (:func:`split_facing`), and plan a page's crops (:func:`page_plan`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .captions import assign_bands, caption_block, find_captions, is_prose, mark_prose
+from .crop import crop_box, crop_file, crop_scale, crop_size
+from .geometry import Box, Caption, Item, Layout, Line
+from .objects import page_graphics
+from .pdf import _Page
+
+log = logging.getLogger(__name__)
+
+TEXT_PX = 10.0  # the height a crop's text is drawn at, at least, when its images would allow less
+
+
+@dataclass(slots=True)
+class Walk:
+    items: list[Item]
+    box: Box | None
+    first_gap: float
+    hit: str  # what stopped it
+    graphics: int = 0
+    texts: int = 0
+    span: tuple[float, float] = (-math.inf, math.inf)  # the free vertical space (barrier to barrier)
+    pieces: list[Box] = field(default_factory=list)  # what was taken, clipped
+
+
+def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], bool]) -> bool:
+    """Things a figure never reaches past: other captions, body text, running heads and feet,
+    and text that sticks out of a column band into the other column (titles, wide abstracts)."""
+    bx0, bx1 = cap.band
+    overlap = it.box.x_overlap(bx0, bx1)
+    if overlap <= 0:
+        return False
+    if it.kind == "caption":
+        return overlap > 0.2 * min(bx1 - bx0, it.box.width)
+    if it.kind == "path" and _head_rule(it.box, layout):
+        return True
+    if it.kind != "text" or it.line is None:
+        return False
+    if it.box.bottom <= layout.head_bottom + 1 or it.box.top > layout.frame_bottom + 1:
+        return True
+    if overlap > 0.3 * min(bx1 - bx0, it.box.width) and prose(it.line):
+        return True
+    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+        return False
+    # a half band: text reaching well into the other half is not part of this figure
+    left_half = (bx0 + bx1) / 2 < layout.mid
+    sticks_out = it.box.x1 > bx1 + 10 if left_half else it.box.x0 < bx0 - 10
+    return sticks_out and it.box.width > 2 * it.box.height
+
+
+def _head_rule(box: Box, layout: Layout) -> bool:
+    """The rule under a running head: a thin line across the text width, right below the head."""
+    return (
+        box.height <= 2.5
+        and box.width >= 0.5 * (layout.frame_x1 - layout.frame_x0)
+        and box.bottom < layout.frame_top - 1
+        and box.top <= layout.head_bottom + 1.5 * layout.body_h
+    )
+
+
+def walk(
+    cap: Caption,
+    items: list[Item],
+    layout: Layout,
+    direction: int,
+    barrier: Callable[[int], bool],
+) -> Walk:
+    """Collect what lies between the caption and the nearest barrier, going up (-1) or down (+1).
+
+    Boxes are clipped to the band and to the span between the caption and the barrier: images
+    often carry invisible margins that reach over the caption or into the body text. Text is
+    taken when it touches what is already taken, or when graphics follow it (labels between
+    rows of a figure), not when it leads nowhere (a title block above a teaser).
+    """
+    bx0, bx1 = cap.band
+    h = layout.body_h
+    table = cap.kind == "table"
+    graphic_gap = (1.6 if table else 3.0) * h
+    text_gap = (1.5 if table else 2.5) * h
+    tight = (1.5 if table else 0.8) * h
+    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+        lo, hi = 0.0, math.inf  # the whole width: figures may reach into the margins
+    elif (bx0 + bx1) / 2 < layout.mid:
+        lo, hi = 0.0, bx1 + 6
+    else:
+        lo, hi = bx0 - 6, math.inf
+    # the nearest barrier: items are asked (see figure_box) nearest first, only until one is
+    if direction < 0:
+        edge = cap.box.top + 0.3 * h
+        nearest = sorted((i for i, it in enumerate(items) if it.box.bottom <= edge), key=lambda i: -items[i].box.bottom)
+        limit = next((items[i].box.bottom for i in nearest if barrier(i)), -math.inf)
+        span = (limit, cap.box.top)
+    else:
+        edge = cap.box.bottom - 0.3 * h
+        nearest = sorted((i for i, it in enumerate(items) if it.box.top >= edge), key=lambda i: items[i].box.top)
+        limit = next((items[i].box.top for i in nearest if barrier(i)), math.inf)
+        span = (cap.box.bottom, limit)
+    cands: list[tuple[Box, Item]] = []
+    for i, it in enumerate(items):
+        if it.kind == "caption":
+            continue
+        b = it.box
+        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
+            continue
+        clipped = Box(max(b.x0, lo), max(b.top, span[0]), min(b.x1, hi), min(b.bottom, span[1]))
+        if clipped.width <= 0.5 or (clipped.height <= 0.3 and it.kind == "text"):
+            continue
+        if clipped.height < 0 or (clipped.height < 0.5 and b.height > 2):
+            continue
+        if it.kind == "text" and clipped.height < 0.6 * b.height:
+            continue  # a text line cut by the caption or a barrier is not ours
+        if it.kind in ("text", "path") and barrier(i):
+            continue
+        cands.append((clipped, it))
+    if direction < 0:
+        cands.sort(key=lambda c: -c[0].bottom)
+        edge = cap.box.top
+    else:
+        cands.sort(key=lambda c: c[0].top)
+        edge = cap.box.bottom
+    box: Box | None = None
+    first_gap = math.inf
+    pending: list[Box] = []
+    pending_edge = edge
+    graphics = texts = 0
+    taken: list[Item] = []
+    pieces: list[Box] = []
+    hit = "barrier" if math.isfinite(limit) else "end"
+    for clipped, it in cands:
+        ref = pending_edge if pending else edge
+        gap = (ref - clipped.bottom) if direction < 0 else (clipped.top - ref)
+        is_text = it.kind == "text"
+        allowed = text_gap if is_text else graphic_gap
+        if box is None and not pending:
+            allowed = max(allowed, 3.0 * h)  # captions of short side-by-side floats sit farther off
+        if gap > allowed:
+            hit = "gap"
+            break
+        if first_gap == math.inf:
+            first_gap = gap
+        if is_text and (pending or gap > tight) and not table:
+            pending.append(clipped)
+            pending_edge = (
+                min(pending_edge, clipped.top) if direction < 0 else max(pending_edge, clipped.bottom)
+            )
+            continue
+        for p in pending:
+            box = p if box is None else box.union(p)
+            pieces.append(p)
+            texts += 1
+        pending = []
+        box = clipped if box is None else box.union(clipped)
+        pieces.append(clipped)
+        taken.append(it)
+        if is_text:
+            texts += 1
+        else:
+            graphics += 1
+        edge = min(edge, clipped.top) if direction < 0 else max(edge, clipped.bottom)
+        pending_edge = edge
+    if box is None and pending and len(pending) >= 3:
+        # a figure made of text only (a listing, a prompt): take it if it is compact
+        for p in pending:
+            box = p if box is None else box.union(p)
+        pieces = list(pending)
+        texts = len(pending)
+    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces)
+
+
+def _substantial(w: Walk, kind: str) -> bool:
+    """Did the walk find a figure (some graphics or several text lines), not just a stray line?"""
+    if w.box is None:
+        return False
+    if kind == "table":
+        return w.texts >= 2 or (w.graphics > 0 and w.box.height > 15)
+    return (w.graphics > 0 and w.box.height > 12) or w.texts >= 3
+
+
+@dataclass(slots=True)
+class Found:
+    """A caption grown into its figure: the region, how far padding may reach, which way it went."""
+
+    cap: Caption
+    box: Box
+    allowed: tuple[float, float]
+    walked_up: bool
+    pieces: list[Box]
+    other_way: Found | None = None  # the walk the other way, when it found something too
+
+
+def figure_box(
+    cap: Caption, items: list[Item], layout: Layout, prose: Callable[[Line], bool]
+) -> Found | None:
+    """The caption plus its figure: walk the preferred way first, the other way if that is empty."""
+    preferred = 1 if cap.kind == "table" else -1
+    bx0, bx1 = cap.band
+    # what lies wholly beside the band is neither taken nor a barrier (see walk, _is_barrier)
+    items = [it for it in items if it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2]
+    known: dict[int, bool] = {}
+
+    def barrier(i: int) -> bool:
+        """Asked lazily (judging a line as body text reads its glyphs) and once for both walks."""
+        got = known.get(i)
+        if got is None:
+            got = known[i] = _is_barrier(items[i], cap, layout, prose)
+        return got
+
+    first = walk(cap, items, layout, preferred, barrier)
+    second = walk(cap, items, layout, -preferred, barrier)
+    ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
+    chosen: Walk | None
+    if ok1 and ok2 and cap.kind == "table" and first.graphics == 0 and second.graphics > 0:
+        # the table is above its caption: below it are only lines of text (the body resuming)
+        # while ruled lines are above (a float below that ends at its own caption: split_facing)
+        chosen = second
+    elif ok1 and ok2:
+        # both sides hold something: the caption sits closer to its own figure than to its neighbour
+        chosen = second if second.first_gap < 0.5 * first.first_gap - 2 else first
+    elif ok1:
+        chosen = first
+    elif ok2:
+        chosen = second
+    else:
+        chosen = None
+    if chosen is None or chosen.box is None:
+        return None
+    found = _found(cap, chosen)
+    if ok1 and ok2:
+        found.other_way = _found(cap, second if chosen is first else first)
+    return found
+
+
+def _found(cap: Caption, chosen: Walk) -> Found:
+    assert chosen.box is not None
+    # the padding may grow into the caption's own side, never over the barrier on the far side
+    far_top, far_bottom = chosen.span
+    walked_up = far_bottom <= cap.box.top + 1
+    allowed = (far_top + 0.5, math.inf) if walked_up else (-math.inf, far_bottom - 0.5)
+    return Found(cap, chosen.box.union(cap.box), allowed, walked_up, chosen.pieces)
+
+
+def split_facing(found: list[Found]) -> None:
+    """A table captioned above, then a figure captioned below it: both walks take the whole span
+    between the two captions. Cut it at the widest empty gap (the float separation). Unless the
+    upper caption found something above it too that nobody else claims: then that is its float
+    (two floats, each captioned below), and the span is all the lower caption's."""
+    for k, a in enumerate(found):
+        for b in found:
+            if a is b or a.walked_up or not b.walked_up or a.cap.box.bottom > b.cap.box.top:
+                continue
+            ba, bb = a.cap.band, b.cap.band
+            if min(ba[1], bb[1]) - max(ba[0], bb[0]) < 0.5 * min(ba[1] - ba[0], bb[1] - bb[0]):
+                continue
+            if a.box.bottom <= b.box.top:
+                continue  # they do not overlap
+            up = a.other_way
+            if up is not None and up.walked_up and not any(
+                _overlaps(up.box, c.box) for c in found if c is not a
+            ):
+                found[k] = a = up
+                break
+            lo, hi = a.cap.box.bottom, b.cap.box.top
+            spans = sorted(
+                (max(p.top, lo), min(p.bottom, hi))
+                for p in a.pieces + b.pieces
+                if p.bottom > lo and p.top < hi
+            )
+            best: tuple[float, float] | None = None
+            reach = lo
+            for top, bottom in spans:
+                if top - reach > 2 and (best is None or top - reach > best[1] - best[0]):
+                    best = (reach, top)
+                reach = max(reach, bottom)
+            if best is None:
+                continue
+            cut = (best[0] + best[1]) / 2
+            a.box = _union_all([a.cap.box] + [p for p in a.pieces if p.bottom <= best[0] + 0.5])
+            b.box = _union_all([b.cap.box] + [p for p in b.pieces if p.top >= best[1] - 0.5])
+            a.allowed = (a.allowed[0], min(a.allowed[1], cut))
+            b.allowed = (max(b.allowed[0], cut), b.allowed[1])
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.bottom, b.bottom) - max(a.top, b.top) > 1
+
+
+def _union_all(boxes: list[Box]) -> Box:
+    out = boxes[0]
+    for b in boxes[1:]:
+        out = out.union(b)
+    return out
+
+
+def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
+    """Find and grow the captions of one page, into rows with the box each crop will show."""
+    mark_prose(pg.text.lines, layout)
+    caps = find_captions(pg.text, layout, pg.textpage, pg.ox, pg.oy)
+    if not caps:
+        return []
+    assign_bands(caps, layout, pg.text.width)
+    for cap in caps:
+        caption_block(cap, pg.text.lines, cap.band)
+    graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    unmark_framed(pg.text.lines, graphics, caps)
+    items: list[Item] = list(graphics)
+    for cap in caps:
+        items.append(Item(box=cap.box, kind="caption"))
+    margin_text: list[Box] = []
+    for line in pg.text.lines:
+        if line.box.height > 2.5 * line.box.width and (
+            line.box.x1 < layout.frame_x0 or line.box.x0 > layout.frame_x1
+        ):
+            margin_text.append(line.box)  # the arXiv stamp in the margin
+            continue
+        if any(_inside(line.box, cap.box) for cap in caps):
+            continue
+        items.append(Item(box=line.box, kind="text", line=line))
+
+    def prose(line: Line) -> bool:
+        return is_prose(line, layout, pg.textpage, pg.ox, pg.oy)
+
+    found: list[Found] = []
+    seen: set[tuple[str, str]] = set()
+    for cap in caps:
+        key = (cap.kind, cap.number)
+        if key in seen:
+            continue
+        got = figure_box(cap, items, layout, prose)
+        if got is None:
+            log.debug("page %d: %s %s has no content", cap.page, cap.kind, cap.number)
+            continue
+        seen.add(key)
+        found.append(got)
+    split_facing(found)
+    out: list[dict[str, Any]] = []
+    for got in found:
+        cap, box = got.cap, got.box
+        for m in margin_text:  # keep the arXiv stamp out of a figure that reaches into the margin
+            if min(m.bottom, box.bottom) > max(m.top, box.top):
+                if m.x1 < layout.frame_x0 and box.x0 < m.x1:
+                    box = Box(m.x1 + 1, box.top, box.x1, box.bottom)
+                elif m.x0 > layout.frame_x1 and box.x1 > m.x0:
+                    box = Box(box.x0, box.top, m.x0 - 1, box.bottom)
+        crop = crop_box(box, pg.text.width, pg.text.height, got.allowed)
+        out.append(_row(cap.kind, cap.number, cap.text, cap.page, crop, pg, raster_resolution(crop, graphics, pg.text.lines, cap.box)))
+    return out
+
+
+def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], caption: Box | None) -> float | None:
+    """How fine (pixels per point) a crop that is mostly raster images may be drawn; None for
+    any other crop (vector art, tables and text have detail at any scale).
+
+    Mostly: the images cover half of what is not the caption. A photo has only its own pixels,
+    and drawing it finer adds none, so the limit is the finest image's own resolution; unless
+    the crop's text (its caption, labels set as text) would then be under TEXT_PX tall: text is
+    drawn from outlines, and it is what a reader must read.
+    """
+    area = crop.area - (caption.area if caption is not None else 0.0)
+    if area <= 0:
+        return None
+    covered = 0.0
+    density = 0.0
+    for g in graphics:
+        if g.kind != "image" or g.density <= 0:
+            continue
+        inside = Box(
+            max(g.box.x0, crop.x0), max(g.box.top, crop.top), min(g.box.x1, crop.x1), min(g.box.bottom, crop.bottom)
+        )
+        if inside.width <= 0 or inside.height <= 0:
+            continue
+        covered += inside.area
+        density = max(density, g.density)
+    if covered < 0.5 * area:
+        return None
+    heights = [
+        ln.height for ln in lines if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+    ]
+    if heights:
+        density = max(density, TEXT_PX / statistics.median(heights))
+    return density
+
+
+def _row(
+    kind: str, number: str | None, caption: str, page: int, box: Box, pg: _Page, native: float | None = None
+) -> dict[str, Any]:
+    scale = crop_scale(box, native)
+    width, height = crop_size(box, pg.text.width, pg.text.height, scale)
+    return {
+        "kind": kind,
+        "number": number,
+        "caption": caption,
+        "page": page,
+        "bbox": [box.x0, box.top, box.x1, box.bottom],
+        "file": crop_file(kind, number, page),
+        "width": width,
+        "height": height,
+        "scale": scale,
+        "rendered": False,
+    }
+
+
+def unmark_framed(lines: list[Line], graphics: list[Item], caps: list[Caption]) -> None:
+    """Text drawn inside a frame (a boxed prompt, a listing) is part of a figure, however prose-like."""
+    frames = [
+        g.box
+        for g in graphics
+        if g.kind == "path"
+        and g.box.width > 40
+        and g.box.height > 20
+        and not any(_inside(c.box, g.box) for c in caps)
+    ]
+    if not frames:
+        return
+    for line in lines:
+        if line.prose and any(_inside(line.box, f) for f in frames):
+            line.prose = False
+
+
+def _inside(inner: Box, outer: Box) -> bool:
+    return (
+        inner.x0 >= outer.x0 - 1
+        and inner.x1 <= outer.x1 + 1
+        and inner.top >= outer.top - 1
+        and inner.bottom <= outer.bottom + 1
+    )
+
+
+def _page_one(pg: _Page) -> dict[str, Any] | None:
+    """An uncaptioned teaser: when page 1 is largely graphics, the page itself is the picture."""
+    graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    big = [g for g in graphics if g.kind in ("image", "form", "shading") or g.box.area > 2000]
+    area = sum(g.box.area for g in big)
+    if area < 0.12 * pg.text.width * pg.text.height:
+        return None
+    page = Box(0.0, 0.0, pg.text.width, pg.text.height)
+    return _row("page", None, "", 1, page, pg, raster_resolution(page, graphics, pg.text.lines, None))

@@ -1,0 +1,229 @@
+"""The whole document: one process's share of a PDF's pages (:class:`Part`), the extraction that
+joins both processes' pages into rows (:func:`extract`) and drawing rows to PNG files."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from .assemble import _page_one, page_plan
+from .captions import QUICK_RE
+from .crop import crop_file, draw_crop, scale_of
+from .geometry import Box, Layout
+from .layout import LayoutPage, compute_layout, layout_page
+from .pdf import _open_page, _Page, _page_and_size, open_pdf
+from .pick import digest_order, rank_rows
+from .png import save_png
+from .text import _page_text, read_lines
+
+if TYPE_CHECKING:
+    from .server import Helper, Tickets
+
+MAX_PAGES = 60  # pages examined: a 2,000-page PDF costs no more than a 60-page one
+# the heading of the references or the appendix, alone on its line: later pages are the back matter
+REFERENCES_RE = re.compile(
+    r"(?m)^[ \t]*(?:[A-Z]?\d{0,2}\.?[ \t]+)?"
+    r"(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY|Appendix|APPENDIX|Appendices|Supplementary Materials?)[ \t]*\r?$"
+)
+
+
+class Part:
+    """One process's share of a PDF: the pages it reads and analyses, kept open to render from.
+
+    With a :class:`Helper`, the server and the helper take pages from a shared :class:`Tickets`
+    counter until none are left (the server always has page 1, for the teaser), so both of the
+    machine's cores stay busy however uneven the pages are; alone, a part reads every page.
+    """
+
+    def __init__(self, pdf_path: Path, tickets: Tickets | None = None, max_pages: int = MAX_PAGES, *, first: bool = True) -> None:
+        self.pdf = open_pdf(pdf_path)
+        try:
+            self.n_pages = len(self.pdf)
+            self.examined = min(self.n_pages, max_pages)
+            self.pages: list[_Page] = []  # the pages with a caption, and page 1
+            self.first: _Page | None = None
+            self.back: int | None = None  # the first page read where the back matter starts
+            if tickets is None:
+                indices: Iterable[int] = range(self.examined)
+            else:
+                indices = itertools.chain([0] if first else [], iter(tickets.take, -1))
+            for i in indices:
+                if i >= self.examined:
+                    break
+                self._read(i)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, i: int) -> None:
+        pg = _open_page(self.pdf, i)
+        if pg is None:
+            return
+        if i == 0:
+            self.first = pg
+        text = _page_text(pg.textpage, pdfium_c.FPDFText_CountChars(pg.textpage))
+        if (self.back is None or i + 1 < self.back) and REFERENCES_RE.search(text):
+            self.back = i + 1
+        if i == 0 or QUICK_RE.search(text):
+            pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy, text)
+            self.pages.append(pg)
+
+    def layout_pages(self) -> list[tuple[int, LayoutPage]]:
+        return [(pg.text.index, layout_page(pg.text)) for pg in self.pages]
+
+    def plan(self, layout: Layout) -> list[dict[str, Any]]:
+        """Every figure and table on this part's pages, in page order, as rows (nothing drawn)."""
+        rows: list[dict[str, Any]] = []
+        for pg in self.pages:
+            rows.extend(page_plan(pg, layout))
+        if self.first is not None and not any(r["page"] == 1 and r["kind"] == "figure" for r in rows):
+            teaser = _page_one(self.first)
+            if teaser:
+                rows.insert(0, teaser)
+        return rows
+
+    def render(self, rows: list[dict[str, Any]], out_dir: Path, tickets: Tickets | None = None) -> list[dict[str, Any]]:
+        """Draw these rows to PNG files in ``out_dir``, from any page; with ``tickets``, only the
+        rows this process takes (the other takes the rest). Returns the rows drawn here."""
+        pages = {pg.text.index + 1: (pg.page, pg.text.width, pg.text.height) for pg in self.pages}
+        if self.first is not None:
+            pages[1] = (self.first.page, self.first.text.width, self.first.text.height)
+
+        def page_of(number: int) -> tuple[pdfium.PdfPage, float, float]:
+            if number not in pages:
+                pages[number] = _page_and_size(self.pdf, number)
+            return pages[number]
+
+        if tickets is None:
+            return render_rows(page_of, rows, out_dir)
+        taken = itertools.takewhile(lambda i: i < len(rows), iter(tickets.take, -1))
+        return render_rows(page_of, (rows[i] for i in taken), out_dir)  # one at a time, as drawn
+
+    def close(self) -> None:
+        self.pages, self.first = [], None
+        self.pdf.close()
+
+
+def render_rows(
+    page_of: Callable[[int], tuple[pdfium.PdfPage, float, float]], rows: Iterable[dict[str, Any]], out_dir: Path
+) -> list[dict[str, Any]]:
+    """Draw each row's box to ``out_dir/<file>``; PNG encoding overlaps the next render (the
+    deflate releases the GIL). Sets each row's pixel size and ``rendered``; returns the rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=2) as writer:
+        pending: list[tuple[dict[str, Any], Future[tuple[int, int]]]] = []
+        for row in rows:
+            page, width, height = page_of(int(row["page"]))
+            box = Box(*row["bbox"])
+            scale = row.get("scale") or scale_of(box, width, height, int(row["width"]), int(row["height"]))
+            image, shown = draw_crop(page, box, width, height, float(scale))
+            row["bbox"] = [shown.x0, shown.top, shown.x1, shown.bottom]
+            pending.append((row, writer.submit(save_png, image, out_dir / row["file"])))
+        for row, fut in pending:
+            row["width"], row["height"] = fut.result()
+            row["rendered"] = True
+            done.append(row)
+    return done
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, str | None, float, int | None]:
+    x0, top, x1, bottom = row["bbox"]
+    return row["kind"], row["number"], max(0.0, x1 - x0) * max(0.0, bottom - top), row.get("rank")
+
+
+def extract(
+    pdf_path: Path,
+    out_dir: Path,
+    *,
+    render: int | None = None,
+    max_pages: int = MAX_PAGES,
+    helper: Helper | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """Every captioned figure and table in the PDF as dicts, PNGs for the ``render`` best of them
+    (a digest's, :func:`digest_order`; all when None) written to ``out_dir``, and a note saying
+    why when there are none. The rest are drawn when asked (:func:`render_pdf_rows`).
+
+    Raises for broken input (pdfium's errors, :class:`BombError`, a truncated file, the
+    helper's failure); the caller turns that into a reason.
+    """
+    if helper is not None:
+        helper.start(pdf_path, max_pages)  # it takes pages while this process does too
+    part: Part | None = None
+    try:
+        part = Part(pdf_path, helper.tickets if helper is not None else None, max_pages)
+        pages = part.layout_pages()
+        if helper is not None:
+            pages = sorted(pages + helper.pages(), key=lambda p: p[0])
+        layout = compute_layout([p for _, p in pages]) if pages else None
+        if layout is None:
+            return [], f"no body text in the first {part.examined} of {part.n_pages} pages"
+        if helper is not None:
+            helper.plan(layout)
+        mine = part.plan(layout)
+        if helper is not None and (render is None or render > 0):
+            # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
+            # helper is still planning its pages
+            part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)
+        theirs, back = helper.rows() if helper is not None else ([], None)
+        back = min((b for b in (back, part.back) if b is not None), default=None)
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str | None]] = set()
+        for row in sorted(mine + theirs, key=lambda r: r["page"]):  # stable: the teaser stays first
+            key = (row["kind"], row["number"])
+            if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
+                seen.add(key)
+                rows.append(row)
+        rank_rows(rows, back)
+        wanted = rows if render is None else digest_order(rows, _row_key)[: max(0, render)]
+        wanted = biggest_first([r for r in wanted if not r["rendered"]])
+        if helper is None:
+            part.render(wanted, out_dir)
+        else:
+            helper.render(wanted, out_dir)
+            part.render(wanted, out_dir, helper.tickets)
+            drawn = {(r["kind"], r["number"]): r for r in helper.rendered()}
+            for row in rows:
+                got = drawn.get((row["kind"], row["number"]))
+                if got is not None:
+                    row.update(width=got["width"], height=got["height"], bbox=got["bbox"], rendered=True)
+        note = "" if rows else f"no captioned figure or table in the first {part.examined} of {part.n_pages} pages"
+        return rows, note
+    except BaseException:
+        if helper is not None:
+            helper.reset()
+        raise
+    finally:
+        if part is not None:
+            part.close()
+
+
+def render_pdf_rows(pdf_path: Path, rows: list[dict[str, Any]], out_dir: Path) -> list[dict[str, Any]]:
+    """Draw rows found earlier (the cache's), for a figure first wanted after its extraction."""
+    pdf = open_pdf(pdf_path)
+    try:
+        opened: dict[int, tuple[pdfium.PdfPage, float, float]] = {}
+
+        def page_of(number: int) -> tuple[pdfium.PdfPage, float, float]:
+            if number not in opened:
+                opened[number] = _page_and_size(pdf, number)
+            return opened[number]
+
+        for row in rows:
+            row["file"] = crop_file(str(row["kind"]), row["number"], int(row["page"]))
+        return render_rows(page_of, rows, out_dir)
+    finally:
+        pdf.close()
+
+
+def biggest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order two processes take crops to draw in: the costliest (most pixels) first, so the
+    last one taken is small and neither waits long for the other."""
+    return sorted(rows, key=lambda r: r["width"] * r["height"], reverse=True)
