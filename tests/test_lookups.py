@@ -50,6 +50,7 @@ async def test_a_flood_of_missing_ids_is_charged_up_front_and_never_blocks_anoth
             "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
             "gemini_base_url": server.url, "summarize_per_user_per_hour": 4, "llm_retries": 0,
             "arxiv_delay_seconds": 0.3, "figure_policy": "none",
+            "commands_per_user_per_minute": 0,  # the flood is about lookups, not the command limit
         })  # fmt: skip
         async with telegram(settings):
             first = tg.send_text(FLOODER, FLOODER, "/help")
@@ -58,7 +59,7 @@ async def test_a_flood_of_missing_ids_is_charged_up_front_and_never_blocks_anoth
             await until(lambda: arxiv.requests("api"))  # the flood has reached arXiv
             mid = tg.send_text(OTHER, OTHER, "/summarize 2606.30003")
             (summary,) = await until(lambda: _final(tg, OTHER, mid))
-            assert summary.startswith("Codec Avatar Compression for Telepresence") and "💡" in summary
+            assert summary.startswith("Codec Avatar Compression for Telepresence") and "AI summary" in summary
             # the other person's lookup stood behind at most the flood's request in flight and the
             # one that was waiting its turn, not behind the whole flood
             asked = [r["id_list"] for r in arxiv.requests("api")]
@@ -158,7 +159,9 @@ async def test_a_query_of_hundreds_of_words_is_refused_by_search_and_subscribe(c
         (searched,) = await reply_to(tg, OTHER, OTHER, f"/search {query}")
         assert searched.visible.startswith("The query has a problem: the query has 490 search terms; at most 50 are allowed")
         (subscribed,) = await reply_to(tg, OTHER, OTHER, f"/subscribe {query}")
-        assert "490 search terms" in subscribed.visible
+        assert subscribed.visible.startswith("The description is longer than 300 characters")  # plain words: an interest
+        (subscribed,) = await reply_to(tg, OTHER, OTHER, f"/subscribe ti:x OR {query}")
+        assert "491 search terms" in subscribed.visible
         assert await core.store.run(Store.subscriptions, "telegram", str(OTHER)) == []
         (ok,) = await reply_to(tg, OTHER, OTHER, "/search " + " ".join(f"w{i}" for i in range(50)))
         assert "problem" not in ok.visible

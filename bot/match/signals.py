@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..query import PaperIndex, Query, Term, stem, words
+from ..query import Node, Op, PaperIndex, Query, Term, stem, words
 
 FOCUS_WORDS = 3  # how many of a description's words make a full match (see similarity)
 TITLE_BONUS = 1.5  # a concept named in the title is the paper's subject, not a passing mention
@@ -43,30 +43,32 @@ class Concept:
 
 def first_terms(query: Query, n: int = 3) -> str:
     """The first ``n`` terms of a query, for a reason line ("avatar, metaverse…")."""
-    out: list[str] = []
-    stack = [query.root]
-    while stack and len(out) < n + 1:
-        node = stack.pop()
-        if isinstance(node, Term):
-            out.append(node.raw)
-        elif hasattr(node, "left"):
-            stack.extend([node.right, node.left])  # type: ignore[union-attr]
+    out = [t.raw for t in _positive_terms(query.root)][: n + 1]
     return ", ".join(out[:n]) + ("…" if len(out) > n else "")
 
 
 def matched_terms(query: Query, doc: PaperIndex, n: int = 3) -> list[str]:
     """Which terms of ``query`` the paper contains (the "why" of a keyword hit)."""
     found: list[str] = []
-    stack = [query.root]
+    for term in _positive_terms(query.root):
+        if term.raw not in found and term.matches(doc):
+            found.append(term.raw)
+    found.sort(key=lambda t: -len(t.rstrip("*")))  # the most specific first: "talking head" before "generat*"
+    return found[:n]
+
+
+def _positive_terms(root: Node) -> list[Term]:
+    """The query's terms in reading order, less those under ``ANDNOT`` (not evidence for it)."""
+    out: list[Term] = []
+    stack: list[Node] = [root]
     while stack:
         node = stack.pop()
         if isinstance(node, Term):
-            if node.matches(doc) and node.raw not in found:
-                found.append(node.raw)
-        elif hasattr(node, "left"):
-            stack.extend([node.right, node.left])  # type: ignore[union-attr]
-    found.sort(key=lambda t: -len(t.rstrip("*")))  # the most specific first: "talking head" before "generat*"
-    return found[:n]
+            out.append(node)
+        elif isinstance(node, Op):
+            negated = node.negated or (False,) * len(node.items)
+            stack.extend(item for item, neg in reversed(list(zip(node.items, negated, strict=True))) if not neg)
+    return out
 
 
 def keyword(query: Query | None, doc: PaperIndex, bonus: float) -> Signal | None:
