@@ -37,6 +37,7 @@ from . import discord_render as dr
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadSetting, NeedsLLM, PaperbotError
+from .health import PlatformHealth, brief
 from .i18n import error_text, t
 from .models import Paper
 from .render import clean, fit
@@ -52,7 +53,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 COMMANDS_HASH_KEY = "discord.commands_sha256.{app_id}"
 FULL_SUMMARY_ID = "paperbot:full:"
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 60.0  # after this the platform is recorded as down while discord.py keeps trying
+# gateway close codes no reconnect fixes: authentication failed, bad shard/intents settings
+FATAL_CLOSE_CODES = {4004: "Discord refused DISCORD_BOT_TOKEN", 4013: "invalid intents", 4014: "privileged intents not enabled"}
 
 # Chinese names and descriptions Discord shows to zh-CN/zh-TW users (localizations).
 ZH: dict[str, str] = {
@@ -140,6 +143,39 @@ class _Client(discord.Client):
     async def setup_hook(self) -> None:
         self.add_dynamic_items(FullSummaryButton)
 
+    async def on_ready(self) -> None:
+        await self.paperbot.gateway_changed(True)
+
+    async def on_resumed(self) -> None:
+        await self.paperbot.gateway_changed(True)
+
+    async def on_disconnect(self) -> None:
+        await self.paperbot.gateway_changed(False)
+
+
+class OneLineReconnects(logging.Filter):
+    """discord.py logs each failed gateway reconnect with a full traceback ("Attempting a
+    reconnect in 4.2s"); an outage of an hour would fill the log. One line each, with the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and "reconnect" in str(record.msg):
+            err = record.exc_info[1]
+            record.msg = f"discord is unreachable ({brief(err)}); {record.getMessage().lower()}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_discord_logs() -> None:
+    """No PyNaCl/davey warnings (paperbot never joins voice) and one line per reconnect."""
+    discord.VoiceClient.warn_nacl = False
+    if hasattr(discord.VoiceClient, "warn_dave"):
+        discord.VoiceClient.warn_dave = False
+    client_log = logging.getLogger("discord.client")
+    if not any(isinstance(f, OneLineReconnects) for f in client_log.filters):
+        client_log.addFilter(OneLineReconnects())
+
 
 class _Tree(app_commands.CommandTree[_Client]):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
@@ -162,6 +198,7 @@ class DiscordBot:
         self.core = core
         self.settings = core.settings
         self.scheduler: Scheduler | None = None
+        self.health: PlatformHealth | None = None  # set by bot.run: gateway disconnects and resumes
         self.client: _Client | None = None
         self.tree: _Tree | None = None
         self.guild_ready_timeout = guild_ready_timeout
@@ -171,6 +208,7 @@ class DiscordBot:
 
     # ---- life cycle ------------------------------------------------------------------------
     def _build(self) -> None:
+        _quiet_discord_logs()
         intents = discord.Intents.none()
         intents.guilds = True
         self.client = _Client(
@@ -198,7 +236,12 @@ class DiscordBot:
             self._saved = None
 
     async def start(self) -> None:
-        """Log in, sync commands if they changed, connect; return once the client is ready."""
+        """Log in, sync commands if they changed, connect; return once the client is ready.
+
+        Raises BadSetting for what no retry fixes (a refused token, intents Discord does not
+        grant); network errors propagate for bot.run to try again. Once the gateway task runs,
+        discord.py reconnects by itself: this waits for it, recording the platform as down
+        after READY_TIMEOUT."""
         if self.settings.discord_bot_token is None:
             raise BadSetting("set DISCORD_BOT_TOKEN to run the Discord bot")
         self._build()
@@ -211,19 +254,33 @@ class DiscordBot:
             self._runner = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
             self._runner.add_done_callback(_log_gateway_end)
             ready = asyncio.create_task(self.client.wait_until_ready())
-            done, _ = await asyncio.wait({self._runner, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-            if ready not in done:
-                ready.cancel()
-                if self._runner in done and self._runner.exception() is not None:
-                    raise self._runner.exception()  # type: ignore[misc]
-                raise BadSetting("the Discord gateway did not become ready; check DISCORD_BOT_TOKEN and the network")
-        except discord.LoginFailure as err:
+            while True:
+                done, _ = await asyncio.wait({self._runner, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+                if ready in done:
+                    break
+                if self._runner in done:
+                    ready.cancel()
+                    err = self._runner.exception()
+                    code = getattr(err, "code", None)
+                    if isinstance(err, discord.LoginFailure) or code in FATAL_CLOSE_CODES:
+                        raise BadSetting(f"{FATAL_CLOSE_CODES.get(code, 'Discord refused DISCORD_BOT_TOKEN')}; check the bot in the developer portal") from None
+                    raise err or ConnectionError("the Discord gateway closed")
+                if self.health is not None:
+                    await self.health.mark(False, "the gateway is not ready yet")
+        except discord.LoginFailure:
             await self.stop()
-            raise BadSetting("Discord refused DISCORD_BOT_TOKEN; copy the bot token from the developer portal") from err
+            raise BadSetting("Discord refused DISCORD_BOT_TOKEN; copy the bot token from the developer portal") from None
         except BaseException:
             await self.stop()
             raise
         log.info("discord: ready as %s in %d guilds", self.client.user, len(self.client.guilds))
+
+    async def gateway_changed(self, up: bool) -> None:
+        """The gateway connected, resumed or dropped (discord.py reconnects by itself)."""
+        if self.health is not None and self.health.up is not None:
+            if self.health.up != up:
+                log.warning("discord gateway %s", "is connected again" if up else "disconnected; discord.py reconnects")
+            await self.health.mark(up, "" if up else "gateway disconnected")
 
     async def stop(self) -> None:
         try:

@@ -17,12 +17,14 @@ from datetime import date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .arxiv_api import ARXIV_TZ
 from .core import Paperbot
 from .deliver import Channel, DigestResult, chat_info, deliver_digest, deliver_many
 from .errors import PaperbotError
+from .health import Backoff
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 
@@ -37,6 +39,7 @@ class Scheduler:
         self.channels = channels
         self.aps = AsyncIOScheduler(timezone=ARXIV_TZ)
         self._catch_up: asyncio.Task[list[DigestResult]] | None = None
+        self._harvest_backoff = Backoff(bot.settings.retry_max_seconds)
 
     async def start(self, *, catch_up: bool = True) -> None:
         # after the 20:00 ET announcement, hourly until the small hours in case arXiv is late
@@ -80,9 +83,17 @@ class Scheduler:
         try:
             report = await self.bot.harvest()
         except PaperbotError as err:
-            log.warning("harvest failed, will retry at the next run: %s", err)
             await self.bot.store.run(Store.set_kv, "harvest.last_error", f"{now} {err}")
+            if not self.aps.running:
+                log.warning("harvest failed: %s", err)
+                return
+            # arXiv unreachable (or late): try again soon rather than at the next hourly run
+            wait = self._harvest_backoff.next()
+            at = self.bot.clock() + timedelta(seconds=wait)
+            self.aps.add_job(self.harvest, DateTrigger(at), id="harvest-retry", replace_existing=True)
+            log.warning("harvest failed (%s); next try at %s (in %.0f s)", err, at.strftime("%H:%M:%S"), wait)
             return
+        self._harvest_backoff.reset()
         log.info("harvest: %s", report.message)
         await self.bot.store.run(Store.set_kv, "harvest.last_ok", f"{now} {report.message}")
         await self.bot.store.run(Store.set_kv, "harvest.last_error", "")
@@ -139,9 +150,10 @@ class Scheduler:
             await self.sync_chat(platform, result.detail)
         return result
 
-    async def catch_up(self, *, harvest: bool = True) -> list[DigestResult]:
-        """At start (and after a late harvest): every chat whose digest time today has passed
-        and that has not had the newest listing day gets it now."""
+    async def catch_up(self, *, harvest: bool = True, only: str | None = None) -> list[DigestResult]:
+        """At start (and after a late harvest, or when ``only`` that platform came up): every
+        chat whose digest time today has passed and that has not had the newest listing day
+        gets it now."""
         results: list[DigestResult] = []
         if harvest:
             await self.harvest(then_catch_up=False)
@@ -149,7 +161,7 @@ class Scheduler:
         if day is None:
             return results
         now = self.bot.clock()
-        for platform in self.channels:
+        for platform in [p for p in self.channels if only in (None, p)]:
             due_chats = []
             for row in await self.bot.store.run(Store.active_chats, platform):
                 chat = await chat_info(self.bot, platform, row["chat_id"])
