@@ -39,7 +39,9 @@ from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_di
 from .errors import BadSetting, NeedsLLM, PaperbotError
 from .health import PlatformHealth, brief
 from .i18n import error_text, t
+from .ids import parse_arxiv_id
 from .models import Paper
+from .query import parse_query
 from .render import clean, fit
 from .settings import parse_hhmm, parse_zone
 from .store import Store
@@ -83,6 +85,32 @@ ZH: dict[str, str] = {
 }
 
 
+# The same in Traditional Chinese, for zh-TW clients.
+ZH_TW: dict[str, str] = {
+    "List the topics you can follow": "查看可訂閱的主題",
+    "Follow a topic or any arXiv query in this channel": "在本頻道訂閱主題或任意 arXiv 查詢",
+    "Stop following a topic in this channel": "取消本頻道的訂閱",
+    "What this channel follows": "本頻道的訂閱",
+    "Set the daily digest time (and time zone)": "設定每日推送時間（和時區）",
+    "Set this channel's language": "設定本頻道的語言",
+    "Send today's new papers now": "立即發送今天的新論文",
+    "Summarize any arXiv paper": "總結任意 arXiv 論文",
+    "Search arXiv": "搜尋 arXiv",
+    "Ask a question about a paper": "針對論文提問",
+    "Stay silent on days without new papers (or not)": "沒有新論文時是否提示",
+    "How to use paperbot": "使用說明",
+    "A topic name or alias, or an arXiv query like ti:avatar": "主題名稱或別名，或如 ti:avatar 的 arXiv 查詢",
+    "The topic to stop following": "要取消的主題",
+    "24-hour time like 09:00": "24 小時制時間，如 09:00",
+    "A time zone like Asia/Shanghai": "時區，如 Asia/Taipei",
+    "Language": "語言",
+    "An arXiv id or link": "arXiv 編號或連結",
+    "Words to search for": "搜尋關鍵字",
+    "Your question": "你的問題",
+    "on: silent on empty days; off: one short line": "on：沒有新論文時不提示；off：發送一行提示",
+}
+
+
 class NeedsManageChannels(app_commands.CheckFailure):
     """A member without Manage Channels tried to change a channel's subscriptions or settings."""
 
@@ -93,7 +121,9 @@ class _Translator(app_commands.Translator):
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        if locale in (discord.Locale.chinese, discord.Locale.taiwan_chinese):
+        if locale == discord.Locale.taiwan_chinese:
+            return ZH_TW.get(string.message)
+        if locale == discord.Locale.chinese:
             return ZH.get(string.message)
         return None
 
@@ -353,6 +383,23 @@ class DiscordBot:
             await self.core.store.run(Store.update_chat, PLATFORM, chat_id, {"active": 1, "inactive_reason": None})
         if self.scheduler is not None:
             await self.scheduler.sync_chat(PLATFORM, chat_id)
+
+    @staticmethod
+    async def think(interaction: discord.Interaction) -> None:
+        """Acknowledge within Discord's 3 s while the work runs, privately. After a public
+        deferral the first follow-up replaces the public "thinking…" message and cannot be
+        ephemeral; after a private one, an error reaches only its author."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+    @staticmethod
+    async def answer_publicly(interaction: discord.Interaction, **kwargs: Any) -> None:
+        """The answer for the whole channel, after :meth:`think`: the private "thinking…"
+        message is settled and removed, and the answer is a new, public follow-up."""
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(content="✓")
+        await interaction.followup.send(**kwargs)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
 
     @staticmethod
     async def reply(
@@ -658,7 +705,7 @@ class DiscordBot:
         @installs
         @_manage_channels()
         async def digest(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(thinking=True)
+            await self.think(interaction)  # the digest goes to the channel; this status only to the person
             lang = await self.lang_for(interaction)
             await self._ensure_chat(interaction)
             result = await deliver_digest(core, self, self.chat_id(interaction), manual=True)
@@ -680,7 +727,8 @@ class DiscordBot:
         @everywhere
         @installs
         async def summarize(interaction: discord.Interaction, paper: str) -> None:
-            await interaction.response.defer(thinking=True)  # the summary can take a while: ack in 3 s
+            parse_arxiv_id(paper)  # a bad id is refused at once, to its author only
+            await self.think(interaction)  # the summary can take a while: ack in 3 s
             lang = await self.lang_for(interaction)
             found = await core.lookup(paper)
             await self._charge(interaction, found, lang)
@@ -688,7 +736,7 @@ class DiscordBot:
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
             try:
-                await interaction.followup.send(view=self._view(found, lang), **out.kwargs())
+                await self.answer_publicly(interaction, view=self._view(found, lang), **out.kwargs())
             finally:
                 out.close()
 
@@ -697,26 +745,31 @@ class DiscordBot:
         @everywhere
         @installs
         async def search(interaction: discord.Interaction, query: str) -> None:
-            await interaction.response.defer(thinking=True)
+            parse_query(query)  # a query that does not parse is refused at once, to its author only
+            await self.think(interaction)
             lang = await self.lang_for(interaction)
             papers = await core.search(query, 5)
             if not papers:
-                await interaction.followup.send(t("cmd.no_results", lang))
+                await interaction.followup.send(t("cmd.no_results", lang), ephemeral=True)
                 return
             title = dr.dt("dc.search_title", lang, query=fit(clean(query), 200))
-            for embeds in dr.paper_list_messages(papers, lang, title):
-                await interaction.followup.send(embeds=embeds)
+            for i, embeds in enumerate(dr.paper_list_messages(papers, lang, title)):
+                if i == 0:
+                    await self.answer_publicly(interaction, embeds=embeds)
+                else:
+                    await interaction.followup.send(embeds=embeds)
 
         @tree.command(name="ask", description=ls("Ask a question about a paper"))
         @app_commands.describe(paper=ls("An arXiv id or link"), question=ls("Your question"))
         @everywhere
         @installs
         async def ask(interaction: discord.Interaction, paper: str, question: str) -> None:
-            await interaction.response.defer(thinking=True)
-            lang = await self.lang_for(interaction)
-            found = await core.lookup(paper)
+            parse_arxiv_id(paper)  # refused at once, to the author only: a bad id, or no model
             if core.summarizer.provider_name == "none":
                 raise NeedsLLM()
+            await self.think(interaction)
+            lang = await self.lang_for(interaction)
+            found = await core.lookup(paper)
             await self._charge(interaction, found, lang, asking=True)
             answer = await core.ask(found, question, lang)
             embed = discord.Embed(
@@ -726,7 +779,7 @@ class DiscordBot:
                 colour=dr.colour_for(found),
             )
             embed.set_footer(text=f"arXiv:{found.versioned_id} · {dr.dt('dc.answer', lang)}")
-            await interaction.followup.send(embed=embed)
+            await self.answer_publicly(interaction, embed=embed)
 
         @tree.command(name="help", description=ls("How to use paperbot"))
         @everywhere

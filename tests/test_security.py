@@ -181,7 +181,7 @@ async def test_secrets_never_in_logs_or_replies(cfg: Settings, arxiv: Any, tmp_p
                 # Discord: a slash command that fails, and one that works
                 bad = await dc.slash("summarize", {"paper": "not-a-paper"}, channel_id=channel)
                 good = await dc.slash("summarize", {"paper": "2606.30002"}, channel_id=channel)
-                await dc.wait_until(lambda: bad.followups and good.followups, timeout=30)
+                await dc.wait_until(lambda: bad.callback and good.followups, timeout=30)
             finally:
                 stop_process(proc)
                 for r in readers:
