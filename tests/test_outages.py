@@ -80,13 +80,13 @@ async def test_telegram_down_at_start_then_up(settings: Settings, fake_arxiv: Fa
         await until(lambda: len(retries()) >= 2 or bot.proc.poll() is not None, timeout=60)
         assert bot.proc.poll() is None, "".join(bot.lines)
         assert all("next try at" in ln for ln in retries())
-        code, report = await until_status(env, tmp_path, lambda c, r: c == 1 and "down since" in json.dumps(r))
+        _, report = await until_status(env, tmp_path, lambda c, r: c == 1 and "down since" in json.dumps(r))
         assert report["platforms"]["telegram"]["up"] is False  # type: ignore[index]
         with serve(tg.app(), port=port):
             await until(lambda: tg.count("getUpdates") >= 1 or bot.proc.poll() is not None, timeout=60)
             assert bot.proc.poll() is None, "".join(bot.lines)
             await until(lambda: all(paper_messages(tg, GROUP, pid) for pid in AVATAR_IDS), timeout=60)
-            code, report = await until_status(env, tmp_path, lambda c, r: c == 0)
+            _, report = await until_status(env, tmp_path, lambda c, r: c == 0)
             assert report["platforms"]["telegram"]["up"] is True  # type: ignore[index]
             log = bot.stop()
     finally:
