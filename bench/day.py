@@ -47,7 +47,7 @@ from bot.telegram_bot import FloodLimits, TelegramBot
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv, load_listing
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.gemini import FakeGemini, Recorded, gemini_app
+from tests.fakes.gemini import FakeGemini, Recorded
 from tests.fakes.server import serve
 from tests.fakes.telegram import MESSAGE_METHODS, TOKEN, FakeTelegram
 
@@ -126,7 +126,7 @@ async def day(speed: float, n_telegram: int, n_discord: int, concurrency: int) -
         guild = dc.add_guild("Labs")
         discord_chats = [dc.add_channel(guild, f"papers-{i}") for i in range(n_discord)]
         telegram_chats = [str(-1001000000000 - i) for i in range(n_telegram)]
-        with tempfile.TemporaryDirectory() as tmp, serve(arxiv.app()) as a, serve(tg.app()) as t, serve(gemini_app(gemini)) as g:
+        with tempfile.TemporaryDirectory() as tmp, serve(arxiv.app()) as a, serve(tg.app()) as t, serve(gemini.app()) as g:
             gemini.url = g.url  # type: ignore[attr-defined]
             settings = Settings(
                 _env_file=None,
@@ -141,7 +141,7 @@ async def day(speed: float, n_telegram: int, n_discord: int, concurrency: int) -
                 arxiv_pdf_url=f"{a.url}/pdf/{{id}}",
                 arxiv_delay_seconds=3.0 / speed,
                 llm_provider="gemini",
-                gemini_api_key=SecretStr("bench-key"),
+                gemini_api_key=SecretStr("test-key"),
                 gemini_base_url=g.url,
                 default_lang="zh",
             )

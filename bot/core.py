@@ -24,7 +24,7 @@ from .harvest import Harvester, HarvestReport, Progress
 from .ids import parse_arxiv_id
 from .match import match, match_any
 from .models import Paper
-from .pdfs import fetch_pdf
+from .pdfs import fetch_pdf, pdf_path
 from .settings import Settings
 from .store import AsyncStore, Store
 from .topics import Catalogue
@@ -78,6 +78,12 @@ class Paperbot:
         self._pdf_limit = asyncio.Semaphore(2)
         self._pdf_failures: dict[str, float] = {}
         self._figure_limit = asyncio.Semaphore(1)
+        self._pdf_pace = asyncio.Lock()  # PDF downloads start ARXIV_DELAY_SECONDS apart, like the API's requests
+        self._pdf_next = 0.0
+        # the day's papers and each subscription set's matches, shared by every chat of a digest
+        # run (matching is per chat otherwise: 1,000 chats x 300 papers); forgotten on harvest
+        self._day_papers: dict[date, list[Paper]] = {}
+        self._day_hits: dict[tuple[date, tuple[tuple[str, str], ...]], list[tuple[Paper, list[str]]]] = {}
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
 
     async def __aenter__(self) -> Paperbot:
@@ -139,16 +145,30 @@ class Paperbot:
             extra = await self.custom_queries()
             harvester = Harvester(self.store, self.api, self.catalogue)
             now = self.clock()
-            return await asyncio.to_thread(
-                harvester.harvest, day, now=now, extra_queries=extra, progress=progress
-            )
+            self._forget_days()
+            try:
+                return await asyncio.to_thread(
+                    harvester.harvest, day, now=now, extra_queries=extra, progress=progress
+                )
+            finally:
+                self._forget_days()
+
+    def _forget_days(self) -> None:
+        self._day_papers.clear()
+        self._day_hits.clear()
 
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None
 
     async def papers_for_day(self, day: date) -> list[Paper]:
-        return await self.store.run(Store.papers_for_day, day)
+        papers = self._day_papers.get(day)
+        if papers is None:
+            papers = await self.store.run(Store.papers_for_day, day)
+            if len(self._day_papers) > 8:
+                self._forget_days()
+            self._day_papers[day] = papers
+        return list(papers)
 
     async def topic_papers(self, topic_query: str, day: date) -> list[Paper]:
         papers = await self.papers_for_day(day)
@@ -161,8 +181,14 @@ class Paperbot:
         queries = {s["topic"]: s["query"] for s in subs if not s["paused"]}
         if not queries:
             return []
-        papers = await self.papers_for_day(day)
-        hits = match_any(papers, queries)
+        key = (day, tuple(sorted(queries.items())))
+        hits = self._day_hits.get(key)
+        if hits is None:
+            papers = await self.papers_for_day(day)
+            hits = match_any(papers, queries)
+            if len(self._day_hits) > 1024:
+                self._day_hits.clear()
+            self._day_hits[key] = hits
         sent = await self.store.run(Store.delivered_ids, platform, chat_id, [p.id for p, _ in hits])
         return [(p, topics) for p, topics in hits if p.id not in sent]
 
@@ -183,6 +209,7 @@ class Paperbot:
             found = await self._once(("lookup", aid.id), fetch)
             if found:
                 await self.store.run(Store.upsert_papers, found)
+                self._forget_days()
                 paper = await self.store.run(Store.get_paper, aid.id)
         if paper is None:
             raise PaperNotFound(str(aid))
@@ -205,6 +232,8 @@ class Paperbot:
 
         async def fetch() -> Path | None:
             async with self._pdf_limit:
+                if not pdf_path(self.settings, paper.id, paper.version).exists():
+                    await self._pace_pdf()
                 try:
                     return await asyncio.to_thread(fetch_pdf, self.settings, paper.id, paper.version)
                 except PdfError as err:
@@ -213,6 +242,33 @@ class Paperbot:
                     return None
 
         return await self._once(("pdf", key), fetch)
+
+    async def _pace_pdf(self) -> None:
+        """Wait for this download's turn: arXiv asks for ARXIV_DELAY_SECONDS between requests."""
+        async with self._pdf_pace:
+            loop = asyncio.get_running_loop()
+            wait = self._pdf_next - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._pdf_next = loop.time() + self.settings.arxiv_delay_seconds
+
+    async def prefetch(self, day: date, queries: list[str], langs: list[str]) -> None:
+        """Enrich what a digest run will show before the chats ask for it, in the order they will:
+        every query's first paper, then every query's second, and so on (up to DIGEST_MAX_PAPERS).
+        Started with all at once, the PDFs download one by one at arXiv's pace while the model
+        summarizes those already fetched (LLM_CONCURRENCY at a time) and chats are sent each
+        paper as soon as it is ready: a pipeline, instead of each chat waiting in turn."""
+        papers = await self.papers_for_day(day)
+        found = match(papers, {str(i): q for i, q in enumerate(dict.fromkeys(queries))})
+        order: dict[str, Paper] = {}
+        for rank in range(self.settings.digest_max_papers):
+            for hits in found.values():
+                if rank < len(hits):
+                    order.setdefault(hits[rank].id, hits[rank])
+        jobs = [self.enrich(p, lang) for p in order.values() for lang in dict.fromkeys(langs)]
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.warning("prefetch: %s", result)
 
     async def figures(self, paper: Paper, *, every: bool = False) -> list[Figure]:
         """Every captioned figure and table of the paper, found once per version; drawn are the

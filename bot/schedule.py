@@ -31,6 +31,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 RETRY_MINUTES = 15  # how often deferred digests are tried again
+# chats delivered at once after an announcement: enough to keep Telegram's 30 messages a second
+# busy while each chat gets at most one a second (deliver_many's default, 20, caps it at 20/s)
+CATCH_UP_CONCURRENCY = 200
 
 
 class Scheduler:
@@ -161,15 +164,43 @@ class Scheduler:
         if day is None:
             return results
         now = self.bot.clock()
+        due: dict[str, list[str]] = {}
+        langs: list[str] = []
         for platform in [p for p in self.channels if only in (None, p)]:
-            due_chats = []
+            due_chats = due.setdefault(platform, [])
             for row in await self.bot.store.run(Store.active_chats, platform):
                 chat = await chat_info(self.bot, platform, row["chat_id"])
                 local = now.astimezone(parse_zone(chat.timezone))
-                due = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
+                at = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
                 run = await self.bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
-                if local >= due and (run is None or run["status"] != "done"):
+                if local >= at and (run is None or run["status"] != "done"):
                     due_chats.append(chat.chat_id)
-            # all due chats at once: each is paced by its platform's per-chat limits, not by the others
-            results += await deliver_many(self.bot, self.channels[platform], due_chats, day)
+                    langs.append(chat.lang)
+        if not any(due.values()):
+            return results
+        # the papers these chats will show are enriched ahead of them, in the order they need them
+        queries = await self.bot.store.run(_queries_of, due)
+        prefetch = asyncio.get_running_loop().create_task(self.bot.prefetch(day, queries, langs))
+        try:
+            # all platforms and all due chats at once: each chat is paced by its platform's limits
+            # (per chat, per bot), not by the others; a chat waits only for its next paper
+            for batch in await asyncio.gather(
+                *(deliver_many(self.bot, self.channels[p], chats, day, concurrency=CATCH_UP_CONCURRENCY) for p, chats in due.items() if chats)
+            ):
+                results += batch
+        finally:
+            if not prefetch.done():
+                prefetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await prefetch
         return results
+
+
+def _queries_of(store: Store, due: dict[str, list[str]]) -> list[str]:
+    """The queries the due chats follow (not paused), most followed first."""
+    wanted = {(platform, chat) for platform, chats in due.items() for chat in chats}
+    counts: dict[str, int] = {}
+    for r in store.db.query("select platform, chat_id, query from subscriptions where not paused"):
+        if (r["platform"], r["chat_id"]) in wanted:
+            counts[r["query"]] = counts.get(r["query"], 0) + 1
+    return sorted(counts, key=lambda q: -counts[q])

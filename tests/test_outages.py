@@ -131,3 +131,35 @@ async def test_rejected_discord_token_is_one_line_and_exit_2(settings: Settings,
     lines = log.strip().splitlines()
     assert len(lines) == 1 and "DISCORD_BOT_TOKEN" in lines[0], log
     assert "wrong-discord-token" not in log and "PyNaCl" not in log and "voice" not in log
+
+
+async def test_arxiv_down_at_start_then_up(settings: Settings, tmp_path: Path) -> None:
+    """arXiv cannot be reached when the bot starts: the harvest is tried again with backoff (one
+    line each, with the next time), the health check reports the failed harvest; once arXiv
+    answers, the harvest succeeds and the due chat gets its digest."""
+    port = free_port()
+    arxiv = FakeArxiv()
+    listing(arxiv, listing_day_for(datetime.now(UTC)), pdfs=False)
+    url = f"http://127.0.0.1:{port}"
+    cfg = settings.model_copy(update={
+        "arxiv_api_url": f"{url}/api/query", "arxiv_rss_url": f"{url}/rss/", "arxiv_pdf_url": f"{url}/pdf/{{id}}",
+    })  # fmt: skip
+    subscribe_directly(cfg, GROUP, digest_time="00:00", timezone="UTC")
+    tg = FakeTelegram(limits=FAST)
+    with serve(tg.app()) as t_srv:
+        env = bot_env(cfg, tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=f"{t_srv.url}/bot",
+                      ARXIV_TIMEOUT="2", ARXIV_RETRIES="0", PAPERBOT_RETRY_MAX_SECONDS="4")  # fmt: skip
+        bot = Running(env, tmp_path)
+        try:
+            retries = lambda: [ln for ln in bot.lines if "harvest failed" in ln and "next try at" in ln]  # noqa: E731
+            await until(lambda: len(retries()) >= 2 or bot.proc.poll() is not None, timeout=90)
+            assert bot.proc.poll() is None, "".join(bot.lines)
+            _, report = await until_status(env, tmp_path, lambda c, r: c == 1 and r["harvest"]["last_error"])
+            with serve(arxiv.app(), port=port):
+                await until(lambda: all(paper_messages(tg, GROUP, pid) for pid in AVATAR_IDS), timeout=90)
+                _, report = await until_status(env, tmp_path, lambda c, r: c == 0)
+                assert report["harvest"]["last_ok"]  # type: ignore[index]
+                log = bot.stop()
+        finally:
+            bot.stop()
+    assert "Traceback" not in log, log
