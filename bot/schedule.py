@@ -31,9 +31,11 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 RETRY_MINUTES = 15  # how often deferred digests are tried again
-# chats delivered at once after an announcement: enough to keep Telegram's 30 messages a second
-# busy while each chat gets at most one a second (deliver_many's default, 20, caps it at 20/s)
-CATCH_UP_CONCURRENCY = 200
+# chats delivered at once after an announcement. Each chat gets at most one message a second and
+# waits for its next paper while the PDFs come in at arXiv's pace; only with every chat in flight
+# do the papers already summarized keep Telegram's 30 messages a second busy (200 at once left it
+# at 19 a second in bench.day while the PDFs were still coming in)
+CATCH_UP_CONCURRENCY = 2000
 
 
 class Scheduler:
