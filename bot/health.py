@@ -82,7 +82,7 @@ class PlatformHealth:
         await self.store.run(Store.set_kv, KEY.format(platform=self.platform), value)
 
     async def mark(self, up: bool, detail: str = "") -> None:
-        """Record a change; the same state again only refreshes nothing (the heartbeat does)."""
+        """Record a change of state (the same state again writes nothing; the heartbeat refreshes it)."""
         if self.up is up:
             return
         self.up = up
