@@ -518,15 +518,44 @@ def stats() -> None:
         out.print(f"{k}: {v}")
 
 
+def _health(settings: Settings) -> None:
+    """``status --json``: the running bot's records; exit 1 when unhealthy (the HEALTHCHECK)."""
+    from datetime import UTC, datetime, timedelta
+
+    from . import health
+    from .store import Store
+
+    platforms = [
+        name
+        for name, token in (("telegram", settings.telegram_bot_token), ("discord", settings.discord_bot_token))
+        if token is not None and token.get_secret_value()
+    ]
+    if not settings.db_path.exists():
+        report = {"ok": False, "problem": f"no database at {settings.db_path}: has `paperbot run` started?"}
+    else:
+        store = Store(settings.db_path)
+        try:
+            report = health.read(store, platforms, datetime.now(UTC), timedelta(minutes=settings.health_down_minutes))
+        finally:
+            store.close()
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
 @cli.command()
-def status() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Health as JSON; exit 1 when a platform is down or the last harvest failed.")
+def status(as_json: bool) -> None:
     """What is pending and why: chats not yet delivered for the latest day, paused chats,
-    summaries waiting for the model."""
+    summaries waiting for the model. With --json, the health check."""
     from .store import Store
     from .summarize import EXTRACTIVE_RETRY_MINUTES
     from .summarize import pending as summaries_pending
 
     settings = _settings()
+    if as_json:
+        _health(settings)
+        return
     store = Store(settings.db_path)
     try:
         ann = store.last_announcement()
@@ -582,18 +611,28 @@ def backup(path: Path) -> None:
 
 @cli.command()
 def run() -> None:
-    """Run the Telegram and/or Discord bot (whichever tokens are set) with the daily schedule."""
+    """Run the Telegram and/or Discord bot (whichever tokens are set) with the daily schedule.
+
+    Waits out the network (a platform that cannot be reached is tried again); exits with code
+    2 and one line, never a token, for what waiting cannot fix: a bad setting or a refused token."""
+    from .health import scrub
+    from .logs import redact_secrets
     from .run import run as run_bots
 
-    settings = _settings()
+    try:
+        settings = _settings()
+    except CliError as e:
+        e.show()
+        raise SystemExit(2) from None
     logging.getLogger().setLevel(settings.log_level.upper())
-    from .logs import redact_secrets
-
+    if settings.log_level.upper() != "DEBUG":  # APScheduler's INFO is a line per job (re)added
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     redact_secrets(settings)
     try:
         asyncio.run(run_bots(settings))
     except PaperbotError as e:
-        raise CliError(str(e)) from None
+        err.print(f"[bold red]Error:[/] {escape(scrub(str(e).splitlines()[0], settings.secrets()))}", soft_wrap=True)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         pass
 

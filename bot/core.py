@@ -105,6 +105,10 @@ class Paperbot:
         self._lookup_queue = KeyedLocks()  # one arXiv lookup at a time per person …
         self._lookup_slot = asyncio.Semaphore(1)  # … and one in the arXiv line at a time in all
         self._figure_limit = asyncio.Semaphore(1)
+        self._pdf_pace = asyncio.Lock()  # PDF downloads start ARXIV_DELAY_SECONDS apart, like the API's requests
+        self._pdf_next = 0.0
+        # the day's papers, shared by every chat of a digest run; forgotten on harvest
+        self._day_papers: dict[date, list[Paper]] = {}
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
         self._links: dict[str, tuple[bool, list[Link]]] = {}  # per paper version, whether the PDF was read
@@ -170,25 +174,41 @@ class Paperbot:
             extra = await self.custom_queries()
             harvester = Harvester(self.store, self.api, self.catalogue)
             now = self.clock()
-            report = await asyncio.to_thread(
-                harvester.harvest, day, now=now, extra_queries=extra, progress=progress
-            )
-            self._verdicts.clear()  # a day scored before its papers arrived is scored again
-            return report
+            self._forget_days()
+            try:
+                return await asyncio.to_thread(
+                    harvester.harvest, day, now=now, extra_queries=extra, progress=progress
+                )
+            finally:
+                self._forget_days()
+                self._verdicts.clear()  # a day scored before its papers arrived is scored again
+
+    def _forget_days(self) -> None:
+        self._day_papers.clear()
 
     async def import_days(self, days: dict[date, list[Paper]]) -> list[HarvestReport]:
         """Store papers read from a file as announcements (``harvest --from``); never asks arXiv."""
         async with self._harvest_lock:
             extra = await self.custom_queries()
             harvester = Harvester(self.store, self.api, self.catalogue)
-            return await asyncio.to_thread(harvester.import_days, days, extra)
+            try:
+                return await asyncio.to_thread(harvester.import_days, days, extra)
+            finally:
+                self._forget_days()
+                self._verdicts.clear()
 
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None
 
     async def papers_for_day(self, day: date) -> list[Paper]:
-        return await self.store.run(Store.papers_for_day, day)
+        papers = self._day_papers.get(day)
+        if papers is None:
+            papers = await self.store.run(Store.papers_for_day, day)
+            if len(self._day_papers) > 8:
+                self._forget_days()
+            self._day_papers[day] = papers
+        return list(papers)
 
     async def verdicts(self, day: date, topic: str, query: str) -> list[Verdict]:
         """Every paper of ``day`` scored for one subscription (topic, query), best first.
@@ -300,6 +320,7 @@ class Paperbot:
             found = await self._once(("lookup", aid.id), fetch)
             if found:
                 await self.store.run(Store.upsert_papers, found)
+                self._forget_days()
                 paper = await self.store.run(Store.get_paper, aid.id)
         if paper is None:
             self._remember_missing(aid.id, None)
@@ -382,6 +403,8 @@ class Paperbot:
 
         async def fetch() -> Path | None:
             async with self._pdf_limit:
+                if not pdf_path(self.settings, paper.id, paper.version).exists():
+                    await self._pace_pdf()
                 try:
                     return await download_pdf(self.settings, paper.id, paper.version)
                 except PdfError as err:
@@ -390,6 +413,32 @@ class Paperbot:
                     return None
 
         return await self._once(("pdf", key), fetch)
+
+    async def _pace_pdf(self) -> None:
+        """Wait for this download's turn: arXiv asks for ARXIV_DELAY_SECONDS between requests."""
+        async with self._pdf_pace:
+            loop = asyncio.get_running_loop()
+            wait = self._pdf_next - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._pdf_next = loop.time() + self.settings.arxiv_delay_seconds
+
+    async def prefetch(self, day: date, subscriptions: list[tuple[str, str]], langs: list[str]) -> None:
+        """Enrich what a digest run will show before the chats ask for it, in the order they will:
+        every subscription's (topic, query) first paper, then every one's second, and so on (up to
+        DIGEST_MAX_PAPERS). Started with all at once, the PDFs download one by one at arXiv's pace
+        while the model summarizes those already fetched (LLM_CONCURRENCY at a time) and chats
+        are sent each paper as soon as it is ready: a pipeline, instead of each chat waiting in turn."""
+        found = [await self.topic_papers(topic, query, day) for topic, query in dict.fromkeys(subscriptions)]
+        order: dict[str, Paper] = {}
+        for rank in range(self.settings.digest_max_papers):
+            for hits in found:
+                if rank < len(hits):
+                    order.setdefault(hits[rank].id, hits[rank])
+        jobs = [self.enrich(p, lang) for p in order.values() for lang in dict.fromkeys(langs)]
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.warning("prefetch: %s", result)
 
     async def figures(self, paper: Paper, *, every: bool = False) -> list[Figure]:
         """Every captioned figure and table of the paper, found once per version; drawn are the

@@ -37,9 +37,12 @@ from . import discord_render as dr
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadSetting, NeedsLLM, PaperbotError, Throttled
+from .health import PlatformHealth, brief
 from .i18n import error_text, t
+from .ids import parse_arxiv_id
 from .links import Link
 from .models import Paper
+from .query import parse_query
 from .render import clean, fit, link_label, why_text
 from .settings import parse_hhmm, parse_zone
 from .store import Store
@@ -53,7 +56,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 COMMANDS_HASH_KEY = "discord.commands_sha256.{app_id}"
 FULL_SUMMARY_ID = "paperbot:full:"
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 60.0  # after this the platform is recorded as down while discord.py keeps trying
+# gateway close codes no reconnect fixes: authentication failed, bad shard/intents settings
+FATAL_CLOSE_CODES = {4004: "Discord refused DISCORD_BOT_TOKEN", 4013: "invalid intents", 4014: "privileged intents not enabled"}
 
 # Chinese names and descriptions Discord shows to zh-CN/zh-TW users (localizations).
 ZH: dict[str, str] = {
@@ -82,6 +87,32 @@ ZH: dict[str, str] = {
 }
 
 
+# The same in Traditional Chinese, for zh-TW clients.
+ZH_TW: dict[str, str] = {
+    "List the topics you can follow": "查看可訂閱的主題",
+    "Follow a topic or any arXiv query in this channel": "在本頻道訂閱主題或任意 arXiv 查詢",
+    "Stop following a topic in this channel": "取消本頻道的訂閱",
+    "What this channel follows": "本頻道的訂閱",
+    "Set the daily digest time (and time zone)": "設定每日推送時間（和時區）",
+    "Set this channel's language": "設定本頻道的語言",
+    "Send today's new papers now": "立即發送今天的新論文",
+    "Summarize any arXiv paper": "總結任意 arXiv 論文",
+    "Search arXiv": "搜尋 arXiv",
+    "Ask a question about a paper": "針對論文提問",
+    "Stay silent on days without new papers (or not)": "沒有新論文時是否提示",
+    "How to use paperbot": "使用說明",
+    "A topic name or alias, or an arXiv query like ti:avatar": "主題名稱或別名，或如 ti:avatar 的 arXiv 查詢",
+    "The topic to stop following": "要取消的主題",
+    "24-hour time like 09:00": "24 小時制時間，如 09:00",
+    "A time zone like Asia/Shanghai": "時區，如 Asia/Taipei",
+    "Language": "語言",
+    "An arXiv id or link": "arXiv 編號或連結",
+    "Words to search for": "搜尋關鍵字",
+    "Your question": "你的問題",
+    "on: silent on empty days; off: one short line": "on：沒有新論文時不提示；off：發送一行提示",
+}
+
+
 class NeedsManageChannels(app_commands.CheckFailure):
     """A member without Manage Channels tried to change a channel's subscriptions or settings."""
 
@@ -92,7 +123,9 @@ class _Translator(app_commands.Translator):
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        if locale in (discord.Locale.chinese, discord.Locale.taiwan_chinese):
+        if locale == discord.Locale.taiwan_chinese:
+            return ZH_TW.get(string.message)
+        if locale == discord.Locale.chinese:
             return ZH.get(string.message)
         return None
 
@@ -142,6 +175,39 @@ class _Client(discord.Client):
     async def setup_hook(self) -> None:
         self.add_dynamic_items(FullSummaryButton)
 
+    async def on_ready(self) -> None:
+        await self.paperbot.gateway_changed(True)
+
+    async def on_resumed(self) -> None:
+        await self.paperbot.gateway_changed(True)
+
+    async def on_disconnect(self) -> None:
+        await self.paperbot.gateway_changed(False)
+
+
+class OneLineReconnects(logging.Filter):
+    """discord.py logs each failed gateway reconnect with a full traceback ("Attempting a
+    reconnect in 4.2s"); an outage of an hour would fill the log. One line each, with the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and "reconnect" in str(record.msg):
+            err = record.exc_info[1]
+            record.msg = f"discord is unreachable ({brief(err)}); {record.getMessage().lower()}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_discord_logs() -> None:
+    """No PyNaCl/davey warnings (paperbot never joins voice) and one line per reconnect."""
+    discord.VoiceClient.warn_nacl = False
+    if hasattr(discord.VoiceClient, "warn_dave"):
+        discord.VoiceClient.warn_dave = False
+    client_log = logging.getLogger("discord.client")
+    if not any(isinstance(f, OneLineReconnects) for f in client_log.filters):
+        client_log.addFilter(OneLineReconnects())
+
 
 class _Tree(app_commands.CommandTree[_Client]):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -178,6 +244,7 @@ class DiscordBot:
         self.core = core
         self.settings = core.settings
         self.scheduler: Scheduler | None = None
+        self.health: PlatformHealth | None = None  # set by bot.run: gateway disconnects and resumes
         self.client: _Client | None = None
         self.tree: _Tree | None = None
         self.guild_ready_timeout = guild_ready_timeout
@@ -187,6 +254,7 @@ class DiscordBot:
 
     # ---- life cycle ------------------------------------------------------------------------
     def _build(self) -> None:
+        _quiet_discord_logs()
         intents = discord.Intents.none()
         intents.guilds = True
         self.client = _Client(
@@ -214,7 +282,12 @@ class DiscordBot:
             self._saved = None
 
     async def start(self) -> None:
-        """Log in, sync commands if they changed, connect; return once the client is ready."""
+        """Log in, sync commands if they changed, connect; return once the client is ready.
+
+        Raises BadSetting for what no retry fixes (a refused token, intents Discord does not
+        grant); network errors propagate for bot.run to try again. Once the gateway task runs,
+        discord.py reconnects by itself: this waits for it, recording the platform as down
+        after READY_TIMEOUT."""
         if self.settings.discord_bot_token is None:
             raise BadSetting("set DISCORD_BOT_TOKEN to run the Discord bot")
         self._build()
@@ -227,19 +300,33 @@ class DiscordBot:
             self._runner = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
             self._runner.add_done_callback(_log_gateway_end)
             ready = asyncio.create_task(self.client.wait_until_ready())
-            done, _ = await asyncio.wait({self._runner, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-            if ready not in done:
-                ready.cancel()
-                if self._runner in done and self._runner.exception() is not None:
-                    raise self._runner.exception()  # type: ignore[misc]
-                raise BadSetting("the Discord gateway did not become ready; check DISCORD_BOT_TOKEN and the network")
-        except discord.LoginFailure as err:
+            while True:
+                done, _ = await asyncio.wait({self._runner, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+                if ready in done:
+                    break
+                if self._runner in done:
+                    ready.cancel()
+                    err = self._runner.exception()
+                    code = getattr(err, "code", None)
+                    if isinstance(err, discord.LoginFailure) or code in FATAL_CLOSE_CODES:
+                        raise BadSetting(f"{FATAL_CLOSE_CODES.get(code, 'Discord refused DISCORD_BOT_TOKEN')}; check the bot in the developer portal") from None
+                    raise err or ConnectionError("the Discord gateway closed")
+                if self.health is not None:
+                    await self.health.mark(False, "the gateway is not ready yet")
+        except discord.LoginFailure:
             await self.stop()
-            raise BadSetting("Discord refused DISCORD_BOT_TOKEN; copy the bot token from the developer portal") from err
+            raise BadSetting("Discord refused DISCORD_BOT_TOKEN; copy the bot token from the developer portal") from None
         except BaseException:
             await self.stop()
             raise
         log.info("discord: ready as %s in %d guilds", self.client.user, len(self.client.guilds))
+
+    async def gateway_changed(self, up: bool) -> None:
+        """The gateway connected, resumed or dropped (discord.py reconnects by itself)."""
+        if self.health is not None and self.health.up is not None:
+            if self.health.up != up:
+                log.warning("discord gateway %s", "is connected again" if up else "disconnected; discord.py reconnects")
+            await self.health.mark(up, "" if up else "gateway disconnected")
 
     async def stop(self) -> None:
         try:
@@ -312,6 +399,23 @@ class DiscordBot:
             await self.core.store.run(Store.update_chat, PLATFORM, chat_id, {"active": 1, "inactive_reason": None})
         if self.scheduler is not None:
             await self.scheduler.sync_chat(PLATFORM, chat_id)
+
+    @staticmethod
+    async def think(interaction: discord.Interaction) -> None:
+        """Acknowledge within Discord's 3 s while the work runs, privately. After a public
+        deferral the first follow-up replaces the public "thinking…" message and cannot be
+        ephemeral; after a private one, an error reaches only its author."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+    @staticmethod
+    async def answer_publicly(interaction: discord.Interaction, **kwargs: Any) -> None:
+        """The answer for the whole channel, after :meth:`think`: the private "thinking…"
+        message is settled and removed, and the answer is a new, public follow-up."""
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(content="✓")
+        await interaction.followup.send(**kwargs)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
 
     @staticmethod
     async def reply(
@@ -632,7 +736,7 @@ class DiscordBot:
         @installs
         @_manage_channels()
         async def digest(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(thinking=True)
+            await self.think(interaction)  # the digest goes to the channel; this status only to the person
             lang = await self.lang_for(interaction)
             await self._ensure_chat(interaction)
             result = await deliver_digest(core, self, self.chat_id(interaction), manual=True)
@@ -656,14 +760,15 @@ class DiscordBot:
         @everywhere
         @installs
         async def summarize(interaction: discord.Interaction, paper: str) -> None:
-            await interaction.response.defer(thinking=True)  # the summary can take a while: ack in 3 s
+            parse_arxiv_id(paper)  # a bad id is refused at once, to its author only
+            await self.think(interaction)  # the summary can take a while: ack in 3 s
             lang = await self.lang_for(interaction)
             found = await self._paper_for(interaction, paper, lang)
             item = await core.enrich(found, lang)
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
             try:
-                await interaction.followup.send(view=self._view(found, lang, item.links), **out.kwargs())
+                await self.answer_publicly(interaction, view=self._view(found, lang, item.links), **out.kwargs())
             finally:
                 out.close()
 
@@ -672,6 +777,8 @@ class DiscordBot:
         @everywhere
         @installs
         async def why(interaction: discord.Interaction, paper: str) -> None:
+            parse_arxiv_id(paper)  # a bad id is refused at once, to its author only
+            await self.think(interaction)  # a paper not stored yet is looked up on arXiv: ack in 3 s
             lang = await self.lang_for(interaction)
             found, verdicts = await core.chat_why(PLATFORM, self.chat_id(interaction), paper)
             await self.reply(interaction, fit(why_text(found, verdicts, lang), dr.CONTENT_MAX), ephemeral=True)
@@ -681,25 +788,30 @@ class DiscordBot:
         @everywhere
         @installs
         async def search(interaction: discord.Interaction, query: str) -> None:
-            await interaction.response.defer(thinking=True)
+            parse_query(query)  # a query that does not parse is refused at once, to its author only
+            await self.think(interaction)
             lang = await self.lang_for(interaction)
             papers = await core.search(query, 5)
             if not papers:
-                await interaction.followup.send(t("cmd.no_results", lang))
+                await interaction.followup.send(t("cmd.no_results", lang), ephemeral=True)
                 return
             title = dr.dt("dc.search_title", lang, query=fit(clean(query), 200))
-            for embeds in dr.paper_list_messages(papers, lang, title):
-                await interaction.followup.send(embeds=embeds)
+            for i, embeds in enumerate(dr.paper_list_messages(papers, lang, title)):
+                if i == 0:
+                    await self.answer_publicly(interaction, embeds=embeds)
+                else:
+                    await interaction.followup.send(embeds=embeds)
 
         @tree.command(name="ask", description=ls("Ask a question about a paper"))
         @app_commands.describe(paper=ls("An arXiv id or link"), question=ls("Your question"))
         @everywhere
         @installs
         async def ask(interaction: discord.Interaction, paper: str, question: str) -> None:
-            await interaction.response.defer(thinking=True)
-            lang = await self.lang_for(interaction)
+            parse_arxiv_id(paper)  # refused at once, to the author only: a bad id, or no model
             if core.summarizer.provider_name == "none":
                 raise NeedsLLM()
+            await self.think(interaction)
+            lang = await self.lang_for(interaction)
             found = await self._paper_for(interaction, paper, lang, asking=True)
             answer = await core.ask(found, question, lang)
             embed = discord.Embed(
@@ -709,7 +821,7 @@ class DiscordBot:
                 colour=dr.colour_for(found),
             )
             embed.set_footer(text=f"arXiv:{found.versioned_id} · {dr.dt('dc.answer', lang)}")
-            await interaction.followup.send(embed=embed)
+            await self.answer_publicly(interaction, embed=embed)
 
         @tree.command(name="help", description=ls("How to use paperbot"))
         @everywhere

@@ -17,18 +17,25 @@ from datetime import date, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .arxiv_api import ARXIV_TZ
 from .core import Paperbot
 from .deliver import Channel, DigestResult, chat_info, deliver_digest, deliver_many
 from .errors import PaperbotError
+from .health import Backoff
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 RETRY_MINUTES = 15  # how often deferred digests are tried again
+# chats delivered at once after an announcement. Each chat gets at most one message a second and
+# waits for its next paper while the PDFs come in at arXiv's pace; only with every chat in flight
+# do the papers already summarized keep Telegram's 30 messages a second busy (200 at once left it
+# at 19 a second in bench.day while the PDFs were still coming in)
+CATCH_UP_CONCURRENCY = 2000
 
 
 class Scheduler:
@@ -37,6 +44,7 @@ class Scheduler:
         self.channels = channels
         self.aps = AsyncIOScheduler(timezone=ARXIV_TZ)
         self._catch_up: asyncio.Task[list[DigestResult]] | None = None
+        self._harvest_backoff = Backoff(bot.settings.retry_max_seconds)
 
     async def start(self, *, catch_up: bool = True) -> None:
         # after the 20:00 ET announcement, hourly until the small hours in case arXiv is late
@@ -80,9 +88,17 @@ class Scheduler:
         try:
             report = await self.bot.harvest()
         except PaperbotError as err:
-            log.warning("harvest failed, will retry at the next run: %s", err)
             await self.bot.store.run(Store.set_kv, "harvest.last_error", f"{now} {err}")
+            if not self.aps.running:
+                log.warning("harvest failed: %s", err)
+                return
+            # arXiv unreachable (or late): try again soon rather than at the next hourly run
+            wait = self._harvest_backoff.next()
+            at = self.bot.clock() + timedelta(seconds=wait)
+            self.aps.add_job(self.harvest, DateTrigger(at), id="harvest-retry", replace_existing=True)
+            log.warning("harvest failed (%s); next try at %s (in %.0f s)", err, at.strftime("%H:%M:%S"), wait)
             return
+        self._harvest_backoff.reset()
         log.info("harvest: %s", report.message)
         await self.bot.store.run(Store.set_kv, "harvest.last_ok", f"{now} {report.message}")
         await self.bot.store.run(Store.set_kv, "harvest.last_error", "")
@@ -140,9 +156,10 @@ class Scheduler:
             await self.sync_chat(platform, result.detail)
         return result
 
-    async def catch_up(self, *, harvest: bool = True) -> list[DigestResult]:
-        """At start (and after a late harvest): every chat whose digest time today has passed
-        and that has not had the newest listing day gets it now."""
+    async def catch_up(self, *, harvest: bool = True, only: str | None = None) -> list[DigestResult]:
+        """At start (and after a late harvest, or when ``only`` that platform came up): every
+        chat whose digest time today has passed and that has not had the newest listing day
+        gets it now."""
         results: list[DigestResult] = []
         if harvest:
             await self.harvest(then_catch_up=False)
@@ -150,15 +167,44 @@ class Scheduler:
         if day is None:
             return results
         now = self.bot.clock()
-        for platform in self.channels:
-            due_chats = []
+        due: dict[str, list[str]] = {}
+        langs: list[str] = []
+        for platform in [p for p in self.channels if only in (None, p)]:
+            due_chats = due.setdefault(platform, [])
             for row in await self.bot.store.run(Store.active_chats, platform):
                 chat = await chat_info(self.bot, platform, row["chat_id"])
                 local = now.astimezone(parse_zone(chat.timezone))
-                due = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
+                at = datetime.combine(local.date(), parse_hhmm(chat.digest_time), tzinfo=local.tzinfo)
                 run = await self.bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
-                if local >= due and (run is None or run["status"] != "done"):
+                if local >= at and (run is None or run["status"] != "done"):
                     due_chats.append(chat.chat_id)
-            # all due chats at once: each is paced by its platform's per-chat limits, not by the others
-            results += await deliver_many(self.bot, self.channels[platform], due_chats, day)
+                    langs.append(chat.lang)
+        if not any(due.values()):
+            return results
+        # the papers these chats will show are enriched ahead of them, in the order they need them
+        queries = await self.bot.store.run(_queries_of, due)
+        prefetch = asyncio.get_running_loop().create_task(self.bot.prefetch(day, queries, langs))
+        try:
+            # all platforms and all due chats at once: each chat is paced by its platform's limits
+            # (per chat, per bot), not by the others; a chat waits only for its next paper
+            for batch in await asyncio.gather(
+                *(deliver_many(self.bot, self.channels[p], chats, day, concurrency=CATCH_UP_CONCURRENCY) for p, chats in due.items() if chats)
+            ):
+                results += batch
+        finally:
+            if not prefetch.done():
+                prefetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await prefetch
         return results
+
+
+def _queries_of(store: Store, due: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The subscriptions (topic, query) the due chats follow (not paused), most followed first."""
+    wanted = {(platform, chat) for platform, chats in due.items() for chat in chats}
+    counts: dict[tuple[str, str], int] = {}
+    for r in store.db.query("select platform, chat_id, topic, query from subscriptions where not paused"):
+        if (r["platform"], r["chat_id"]) in wanted:
+            key = (r["topic"], r["query"])
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda q: -counts[q])

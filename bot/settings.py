@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     default_timezone: str = Field("Asia/Shanghai", validation_alias=_env("PAPERBOT_TIMEZONE"))
     digest_time: str = Field("09:00", validation_alias=_env("PAPERBOT_DIGEST_TIME"))
     log_level: str = Field("INFO", validation_alias=_env("PAPERBOT_LOG_LEVEL"))
+    # a platform, arXiv or the model that cannot be reached is tried again after 2 s, 4 s, ... up to this
+    retry_max_seconds: float = Field(300.0, ge=1, validation_alias=_env("PAPERBOT_RETRY_MAX_SECONDS"))
+    # `paperbot status --json` fails once a platform has been down (or the bot silent) this long
+    health_down_minutes: float = Field(10.0, gt=0, validation_alias=_env("PAPERBOT_HEALTH_DOWN_MINUTES"))
 
     # arXiv
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", validation_alias=_env("ARXIV_API_URL"))

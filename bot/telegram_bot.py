@@ -44,7 +44,15 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -64,6 +72,7 @@ from telegram.ext import (
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, Throttled, TooManySubscriptions
+from .health import PlatformHealth, brief
 from .i18n import error_text, t
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
@@ -183,6 +192,7 @@ class PacedRateLimiter(BaseRateLimiter[int]):
         self.max_retries = max_retries
         self._overall = AsyncLimiter(1, self.limits.second / (self.limits.per_second * HEADROOM))
         self._chats: dict[int | str, _ChatTurns] = {}
+        self.answered: Callable[[], None] | None = None  # told of every answer: Telegram is reachable
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -202,7 +212,10 @@ class PacedRateLimiter(BaseRateLimiter[int]):
         retries = rate_limit_args or self.max_retries
         chat_id = data.get("chat_id")
         if chat_id is None:
-            return await self._send(None, callback, args, kwargs, retries, paced=False)
+            answer = await self._send(None, callback, args, kwargs, retries, paced=False)
+            if self.answered is not None:
+                self.answered()  # Telegram answered (getUpdates, getMe): it is reachable
+            return answer
         turns = self._turns(chat_id)
         loop = asyncio.get_running_loop()
         if endpoint not in MESSAGE_ENDPOINTS:
@@ -418,18 +431,22 @@ class TelegramBot:
         self.settings = core.settings
         self.store = core.store
         self.scheduler: Scheduler | None = None
+        self.health: PlatformHealth | None = None  # set by bot.run: polling failures and recoveries
+        self._polling_failures = 0
         token = self.settings.telegram_bot_token
         if token is None or not token.get_secret_value():
             raise BadSetting("TELEGRAM_BOT_TOKEN is not set")
         api = self.settings.telegram_api_url.rstrip("/")
         files = api[: -len("/bot")] + "/file/bot" if api.endswith("/bot") else api + "/file"
+        limiter = PacedRateLimiter(limits, max_retries=max_retries)
+        limiter.answered = self._reachable
         self.app: Application = (
             ApplicationBuilder()
             .token(token.get_secret_value())
             .base_url(api)
             .base_file_url(files)
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-            .rate_limiter(PacedRateLimiter(limits, max_retries=max_retries))
+            .rate_limiter(limiter)
             .concurrent_updates(FairUpdates())
             .job_queue(None)  # digests are scheduled by bot.schedule: one scheduler per process
             .build()
@@ -462,15 +479,44 @@ class TelegramBot:
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        """Connect and start polling (or the webhook). Raises BadSetting for a token Telegram
+        refuses (said without the token); a network error propagates for bot.run to retry."""
         await self.store.run(_ensure_tables)
-        await self.app.initialize()
+        try:
+            await self.app.initialize()
+        except InvalidToken:
+            raise BadSetting("Telegram refused TELEGRAM_BOT_TOKEN; copy the token @BotFather gave you") from None
         await self._set_commands()
         await self.app.start()
         if self.settings.telegram_webhook_url:
             await self._start_webhook(self.settings.telegram_webhook_url)
         else:
-            await self.app.updater.start_polling(allowed_updates=Update.ALL_TYPES)  # type: ignore[union-attr]
+            await self.app.updater.start_polling(  # type: ignore[union-attr]
+                allowed_updates=Update.ALL_TYPES, error_callback=self._polling_failed
+            )
+        self._polling_failures = 0
         log.info("telegram: @%s is up (%s)", self.bot.username, "webhook" if self._webhook else "polling")
+
+    def _polling_failed(self, err: TelegramError) -> None:
+        """One line per failed getUpdates, with when PTB tries next (its backoff: 1 s, x1.5, at most
+        30 s), instead of PTB's traceback each time; the platform is recorded as down."""
+        self._polling_failures += 1
+        wait = min(30.0, 1.5 ** (self._polling_failures - 1))
+        log.warning("telegram is unreachable (%s); polling again in %.0f s", brief(err), wait)
+        if self.health is not None and self.health.up is not False:
+            self._spawn(self.health.mark(False, brief(err)))
+
+    def _reachable(self) -> None:
+        """Telegram answered a request: if it was recorded as down, it is up again."""
+        if self.health is not None and self.health.up is False and self.app.running:
+            self._polling_failures = 0
+            log.warning("telegram is reachable again")
+            self._spawn(self.health.mark(True))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         if self._background:

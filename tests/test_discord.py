@@ -493,10 +493,11 @@ async def test_summarize_in_a_dm_defers_then_follows_up(dsettings: Settings, fak
         it = await fake.slash("summarize", {"paper": "https://arxiv.org/abs/2409.00001v1"}, channel_id=dm, user=alice,
                               locale="zh-CN")
         await fake.wait_until(lambda: it.followups)
-        assert it.callback["type"] == 5 and not it.callback.get("data", {}).get("flags", 0) & 64  # deferred, public
+        assert it.callback["type"] == 5 and it.callback["data"]["flags"] & 64  # deferred privately
         order = [r.path.split("/")[0] for r in fake.requests if it.token in r.path]
         assert order[:2] == ["interactions", "webhooks"]  # acknowledged first, answered after
         answer = it.followups[0]
+        assert not answer["flags"] & 64  # the answer itself is public
         card = answer["embeds"][0]
         assert card["title"] == "A talking avatar from one photo"
         assert card["url"] == "https://arxiv.org/abs/2409.00001"
@@ -504,15 +505,41 @@ async def test_summarize_in_a_dm_defers_then_follows_up(dsettings: Settings, fak
         assert any(f["name"].startswith(t("label.method", "zh")) for f in card.get("fields", []))
         assert answer["components"][0]["components"][0]["custom_id"] == "paperbot:full:2409.00001"
 
-        bad = await fake.slash("summarize", {"paper": "not-a-paper"}, channel_id=dm, user=alice)
-        await fake.wait_until(lambda: bad.followups)
-        text = bad.followups[0]["content"]
-        assert text == t("error.bad_id", "en", text="not-a-paper")
-        assert "Traceback" not in text and "\n" not in text
+        # errors reach only their author: refused before any deferral, as an ephemeral response
+        for bad_id in ("not-a-paper", "%%%garbage"):
+            bad = await fake.slash("summarize", {"paper": bad_id}, channel_id=dm, user=alice)
+            await fake.wait_until(lambda bad=bad: bad.callback)
+            assert bad.callback["type"] == 4 and bad.callback["data"]["flags"] & 64, bad.callback
+            text = bad.callback["data"]["content"]
+            assert text == t("error.bad_id", "en", text=bad_id)
+            assert "Traceback" not in text and "\n" not in text and not bad.followups
 
         ask = await fake.slash("ask", {"paper": "2409.00001", "question": "Which dataset?"}, channel_id=dm, user=alice)
-        await fake.wait_until(lambda: ask.followups)
-        assert ask.followups[0]["content"] == t("error.needs_llm", "en")
+        await fake.wait_until(lambda: ask.callback)
+        assert ask.callback["type"] == 4 and ask.callback["data"]["flags"] & 64
+        assert ask.callback["data"]["content"] == t("error.needs_llm", "en")
+
+
+async def test_errors_after_the_deferral_stay_private(dsettings: Settings, fake: FakeDiscord) -> None:
+    """A paper arXiv does not know is found out only after deferring: the error still reaches
+    only its author (the deferral was ephemeral), and nothing is posted in the channel."""
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (_core, _bot):
+        it = await fake.slash("summarize", {"paper": "2409.99999"}, channel_id=channel)
+        await fake.wait_until(lambda: it.followups)
+        assert it.callback["type"] == 5 and it.callback["data"]["flags"] & 64
+        assert all(f["flags"] & 64 for f in it.followups), it.followups
+        assert not [r for r in fake.sent(channel)]
+
+
+def test_zh_tw_descriptions_are_traditional() -> None:
+    from bot.discord_bot import ZH, ZH_TW
+
+    simplified_only = set("订频设论语说时区问关键链编发询题称别没总")
+    assert ZH_TW.keys() == ZH.keys()
+    for english, text in ZH_TW.items():
+        assert not simplified_only & set(text), (english, text)
 
 
 async def test_digest_command_posts_in_the_channel(dsettings: Settings, fake: FakeDiscord) -> None:
@@ -573,9 +600,10 @@ async def test_why_answers_the_asker_alone(dsettings: Settings, fake: FakeDiscor
         await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
         paper = (await core.papers_for_day(await core.latest_day()))[0]
         it = await fake.slash("why", {"paper": paper.id}, channel_id=channel)
-        await fake.wait_until(lambda: it.callback)
-        data = it.callback["data"]
-        assert it.callback["type"] == 4 and data["flags"] & 64  # answered at once, to the asker only
+        await fake.wait_until(lambda: it.followups)
+        assert it.callback["type"] == 5 and it.callback["data"]["flags"] & 64  # deferred privately
+        data = it.followups[0]
+        assert data["flags"] & 64  # to the asker only
         head, line = data["content"].splitlines()[:2]
         assert head.startswith(paper.id) and line.startswith("• 3DGS: ")
         bad = await fake.slash("why", {"paper": "nonsense"}, channel_id=channel)

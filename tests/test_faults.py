@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -36,7 +37,7 @@ from bot.telegram_bot import TelegramBot
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.gemini import FakeGemini
+from tests.fakes.gemini import FakeGemini, _candidate
 from tests.fakes.server import serve
 from tests.fakes.telegram import MESSAGE_METHODS, TOKEN, ApiError, FakeTelegram
 from tests.test_telegram import (
@@ -282,8 +283,28 @@ LLM_FAULTS = {
     "429": [FakeGemini.error(429)],
     "500": [FakeGemini.error(500)],
     "timeout": [FakeGemini.sleep(15.0)],  # longer than llm_timeout (10 s: generous for a loaded machine)
-    "invalid-json": [FakeGemini.reply('{"summary": "cut off'), FakeGemini.reply("not JSON either")],
+    "invalid-json": [],  # see _invalid_json_for_one_paper
 }
+
+
+def _invalid_json_for_one_paper(fake: FakeGemini) -> list[Any]:
+    """The reply and its repair both invalid JSON, for one paper (the first the model is asked
+    about) and only for it: papers are summarized concurrently, so two bad replies queued for
+    "the next two calls" could land on two papers, each then repaired."""
+    victim: list[str] = []
+    bad = iter(['{"summary": "cut off', "not JSON either"])
+
+    async def act(rec: Any) -> web.StreamResponse:
+        found = re.search(r"Title: (.*)", rec.text_parts())  # the summary's and the repair's prompt
+        paper = found.group(1) if found else ""
+        if not victim:
+            victim.append(paper)
+        text = next(bad, None) if paper == victim[0] else None
+        if text is None:
+            return await fake.default(rec)
+        return web.json_response(_candidate(text, 10, 10))
+
+    return [act] * 20  # every call while papers are in flight passes through it
 
 
 @pytest.mark.parametrize("name", list(LLM_FAULTS))
@@ -294,7 +315,8 @@ async def test_llm_fault_gives_an_extractive_summary_now_and_the_model_later(
         assert w.scheduler is not None and w.core is not None and w.gemini is not None
         await w.core.harvest()
         await w.core.chat_papers("telegram", str(TG_HEALTHY[0]), DAY)  # the topic's close calls judged first
-        w.gemini.queue += LLM_FAULTS[name]  # so the faults meet a summary
+        # so the faults meet a summary
+        w.gemini.queue += _invalid_json_for_one_paper(w.gemini) if name == "invalid-json" else LLM_FAULTS[name]
         results = await w.scheduler.catch_up()
         assert sorted(r.status for r in results) == ["done"] * 6, results  # nobody waits for the model
         w.assert_healthy_complete()

@@ -506,10 +506,18 @@ async def test_an_unreadable_pdf_still_gets_a_model_summary(
 
 
 async def test_openai_timeout_falls_back(make: Factory, oai: FakeOpenAI, pdf: Path) -> None:
-    oai.queue.append(FakeOpenAI.sleep(1.5))
-    s = await make(**with_openai(oai, llm_timeout=0.2, llm_retries=0)).summarize(PAPER, "en", pdf)
+    """The model answers only after the client's timeout (it starts counting once the request is
+    sent, the fake's clock once it has read it, so the client always gives up first); the fake
+    records the request in its own thread, so the count is compared once it is there."""
+    oai.queue.append(FakeOpenAI.sleep(3.0))
+    s = await make(**with_openai(oai, llm_timeout=1.0, llm_retries=0)).summarize(PAPER, "en", pdf)
 
-    assert s.extractive and len(oai.chat_calls) == 1
+    assert s.extractive
+    for _ in range(500):  # bounded: the request was sent before the timeout, so it arrives
+        if oai.chat_calls:
+            break
+        await asyncio.sleep(0.01)
+    assert len(oai.chat_calls) == 1
 
 
 # ---- questions ---------------------------------------------------------------------------------------

@@ -602,7 +602,9 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     stop = asyncio.Event()
     runner = asyncio.create_task(run(settings, stop))
     try:
-        await until(lambda: all(paper_messages(tg, GROUP, pid) for pid in AVATAR_IDS) or runner.done(), timeout=60)
+        # wait for what is compared below: the messages, and the ledger rows written after them
+        await until(lambda: (all(paper_messages(tg, GROUP, pid) for pid in AVATAR_IDS)
+                             and sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS) or runner.done(), timeout=60)  # fmt: skip
     finally:
         stop.set()
         await asyncio.wait_for(runner, 30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,10 +16,10 @@ from aiohttp import web
 class ServerThread:
     """An aiohttp app served on a free loopback port from its own thread and event loop."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, port: int = 0) -> None:
         self.app = app
         self.loop = asyncio.new_event_loop()
-        self.port = 0
+        self.port = port  # 0: any free port; a given one lets a test start the server after the bot
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -27,7 +28,7 @@ class ServerThread:
         asyncio.set_event_loop(self.loop)
         self._runner = web.AppRunner(self.app, access_log=None)
         self.loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self.loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()
@@ -51,12 +52,19 @@ class ServerThread:
 
 
 @contextmanager
-def serve(app: web.Application) -> Iterator[ServerThread]:
-    server = ServerThread(app).start()
+def serve(app: web.Application, port: int = 0) -> Iterator[ServerThread]:
+    server = ServerThread(app, port).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (yet): connections to it are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 30.0) -> None:
