@@ -110,6 +110,7 @@ ZH_TW: dict[str, str] = {
     "Words to search for": "搜尋關鍵字",
     "Your question": "你的問題",
     "on: silent on empty days; off: one short line": "on：沒有新論文時不提示；off：發送一行提示",
+    "Why a paper is or is not in this channel's digest": "某篇論文為何（不）在本頻道推送中",
 }
 
 
