@@ -31,6 +31,7 @@ from .topics import Catalogue
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
+    from .ranking import Ranker
     from .summarize import Summarizer, Summary
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,14 @@ def create_tables(store: Store) -> None:
     """The feature modules' tables (summaries, figures, the LLM allowance), created once when the
     core opens: later calls only read the schema, so no DDL ever runs while chats are being
     delivered, when it could meet the ledger connection's writes."""
-    from . import allowance, figures, summarize
+    from . import allowance, feedback, figures, summarize
     from .match import judge
 
     summarize.ensure_tables(store)
     judge.ensure_tables(store)
     figures.ensure_tables(store)
     allowance.ensure_tables(store)
+    feedback.ensure_tables(store)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Enriched:
     summary: Summary | None
     figures: list[Figure] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    note: str | None = None  # a line a chat's digest adds (a near miss, bot.ranking)
 
 
 class Paperbot:
@@ -83,6 +86,7 @@ class Paperbot:
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
+        self._ranker: Ranker | None = None
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
@@ -100,6 +104,15 @@ class Paperbot:
             await asyncio.to_thread(self._figure_workers.close)
         await self.ledger.close()
         await self.store.close()
+
+    @property
+    def ranker(self) -> Ranker:
+        """Per-chat models from votes (:mod:`bot.ranking`), made on first use (scikit-learn)."""
+        if self._ranker is None:
+            from .ranking import Ranker
+
+            self._ranker = Ranker()
+        return self._ranker
 
     @property
     def summarizer(self) -> Summarizer:

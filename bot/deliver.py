@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from . import ranking
+from .chat_settings import ChatSettings, local_today
 from .core import Enriched, Paperbot
+from .i18n import t
 from .models import Paper
 from .store import Store
 
@@ -70,7 +73,7 @@ class DigestResult:
     chat_id: str
     day: date | None
     sent: int = 0
-    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred
+    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | not-today
     detail: str = ""
 
 
@@ -109,30 +112,37 @@ async def deliver_digest(
     topics = [s["topic"] for s in subs if not s["paused"]]
     if not topics:
         return DigestResult(chat.chat_id, day, status="no-subscriptions")
+    wants = ChatSettings.of(chat.row, bot.settings)
+    if not manual and not wants.digest_today(local_today(bot.clock(), chat.timezone)):
+        return DigestResult(chat.chat_id, day, status="not-today", detail=wants.days)
     try:
-        items = await bot.chat_papers(platform, chat.chat_id, day)
-        if not items:
+        # a weekly or weekday digest gathers every listing day of the past week it has not had
+        days = [day] if wants.days == "daily" else await _recent_days(bot, day)
+        digest = await ranking.chat_digest(bot, platform, chat.chat_id, days)
+        if not digest:
             ann = await bot.store.run(Store.get_announcement, day)
             already = run is not None and run["status"] in ("started", "done")
             if ann is not None and ann.count > 0 and not chat.quiet and not already:
                 await channel.send_empty(chat, day, topics)
             await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "done", "empty")
             return DigestResult(chat.chat_id, day, status="empty")
-        limit = bot.settings.digest_max_papers
-        papers = [p for p, _ in items]
+        limit = wants.papers
+        cards = digest.shown[:limit]
+        rest = [p.paper for p in digest.shown[limit:]] + [p.paper for p in digest.below]
+        papers = [p.paper for p in cards] + rest
         if run is None or not (run.get("header_sent") or run["status"] in ("started", "done")):
             await channel.send_header(chat, day, topics, papers)
             await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True)
         sent = 0
-        for paper, hit_topics in items[:limit]:
-            enriched = await bot.enrich(paper, chat.lang)
-            enriched.topics = hit_topics
+        for pick in cards:
+            enriched = await bot.enrich(pick.paper, chat.lang, figures=wants.figures > 0)
+            enriched.topics = pick.topics
+            enriched.note = t("label.near_miss", chat.lang) if pick.near_miss else None
             ref = await channel.send_paper(chat, enriched)
             await bot.ledger.run(
-                Store.record_delivery, platform, chat.chat_id, [paper.id], day, hit_topics[0], ref
+                Store.record_delivery, platform, chat.chat_id, [pick.paper.id], day, pick.topics[0], ref
             )
             sent += 1
-        rest = papers[limit:]
         if rest:
             await channel.send_overflow(chat, day, rest)
             await bot.ledger.run(Store.record_delivery, platform, chat.chat_id, [p.id for p in rest], day, None, "list")
@@ -151,6 +161,12 @@ async def deliver_digest(
     except DeliveryDeferred as err:
         await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "deferred", str(err)[:200])
         return DigestResult(chat.chat_id, day, status="deferred", detail=str(err))
+
+
+async def _recent_days(bot: Paperbot, day: date) -> list[date]:
+    """The listing days of the week up to ``day``, oldest first."""
+    days = await bot.store.run(Store.announcement_days)
+    return [d for d in days if 0 <= (day - d).days < 7] or [day]
 
 
 async def deliver_many(

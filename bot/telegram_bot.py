@@ -56,6 +56,8 @@ from telegram.ext import (
     filters,
 )
 
+from . import feedback
+from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadArxivId, BadSetting, PaperbotError, QueryError
@@ -65,6 +67,7 @@ from .models import Paper
 from .query import parse_query
 from .render import clean, fit
 from .settings import parse_hhmm, parse_zone
+from .sheet import sheet
 from .store import Store
 from .telegram_render import (
     COMMANDS,
@@ -78,6 +81,8 @@ from .telegram_render import (
     link,
     paper_caption,
     paper_from_payload,
+    paper_markup,
+    paper_sections_text,
     paper_text,
     query_error,
     say,
@@ -318,6 +323,7 @@ class TelegramBot:
         app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
+        app.add_handler(CallbackQueryHandler(self.vote_button, pattern=r"^v[+-]:"))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -463,13 +469,15 @@ class TelegramBot:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
         return link(f"https://t.me/{self.bot.username}?start={start_payload(paper.id)}", tt("tg.read_more", lang))
 
-    def _figures_for(self, item: Enriched) -> list[Figure]:
-        """The paper's figures to post (FIGURE_POLICY, DIGEST_FIGURES), as Telegram takes them."""
+    def _figures_for(self, item: Enriched, n: int | None = None) -> list[Figure]:
+        """The paper's figures to post (FIGURE_POLICY, DIGEST_FIGURES or the chat's ``n``), as
+        Telegram takes them."""
         from .figures import may_post_figures, pick_for_digest
 
         if not item.figures or not may_post_figures(self.settings, item.paper):
             return []
-        return [f for f in pick_for_digest(item.figures, self.settings.digest_figures) if _usable(f)][:10]
+        n = self.settings.digest_figures if n is None else n
+        return [f for f in pick_for_digest(item.figures, n) if _usable(f)][:10]
 
     async def _send_figures(
         self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None
@@ -541,18 +549,23 @@ class TelegramBot:
                 await self.bot.send_message(int(chat.chat_id), fit(plain, 4000), parse_mode=None)
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
-        """One paper: its figures with the text as caption when it fits (else a short caption
-        and the text as the next message), or the text alone. Returns the text's message id."""
+        """One paper, one message with its 👍 / 👎 and Full summary buttons: its figures stacked
+        into one photo (:mod:`bot.sheet`: albums take no buttons) with the text as caption when it
+        fits, else the photo with a short caption and the text as the next message (the one
+        with the buttons), or the text alone. Returns the id of the message with the buttons."""
         chat_id, lang, paper = int(chat.chat_id), chat.lang, item.paper
-        figures = self._figures_for(item)
+        wants = ChatSettings.of(chat.row, self.settings)
+        figures = self._figures_for(item, wants.figures)
+        markup = paper_markup(paper.id, lang)
         async with self._delivery():
             sent: list[Message] = []
-            if figures:
-                album = len(figures) > 1
-                caption = paper_caption(item, lang, more=self._full_link(paper, lang) if album else None)
-                markup = self._full_button(paper, lang) if caption and not album else None
+            photo = await asyncio.to_thread(sheet, figures) if figures else None
+            if photo is not None and _usable(photo):
+                caption = None if wants.sections else paper_caption(item, lang)
                 try:
-                    sent = await self._send_figures(chat_id, figures, caption or short_caption(paper, lang), markup=markup)
+                    sent = await self._send_figures(
+                        chat_id, [photo], caption or short_caption(paper, lang), markup=markup if caption else None
+                    )
                 except BadRequest as err:
                     if not _media_problem(err):
                         raise
@@ -561,10 +574,9 @@ class TelegramBot:
                     self._remember_soon(chat_id, sent, paper.id)
                     return str(sent[0].message_id)
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
+            body = paper_sections_text(item, lang) if wants.sections else paper_text(item, lang)
             try:
-                text = await self.bot.send_message(
-                    chat_id, paper_text(item, lang), reply_markup=self._full_button(paper, lang), reply_parameters=reply
-                )
+                text = await self.bot.send_message(chat_id, body, reply_markup=markup, reply_parameters=reply)
             except BadRequest as err:
                 if not _markup_problem(err):
                     raise
@@ -572,7 +584,9 @@ class TelegramBot:
                 # than a chat stuck retrying the same refused message every day
                 log.error("telegram refused the text of %s (%s); sending title and link", paper.id, err.message)
                 plain = f"{fit(clean(paper.title), 3800)}\n{paper.abs_url}"
-                text = await self.bot.send_message(chat_id, plain, parse_mode=None, reply_parameters=reply)
+                text = await self.bot.send_message(
+                    chat_id, plain, parse_mode=None, reply_parameters=reply, reply_markup=markup
+                )
             self._remember_soon(chat_id, [*sent, text], paper.id)
             return str(text.message_id)
 
@@ -822,6 +836,26 @@ class TelegramBot:
         done = "cmd.subscribed" if added else "cmd.already_subscribed"
         await query.answer(tt(done, lang, topic=topic.name))
         await self.bot.send_message(chat.id, say(done, lang, topic=topic.name))
+
+    async def vote_button(self, update: Update, context: Context) -> None:
+        """👍 / 👎 under a digest paper: anyone in the chat may vote, once per paper (the same
+        button again takes the vote back); the counts on the buttons are updated. No model call."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        chat = update.effective_chat
+        if chat is None or not isinstance(query.message, Message):
+            await query.answer()
+            return
+        value = feedback.UP if query.data[1] == "+" else feedback.DOWN
+        paper_id = query.data.split(":", 1)[1]
+        lang = await self._lang(chat.id)
+        got = await self.store.run(
+            feedback.cast, PLATFORM, str(chat.id), paper_id, str(query.from_user.id), value
+        )
+        said = {feedback.UP: "vote.up", feedback.DOWN: "vote.down", 0: "vote.removed"}[got.mine]
+        await query.answer(tt(said, lang))
+        with suppress(BadRequest):  # counts already shown (two taps crossing): nothing to change
+            await query.edit_message_reply_markup(paper_markup(paper_id, lang, got))
 
     async def full_summary_button(self, update: Update, context: Context) -> None:
         query = update.callback_query

@@ -134,12 +134,17 @@ def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
     return lines
 
 
+def _note(item: Enriched) -> list[str]:
+    """A line a chat's digest puts above the paper (a near miss, bot.ranking)."""
+    return [f"<i>{esc(item.note, 200)}</i>"] if item.note else []
+
+
 def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str | None:
     """The whole paper as a photo/album caption, or None when it does not fit 1,024 characters.
 
     ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
     """
-    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
     if more:
         lines.append(more)
     text = "\n".join(lines).strip()
@@ -153,8 +158,35 @@ def short_caption(paper: Paper, lang: str) -> str:
 
 def paper_text(item: Enriched, lang: str) -> str:
     """The paper as one text message (≤4,096): head, one-line summary, key takeaways."""
-    lines = paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
     return join_fitted(lines, TEXT_LIMIT, keep=2)
+
+
+def paper_sections_text(item: Enriched, lang: str) -> str:
+    """The card plus the summary's sections (a chat's "card + sections" setting), in one
+    message of ≤4,096: whole sections are dropped from the end until it fits."""
+    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    if item.summary is not None:
+        for label, body in summary_sections(item.summary, lang):
+            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, 1500)}"]
+    return join_fitted(lines, TEXT_LIMIT, keep=2)
+
+
+def paper_markup(paper_id: str, lang: str, votes: Any = None) -> Any:
+    """A digest paper's buttons: 👍 and 👎 with their counts, and Full summary."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from .feedback import Tally
+
+    votes = votes or Tally()
+    row = []
+    for sign, emoji, n in (("+", "👍", votes.up), ("-", "👎", votes.down)):
+        data = callback(f"v{sign}", paper_id)
+        if data:
+            row.append(InlineKeyboardButton(f"{emoji} {n}" if n else emoji, callback_data=data))
+    if full := callback("full", paper_id):
+        row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=full))
+    return InlineKeyboardMarkup([row]) if row else None
 
 
 def full_summary(paper: Paper, summary: Summary, lang: str) -> list[str]:

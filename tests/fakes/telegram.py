@@ -535,6 +535,20 @@ class FakeTelegram:
         p.edits += 1
         return p.json(self)
 
+    def _m_editmessagereplymarkup(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """New buttons on any message (text or photo), refused when nothing changes, as Telegram does."""
+        chat_id, mid = int(params["chat_id"]), int(params["message_id"])
+        try:
+            p = self.message(chat_id, mid)
+        except KeyError:
+            raise ApiError(400, "Bad Request: message to edit not found") from None
+        markup = self._markup(params)
+        if markup == p.reply_markup:
+            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+        p.reply_markup = markup
+        p.edits += 1
+        return p.json(self)
+
     def _photo(self, value: Any, files: dict[str, bytes]) -> str:
         """A file id for an uploaded photo (validated like Telegram), or the known id sent."""
         if isinstance(value, str) and value.startswith("attach://"):
