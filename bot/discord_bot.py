@@ -34,6 +34,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from . import discord_render as dr
+from . import feedback
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadSetting, NeedsLLM, PaperbotError
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 COMMANDS_HASH_KEY = "discord.commands_sha256.{app_id}"
 FULL_SUMMARY_ID = "paperbot:full:"
+VOTE_ID = "paperbot:vote:"
 READY_TIMEOUT = 90.0
 
 # Chinese names and descriptions Discord shows to zh-CN/zh-TW users (localizations).
@@ -130,6 +132,31 @@ class FullSummaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pa
         await adapter.full_summary(interaction, self.paper_id)
 
 
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paperbot:vote:(?P<sign>up|down):(?P<pid>[\w./-]{4,40})"):
+    """👍 / 👎 under a digest paper, with the chat's counts; persistent across restarts. Anyone
+    in the channel may vote, once per paper (the same button again takes it back)."""
+
+    def __init__(self, sign: str, paper_id: str, count: int = 0) -> None:
+        emoji = "👍" if sign == "up" else "👎"
+        super().__init__(
+            discord.ui.Button(
+                label=str(count) if count else None, style=discord.ButtonStyle.secondary,
+                custom_id=f"{VOTE_ID}{sign}:{paper_id}", emoji=emoji,
+            )
+        )  # fmt: skip
+        self.sign, self.paper_id = sign, paper_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(match["sign"], match["pid"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        adapter: DiscordBot = interaction.client.paperbot  # type: ignore[attr-defined]
+        await adapter.vote(interaction, self.paper_id, feedback.UP if self.sign == "up" else feedback.DOWN)
+
+
 class _Client(discord.Client):
     """discord.Client with a back reference for the persistent button, and our tree."""
 
@@ -138,7 +165,7 @@ class _Client(discord.Client):
         self.paperbot = adapter
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(FullSummaryButton)
+        self.add_dynamic_items(FullSummaryButton, VoteButton)
 
 
 class _Tree(app_commands.CommandTree[_Client]):
@@ -339,10 +366,13 @@ class DiscordBot:
             return []
         return list(pick_for_digest(item.figures, n))
 
-    def _view(self, paper: Paper, lang: str) -> discord.ui.View:
+    def _view(self, paper: Paper, lang: str, votes: feedback.Tally | None = None) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
+        if votes is not None:  # a digest card: 👍 / 👎 with the channel's counts
+            view.add_item(VoteButton("up", paper.id, votes.up))
+            view.add_item(VoteButton("down", paper.id, votes.down))
         return view
 
     def _messageable(self, chat_id: str) -> discord.PartialMessageable:
@@ -386,7 +416,9 @@ class DiscordBot:
         out = await asyncio.to_thread(dr.paper_message, item, chat.lang, figures)  # reads the PNGs
         with_files = bool(out.files)
         try:
-            msg = await self._post(chat, out, self._view(item.paper, chat.lang), once=f"paper:{item.paper.id}")
+            msg = await self._post(
+                chat, out, self._view(item.paper, chat.lang, feedback.Tally()), once=f"paper:{item.paper.id}"
+            )
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
             missing_permission = isinstance(cause, discord.Forbidden) and cause.code == 50013 and with_files
@@ -396,7 +428,7 @@ class DiscordBot:
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
             plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang))
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, feedback.Tally()))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
@@ -407,6 +439,16 @@ class DiscordBot:
     async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
         text = t("digest.none", chat.lang, day=day.isoformat(), topics=", ".join(topics))
         await self._post(chat, dr.Outgoing(content=fit(text, dr.CONTENT_MAX)))
+
+    # ---- votes ------------------------------------------------------------------------------------
+    async def vote(self, interaction: discord.Interaction, paper_id: str, value: int) -> None:
+        """Record the vote and update the card's buttons in the same response (no model call)."""
+        got = await self.core.store.run(
+            feedback.cast, PLATFORM, self.chat_id(interaction), paper_id, str(interaction.user.id), value
+        )
+        lang = await self.lang_for(interaction)
+        paper = await self.core.store.run(Store.get_paper, paper_id) or Paper(id=paper_id)
+        await interaction.response.edit_message(view=self._view(paper, lang, got))
 
     # ---- the Full summary button -------------------------------------------------------------
     async def full_summary(self, interaction: discord.Interaction, paper_id: str) -> None:
