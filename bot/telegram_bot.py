@@ -56,7 +56,7 @@ from telegram.ext import (
     filters,
 )
 
-from . import feedback
+from . import chat_settings, feedback, roundup
 from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
@@ -85,8 +85,11 @@ from .telegram_render import (
     paper_sections_text,
     paper_text,
     query_error,
+    roundup_text,
     say,
     search_text,
+    settings_markup,
+    settings_text,
     short_caption,
     start_payload,
     subscriptions_text,
@@ -324,6 +327,7 @@ class TelegramBot:
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
         app.add_handler(CallbackQueryHandler(self.vote_button, pattern=r"^v[+-]:"))
+        app.add_handler(CallbackQueryHandler(self.settings_button, pattern=r"^set:"))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -756,6 +760,57 @@ class TelegramBot:
         ):
             await message.reply_text(say("digest.nothing_new", lang))
 
+    async def settings_command(self, update: Update, context: Context) -> None:
+        """/settings shows the chat's settings with buttons (anyone may look); /settings KEY
+        VALUE changes one (admins), e.g. /settings papers 5, /settings days fri."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        args = context.args or []
+        if args:
+            if len(args) != 2:
+                await message.reply_text(say("set.usage", lang))
+                return
+            if not await self._admin_or_refuse(update, lang):
+                return
+            try:
+                fields = chat_settings.change(args[0], args[1])
+            except BadSetting:
+                await message.reply_text(say("set.usage", lang))
+                return
+            await self._ensure_chat(chat)
+            await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, str(chat.id)), self.settings)
+        await message.reply_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
+
+    async def top_command(self, update: Update, context: Context) -> None:
+        """/top [week|month]: the chat's most-liked papers (from its votes; no model call)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        lang = await self._lang(chat.id)
+        period = (context.args or ["week"])[0].lower()
+        if period not in roundup.PERIODS:
+            await message.reply_text(say("roundup.bad_period", lang))
+            return
+        found = await roundup.top(self.core, PLATFORM, str(chat.id), period)
+        if not found.entries:
+            await message.reply_text(say("roundup.empty", lang))
+            return
+        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        await self.send_roundup(info, found)
+
+    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
+        """One message ranking the papers, then the top three's teaser figures as one album."""
+        chat_id = int(chat.chat_id)
+        async with self._delivery():
+            text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang))
+            figures = [e.figure for e in found.entries if e.figure is not None and _usable(e.figure)]
+            if figures:
+                captions = {str(e.figure.path): short_caption(e.paper, chat.lang) for e in found.entries if e.figure}
+                await self._send_figures(
+                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None, reply_to=text.message_id
+                )
+
     async def summarize_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
         assert message is not None
@@ -856,6 +911,31 @@ class TelegramBot:
         await query.answer(tt(said, lang))
         with suppress(BadRequest):  # counts already shown (two taps crossing): nothing to change
             await query.edit_message_reply_markup(paper_markup(paper_id, lang, got))
+
+    async def settings_button(self, update: Update, context: Context) -> None:
+        """A /settings button: admins change the setting, and the message shows the new state."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        chat = update.effective_chat
+        _, key, value = query.data.split(":", 2)
+        if chat is None or value == "?" or not isinstance(query.message, Message):
+            await query.answer()
+            return
+        lang = await self._lang(chat.id)
+        if not await self._is_admin(chat, query.from_user):
+            await query.answer(tt("error.not_admin", lang), show_alert=True)
+            return
+        try:
+            fields = chat_settings.change(key, value)
+        except BadSetting:
+            await query.answer(tt("set.usage", lang), show_alert=True)
+            return
+        await self._ensure_chat(chat)
+        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
+        await query.answer(tt("set.done", lang))
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, str(chat.id)), self.settings)
+        with suppress(BadRequest):  # the same choice again: nothing to redraw
+            await query.edit_message_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
 
     async def full_summary_button(self, update: Update, context: Context) -> None:
         query = update.callback_query

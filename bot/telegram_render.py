@@ -45,6 +45,8 @@ TEXT: dict[str, dict[str, str]] = {
     "tg.cmd.summarize": {"zh": "总结任意 arXiv 论文", "en": "summarize any arXiv paper"},
     "tg.cmd.search": {"zh": "搜索 arXiv", "en": "search arXiv"},
     "tg.cmd.ask": {"zh": "针对论文提问", "en": "ask a question about a paper"},
+    "tg.cmd.settings": {"zh": "本群设置：篇数、截图、推送日、每周精选（管理员）", "en": "digest size, figures, days, weekly roundup (admins)"},
+    "tg.cmd.top": {"zh": "本群本周/本月最受欢迎的论文", "en": "this chat's most-liked papers of the week or month"},
     "tg.thinking": {"zh": "⏳ 正在阅读 {id} 并思考你的问题…", "en": "⏳ Reading {id} to answer…"},
     "tg.question": {"zh": "问", "en": "Q"},
     "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
@@ -61,7 +63,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 COMMANDS = ("start", "help", "topics", "subscribe", "unsubscribe", "subscriptions", "settime", "lang", "quiet",
-            "digest", "summarize", "search", "ask")  # fmt: skip
+            "digest", "summarize", "search", "ask", "settings", "top")  # fmt: skip
 
 
 def tt(key: str, lang: str, /, **params: Any) -> str:
@@ -324,3 +326,45 @@ def paper_from_payload(payload: str) -> str | None:
         return None
     return payload[len("full-") :].replace("__", "/").replace("_", ".")
 
+
+
+# ---- per-chat settings and the roundup (issue 12) ---------------------------------------------------
+
+
+def settings_text(wants: Any, lang: str) -> str:
+    """A chat's settings (:class:`bot.chat_settings.ChatSettings`) and how to change them."""
+    return "\n".join([f"<b>{say('set.title', lang)}</b>", "", *(esc(line) for line in wants.lines(lang)), "",
+                      f"<i>{say('set.usage', lang)}</i>"])  # fmt: skip
+
+
+def settings_markup(wants: Any, lang: str) -> Any:
+    """One row of buttons per setting (the week's days on their own row); ✅ marks the current."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from .chat_settings import CHOICES, WEEKDAYS
+    from .i18n import MESSAGES
+
+    def button(key: str, value: str) -> Any:
+        shown = t(f"set.value.{value}", lang) if f"set.value.{value}" in MESSAGES else value
+        shown = shown[:3] if value in WEEKDAYS else shown
+        mark = "✅ " if wants.current(key) == value else ""
+        return InlineKeyboardButton(f"{mark}{shown}", callback_data=f"set:{key}:{value}")
+
+    rows = []
+    for key in ("papers", "figures", "sections", "roundup"):
+        rows.append([InlineKeyboardButton(t(f"set.label.{key}", lang), callback_data=f"set:{key}:?"),
+                     *(button(key, v) for v in CHOICES[key])])  # fmt: skip
+    rows.insert(3, [InlineKeyboardButton(t("set.label.days", lang), callback_data="set:days:?"),
+                    button("days", "daily"), button("days", "weekdays")])  # fmt: skip
+    rows.insert(4, [button("days", d) for d in WEEKDAYS])
+    return InlineKeyboardMarkup(rows)
+
+
+def roundup_text(found: Any, lang: str) -> str:
+    """The roundup as one message: ranked, linked, with each paper's 👍 / 👎."""
+    title = say("roundup.title", lang, period=t(f"roundup.{found.period}", lang))
+    lines = [f"<b>{title}</b>", ""]
+    for i, e in enumerate(found.entries, 1):
+        votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
+        lines.append(f"{i}. {link(e.paper.abs_url, e.paper.title or e.paper.id, 200)} — {votes}")
+    return join_fitted(lines, TEXT_LIMIT)

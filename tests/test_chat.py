@@ -27,11 +27,13 @@ from tests.fakes.server import serve
 from tests.fakes.telegram import FakeTelegram, Posted
 from tests.test_telegram import (
     ADMIN,
+    AVATAR_IDS,
     DAY,
     GROUP,
     MEMBER,
     listing,
     paper_messages,
+    reply_to,
     subscribe_directly,
     telegram,
     until,
@@ -216,3 +218,78 @@ def test_chat_settings_defaults_and_days(settings: Settings) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_settings_on_telegram_admins_change_members_look(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY)  # with PDFs: figures would go out
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        (shown,) = await reply_to(tg, GROUP, MEMBER, "/settings")  # anyone may look
+        assert "Papers per digest: 10" in shown.visible and "Weekly roundup: off" in shown.visible
+        assert "✅ 10" in [b["text"] for b in shown.buttons]
+        tg.press(GROUP, MEMBER, shown.message_id, "set:papers:5")  # a member's tap changes nothing
+        await until(lambda: tg.count("answerCallbackQuery") == 1)
+        assert "administrators" in next(c for c in tg.calls if c.method == "answercallbackquery").params["text"]
+        assert (await core.store.run(Store.get_chat, "telegram", str(GROUP)))["digest_papers"] is None
+        tg.press(GROUP, ADMIN, shown.message_id, "set:papers:3")
+        await until(lambda: shown.edits == 1)
+        assert "Papers per digest: 3" in shown.visible
+        assert "✅ 3" in [b["text"] for b in shown.buttons] and "✅ 10" not in [b["text"] for b in shown.buttons]
+        (refused,) = await reply_to(tg, GROUP, MEMBER, "/settings figures 0")
+        assert "only the chat's administrators" in refused.visible
+        (bad,) = await reply_to(tg, GROUP, ADMIN, "/settings papers 99")
+        assert bad.visible.startswith("Usage: /settings papers 1-20")
+        (changed,) = await reply_to(tg, GROUP, ADMIN, "/settings figures 0")
+        assert "Figures per paper: 0" in changed.visible
+        (two,) = await reply_to(tg, GROUP, ADMIN, "/settings papers 2")
+        assert "Papers per digest: 2" in two.visible
+        (weekly,) = await reply_to(tg, GROUP, ADMIN, "/settings days fri")
+        assert "Digest days: weekly on Friday" in weekly.visible
+        await reply_to(tg, GROUP, ADMIN, "/settings days daily")
+        await core.harvest()
+        count = len(tg.in_chat(GROUP))
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        digest = tg.in_chat(GROUP)[count:]
+        assert len(digest) == 4  # header, 2 cards, the list of the other 2
+        assert not any(m.photo for m in digest) and tg.uploads == 0  # figures per paper: 0
+        assert digest[-1].visible.startswith("2 more papers")
+        await reply_to(tg, GROUP, ADMIN, "/lang zh")
+        (in_zh,) = await reply_to(tg, GROUP, MEMBER, "/settings")
+        assert "每次推送的论文卡片：2 篇" in in_zh.visible and "每篇论文的截图：0 张" in in_zh.visible
+
+
+async def test_top_and_the_weekly_roundup_on_telegram(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER, MEMBER + 1))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    # 16:00 UTC on Tuesday 30 June is Wednesday in Shanghai (the default zone): weekly on Wednesday
+    subscribe_directly(settings, GROUP, digest_days="wed")
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        (empty,) = await reply_to(tg, GROUP, MEMBER, "/top")
+        assert empty.visible.startswith("Nobody here has voted 👍")
+        result = await bot.scheduler.digest("telegram", str(GROUP))
+        assert result is not None and result.sent == 4
+        assert not [m for m in tg.in_chat(GROUP) if "🏆" in m.visible]  # the roundup is opt-in
+        cards = {pid: paper_messages(tg, GROUP, pid)[-1] for pid in AVATAR_IDS}
+        answers = 0
+        for user, pid in ((MEMBER, "2606.30003"), (MEMBER + 1, "2606.30003"), (MEMBER, "2606.30001")):
+            answers += 1
+            await _press(tg, GROUP, user, cards[pid], f"v+:{pid}", answers)
+        answers += 1
+        await _press(tg, GROUP, MEMBER + 1, cards["2606.30001"], "v-:2606.30001", answers)
+        (top,) = await reply_to(tg, GROUP, MEMBER, "/top week")
+        assert top.visible.startswith("🏆 This chat's most-liked papers of the week")
+        lines = top.visible.split("\n")[2:]
+        assert lines[0].startswith("1. Codec Avatar Compression") and lines[0].endswith("👍 2")
+        assert len(lines) == 1  # 2606.30001 is at one each way: not liked
+        (bad,) = await reply_to(tg, GROUP, MEMBER, "/top year")
+        assert bad.visible == "Use /top week or /top month."
+        await core.store.run(Store.update_chat, "telegram", str(GROUP), {"roundup": 1})
+        await bot.scheduler.digest("telegram", str(GROUP))  # Wednesday: the roundup follows the digest
+        roundups = await until(lambda: [m for m in tg.in_chat(GROUP) if m.visible.startswith("🏆") and m.message_id > top.message_id])
+        assert len(roundups) == 1 and "Codec Avatar Compression" in roundups[0].visible
+        await bot.scheduler.digest("telegram", str(GROUP))  # again the same week: not repeated
+        assert len([m for m in tg.in_chat(GROUP) if m.visible.startswith("🏆") and m.message_id > top.message_id]) == 1
