@@ -83,12 +83,21 @@ async def chat_info(bot: Paperbot, platform: str, chat_id: str) -> ChatInfo:
     return ChatInfo(
         platform=platform,
         chat_id=str(chat_id),
-        lang=row.get("lang") or s.default_lang,
+        lang=row.get("lang") or await parent_lang(bot, platform, row) or s.default_lang,
         timezone=row.get("timezone") or s.default_timezone,
         digest_time=row.get("digest_time") or s.digest_time,
         quiet=bool(row.get("quiet")),
         row=row,
     )
+
+
+async def parent_lang(bot: Paperbot, platform: str, row: dict[str, Any] | None) -> str | None:
+    """A thread's language when it has none of its own: its parent channel's (Discord threads)."""
+    parent = (row or {}).get("parent_id")
+    if not parent:
+        return None
+    found = await bot.store.run(Store.get_chat, platform, parent)
+    return (found or {}).get("lang") or None
 
 
 async def deliver_digest(

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import logging
 import re
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,10 +35,11 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from . import chat_settings, feedback, roundup
 from . import discord_render as dr
-from . import feedback
+from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
-from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
+from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest, parent_lang
 from .errors import BadSetting, NeedsLLM, PaperbotError
 from .i18n import error_text, t
 from .models import Paper
@@ -79,6 +82,14 @@ ZH: dict[str, str] = {
     "Words to search for": "搜索关键词",
     "Your question": "你的问题",
     "on: silent on empty days; off: one short line": "on：没有新论文时不提示；off：发送一行提示",
+    "This channel's digest settings (change them with the options)": "本频道的推送设置（用选项修改）",
+    "Papers per digest as cards (1-20); the rest as a linked list": "每次推送的论文卡片数（1-20），其余以链接列表发送",
+    "Figures per paper (0-4)": "每篇论文的截图数（0-4）",
+    "on: card + summary sections; off: card only": "on：卡片 + 分节总结；off：仅卡片",
+    "daily, weekdays, or weekly on mon … sun": "每天、工作日，或每周的某一天",
+    "The weekly roundup of the most-liked papers": "每周精选：最受欢迎的论文",
+    "This channel's most-liked papers of the week or month": "本频道本周/本月最受欢迎的论文",
+    "week or month": "本周或本月",
 }
 
 
@@ -302,6 +313,11 @@ class DiscordBot:
         row = await self.core.store.run(Store.get_chat, PLATFORM, self.chat_id(interaction))
         if row and row.get("lang"):
             return str(row["lang"])
+        parent = getattr(interaction.channel, "parent_id", None)
+        if parent:  # a thread without its own language speaks its parent channel's
+            found = await parent_lang(self.core, PLATFORM, {"parent_id": str(parent)})
+            if found:
+                return found
         if interaction.guild_id is None:
             return "zh" if str(interaction.locale).startswith("zh") else "en"
         return self.settings.default_lang
@@ -311,9 +327,15 @@ class DiscordBot:
         title = getattr(ch, "name", None)
         if interaction.guild is not None and title:
             title = f"{interaction.guild.name} #{title}" if interaction.guild.name else f"#{title}"
-        return await self.core.store.run(
+        row = await self.core.store.run(
             lambda s: s.ensure_chat(PLATFORM, self.chat_id(interaction), title=title)
         )
+        parent = getattr(ch, "parent_id", None)
+        if isinstance(ch, discord.Thread) and parent and row.get("parent_id") != str(parent):
+            # a thread remembers its channel: it speaks the channel's language unless set (bot.deliver.chat_info)
+            await self.core.store.run(Store.update_chat, PLATFORM, self.chat_id(interaction), {"parent_id": str(parent)})
+            row = {**row, "parent_id": str(parent)}
+        return row
 
     async def _reactivate(self, chat_id: str) -> None:
         """A channel paused after a 403/404 is back once someone manages it again (the
@@ -412,8 +434,13 @@ class DiscordBot:
         await self._post(chat, header, once=f"header:{day.isoformat()}")
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
-        figures = self._figures_for(item, self.settings.digest_figures)
-        out = await asyncio.to_thread(dr.paper_message, item, chat.lang, figures)  # reads the PNGs
+        wants = ChatSettings.of(chat.row, self.settings)  # the channel's figures and sections
+        figures = self._figures_for(item, wants.figures)
+        out = await asyncio.to_thread(
+            functools.partial(dr.paper_message, item, chat.lang, figures, sections=wants.sections)
+        )  # reads the PNGs
+        if item.note:  # a near miss (bot.ranking): said above the card
+            out.content = fit(item.note, dr.CONTENT_MAX)
         with_files = bool(out.files)
         try:
             msg = await self._post(
@@ -439,6 +466,21 @@ class DiscordBot:
     async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
         text = t("digest.none", chat.lang, day=day.isoformat(), topics=", ".join(topics))
         await self._post(chat, dr.Outgoing(content=fit(text, dr.CONTENT_MAX)))
+
+    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
+        """One message: the ranked list as an embed, the top three's teaser figures attached."""
+        title = t("roundup.title", chat.lang, period=t(f"roundup.{found.period}", chat.lang))
+        lines = []
+        for i, e in enumerate(found.entries, 1):
+            votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
+            lines.append(f"{i}. [{dr.md(fit(clean(e.paper.title) or e.paper.id, 200))}]({e.paper.abs_url}) — {votes}")
+        embed = discord.Embed(title=fit(title, dr.TITLE_MAX), description=fit("\n".join(lines), dr.DESCRIPTION_MAX),
+                              colour=dr.DEFAULT_COLOUR)  # fmt: skip
+        out = dr.Outgoing(embeds=[embed])
+        for i, e in enumerate(x for x in found.entries if x.figure is not None and x.figure.path is not None):
+            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)  # type: ignore[union-attr,arg-type]
+            out.files.append(discord.File(io.BytesIO(data), filename=f"top{i + 1}.png"))
+        await self._post(chat, out)
 
     # ---- votes ------------------------------------------------------------------------------------
     async def vote(self, interaction: discord.Interaction, paper_id: str, value: int) -> None:
@@ -476,6 +518,7 @@ class DiscordBot:
     def _register(self, tree: _Tree) -> None:
         """Every command, defined here so each closes over this adapter (no module state)."""
         core = self.core
+        roundup_top = roundup.top  # the command's option is called roundup too
         ls = app_commands.locale_str
         everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
         installs = app_commands.allowed_installs(guilds=True, users=False)
@@ -712,6 +755,59 @@ class DiscordBot:
             )
             embed.set_footer(text=f"arXiv:{found.versioned_id} · {dr.dt('dc.answer', lang)}")
             await interaction.followup.send(embed=embed)
+
+        on_off = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+        day_choices = [app_commands.Choice(name=d, value=d) for d in chat_settings.CHOICES["days"]]
+
+        @tree.command(name="settings", description=ls("This channel's digest settings (change them with the options)"))
+        @app_commands.describe(
+            papers=ls("Papers per digest as cards (1-20); the rest as a linked list"),
+            figures=ls("Figures per paper (0-4)"),
+            sections=ls("on: card + summary sections; off: card only"),
+            days=ls("daily, weekdays, or weekly on mon … sun"),
+            roundup=ls("The weekly roundup of the most-liked papers"),
+        )
+        @app_commands.choices(sections=on_off, days=day_choices, roundup=on_off)
+        @everywhere
+        @installs
+        async def settings_(
+            interaction: discord.Interaction,
+            papers: app_commands.Range[int, 1, chat_settings.PAPERS_MAX] | None = None,
+            figures: app_commands.Range[int, 0, chat_settings.FIGURES_MAX] | None = None,
+            sections: app_commands.Choice[str] | None = None,
+            days: app_commands.Choice[str] | None = None,
+            roundup: app_commands.Choice[str] | None = None,
+        ) -> None:
+            lang = await self.lang_for(interaction)
+            asked = {"papers": papers, "figures": figures, "sections": sections, "days": days, "roundup": roundup}
+            changes = {k: str(v.value if isinstance(v, app_commands.Choice) else v) for k, v in asked.items() if v is not None}
+            cid = self.chat_id(interaction)
+            if changes:
+                if interaction.guild_id is not None and not interaction.permissions.manage_channels:
+                    raise NeedsManageChannels("Manage Channels is needed")
+                fields: dict[str, Any] = {}
+                for key, value in changes.items():
+                    fields.update(chat_settings.change(key, value))
+                await self._ensure_chat(interaction)
+                await core.store.run(Store.update_chat, PLATFORM, cid, fields)
+            wants = ChatSettings.of(await core.store.run(Store.get_chat, PLATFORM, cid), self.settings)
+            text = "\n".join([*([t("set.done", lang), ""] if changes else []), wants.text(lang)])
+            await self.reply(interaction, text, ephemeral=not changes)
+
+        @tree.command(name="top", description=ls("This channel's most-liked papers of the week or month"))
+        @app_commands.describe(period=ls("week or month"))
+        @app_commands.choices(period=[app_commands.Choice(name="week", value="week"), app_commands.Choice(name="month", value="month")])
+        @everywhere
+        @installs
+        async def top(interaction: discord.Interaction, period: app_commands.Choice[str] | None = None) -> None:
+            lang = await self.lang_for(interaction)
+            found = await roundup_top(core, PLATFORM, self.chat_id(interaction), period.value if period else "week")
+            if not found.entries:
+                await self.reply(interaction, t("roundup.empty", lang), ephemeral=True)
+                return
+            await interaction.response.defer(thinking=True)
+            await self.send_roundup(await chat_info(core, PLATFORM, self.chat_id(interaction)), found)
+            await interaction.followup.send(t("set.done", lang), ephemeral=True)
 
         @tree.command(name="help", description=ls("How to use paperbot"))
         @everywhere

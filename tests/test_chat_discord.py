@@ -54,3 +54,64 @@ async def test_votes_on_discord_cards(dsettings: Settings, fake: FakeDiscord) ->
         await fake.wait_until(lambda: back.callback)
         assert _votes(fake.messages[mid]) == {"👍": "1", "👎": None}
         assert await core.store.run(feedback.net_votes, "discord", channel) == {pid: 1}
+
+
+async def test_settings_and_top_on_discord(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (core, bot):
+        look = await fake.slash("settings", channel_id=channel)  # anyone may look, only to themselves
+        await fake.wait_until(lambda: look.callback)
+        assert look.callback["data"]["flags"] & 64 and "Papers per digest: 10" in look.callback["data"]["content"]
+        refused = await fake.slash("settings", {"papers": 2}, channel_id=channel)
+        await fake.wait_until(lambda: refused.callback)
+        assert "Manage Channels" in refused.callback["data"]["content"]
+        assert (await core.store.run(Store.get_chat, "discord", channel) or {}).get("digest_papers") is None
+        ok = await fake.slash("settings", {"papers": 1, "figures": 0, "sections": "on", "days": "fri", "roundup": "on"},
+                              channel_id=channel, permissions=MANAGER)  # fmt: skip
+        await fake.wait_until(lambda: ok.callback)
+        text = ok.callback["data"]["content"]
+        assert text.startswith("✅ Updated.") and "Papers per digest: 1" in text and "weekly on Friday" in text
+        assert "Weekly roundup: on (Friday)" in text and "card + summary sections" in text
+        row = await core.store.run(Store.get_chat, "discord", channel)
+        assert (row["digest_papers"], row["digest_figures"], row["digest_sections"], row["digest_days"], row["roundup"]) == (1, 0, 1, "fri", 1)
+        # /top from the channel's votes: one message in the channel, ranked
+        await core.harvest()
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        result = await deliver_digest(core, bot, channel, manual=True)  # /digest: on any day
+        assert result.status == "done"
+        cards = [r for r in fake.sent(channel) if r.payload.get("components")]
+        assert len(cards) == 1 and not cards[0].files  # one card, no figures
+        assert len(cards[0].payload["embeds"][0].get("fields") or []) >= 1  # the summary's sections
+        pid = cards[0].payload["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+        up = await fake.click(cards[0].response["id"], f"paperbot:vote:up:{pid}")
+        await fake.wait_until(lambda: up.callback)
+        top = await fake.slash("top", {"period": "week"}, channel_id=channel)
+        await fake.wait_until(lambda: top.followups)
+        roundup = fake.sent(channel)[-1]
+        embed = roundup.payload["embeds"][0]
+        assert embed["title"] == "🏆 This chat's most-liked papers of the week" and "👍 1" in embed["description"]
+
+
+async def test_a_discord_thread_speaks_its_channels_language_unless_set(dsettings: Settings, fake: FakeDiscord) -> None:
+    from tests.fakes.discord import CHANNEL_PUBLIC_THREAD
+
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    thread = fake.add_channel(guild, "gs-thread", type=CHANNEL_PUBLIC_THREAD, parent_id=channel)
+    other = fake.add_channel(guild, "en-thread", type=CHANNEL_PUBLIC_THREAD, parent_id=channel)
+    async with running(dsettings) as (core, bot):
+        zh = await fake.slash("lang", {"language": "zh"}, channel_id=channel, permissions=MANAGER)
+        await fake.wait_until(lambda: zh.callback)
+        for ch, lang in ((thread, None), (other, "en")):
+            sub = await fake.slash("subscribe", {"topic": "3DGS"}, channel_id=ch, permissions=MANAGER)
+            await fake.wait_until(lambda sub=sub: sub.callback)
+            if lang:
+                it = await fake.slash("lang", {"language": lang}, channel_id=ch, permissions=MANAGER)
+                await fake.wait_until(lambda it=it: it.callback)
+        assert sub.callback["data"]["content"] == "✅ 已订阅：3DGS"  # before its own /lang: the channel's Chinese
+        await core.harvest()
+        await deliver_digest(core, bot, thread)
+        await deliver_digest(core, bot, other)
+        assert fake.sent(thread)[0].payload["content"].startswith("📚 3DGS · 2026-06-30 · ") and "篇新论文" in fake.sent(thread)[0].payload["content"]
+        assert "new papers" in fake.sent(other)[0].payload["content"]
