@@ -162,6 +162,17 @@ class Paperbot:
             self._verdicts.clear()  # a day scored before its papers arrived is scored again
             return report
 
+    @property
+    def harvesting(self) -> bool:
+        """A harvest is running (at start, after an announcement): a /digest now would find
+        yesterday's papers or none."""
+        return self._harvest_lock.locked()
+
+    async def harvested(self) -> None:
+        """Wait for the harvest in progress (if any) to end."""
+        async with self._harvest_lock:
+            pass
+
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)
         return ann.day if ann else None

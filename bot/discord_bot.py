@@ -689,6 +689,9 @@ class DiscordBot:
             await interaction.response.defer(thinking=True)
             lang = await self.lang_for(interaction)
             await self._ensure_chat(interaction)
+            if core.harvesting:  # just after start or an announcement: wait for it, and say so
+                await interaction.followup.send(t("digest.harvesting", lang))
+                await core.harvested()
             result = await deliver_digest(core, self, self.chat_id(interaction), manual=True)
             if result.status == "done":
                 await self._reactivate(self.chat_id(interaction))

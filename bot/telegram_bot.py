@@ -33,8 +33,10 @@ from telegram import (
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InlineQueryResultArticle,
     InputFile,
     InputMediaPhoto,
+    InputTextMessageContent,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -52,6 +54,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     Defaults,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
@@ -76,8 +79,10 @@ from .telegram_render import (
     digest_empty,
     digest_header,
     digest_overflow,
+    first_sentence,
     full_summary,
     help_text,
+    inline_card,
     link,
     paper_caption,
     paper_from_payload,
@@ -328,6 +333,7 @@ class TelegramBot:
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
         app.add_handler(CallbackQueryHandler(self.vote_button, pattern=r"^v[+-]:"))
         app.add_handler(CallbackQueryHandler(self.settings_button, pattern=r"^set:"))
+        app.add_handler(InlineQueryHandler(self.inline_query))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -746,6 +752,9 @@ class TelegramBot:
         lang = await self._lang(chat.id)
         if not await self._admin_or_refuse(update, lang):
             return
+        if self.core.harvesting:  # just after start or an announcement: wait for it, and say so
+            await message.reply_text(say("digest.harvesting", lang))
+            await self.core.harvested()
         day = await self.core.latest_day()
         before = await self.store.run(Store.get_digest_run, PLATFORM, str(chat.id), day) if day else None
         info = await chat_info(self.core, PLATFORM, str(chat.id))
@@ -759,6 +768,34 @@ class TelegramBot:
             result.status == "empty" and (info.quiet or (before is not None and before["status"] in ("started", "done")))
         ):
             await message.reply_text(say("digest.nothing_new", lang))
+
+    async def inline_query(self, update: Update, context: Context) -> None:
+        """``@bot 2407.21047`` (or a link) in any chat: the paper's card to post, from the stored
+        summary's one-liner or else the abstract's first sentence; never a model call."""
+        query = update.inline_query
+        if query is None:
+            return
+        lang = "zh" if (query.from_user.language_code or "").startswith("zh") else "en"
+        found = find_arxiv_ids(query.query, limit=1)
+        if not found:
+            await query.answer([], cache_time=60, is_personal=False)
+            return
+        try:
+            paper = await self.core.lookup(str(found[0]))
+        except PaperbotError as err:
+            log.info("inline query %r: %s", query.query[:80], err)
+            await query.answer([], cache_time=10)
+            return
+        summary = await self.core.summarizer.cached(paper, lang)
+        line = clean(summary.summary) if summary is not None else first_sentence(paper.abstract)
+        result = InlineQueryResultArticle(
+            id=paper.id[:64],
+            title=fit(clean(paper.title) or paper.id, 200),
+            description=fit(line, 200),
+            url=paper.abs_url,
+            input_message_content=InputTextMessageContent(inline_card(paper, line, lang)),
+        )
+        await query.answer([result], cache_time=300)
 
     async def settings_command(self, update: Update, context: Context) -> None:
         """/settings shows the chat's settings with buttons (anyone may look); /settings KEY

@@ -368,3 +368,19 @@ def roundup_text(found: Any, lang: str) -> str:
         votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
         lines.append(f"{i}. {link(e.paper.abs_url, e.paper.title or e.paper.id, 200)} — {votes}")
     return join_fitted(lines, TEXT_LIMIT)
+
+
+def first_sentence(text: str | None, limit: int = 300) -> str:
+    """The abstract's first sentence: the one-liner of a paper nobody summarized yet."""
+    plain = clean(text)
+    cut = re.split(r"(?<=[.!?])\s+", plain, maxsplit=1)[0] if plain else ""
+    return fit(cut, limit)
+
+
+def inline_card(paper: Paper, line: str, lang: str) -> str:
+    """What an inline result posts: linked title, first authors, the one-liner, the id."""
+    lines = [_title(paper), _byline(paper, lang)]
+    if line:
+        lines += ["", f"💡 {esc(line, 400)}"]
+    lines += ["", f"<code>arXiv:{esc(paper.versioned_id)}</code>"]
+    return join_fitted([x for x in lines if x is not None], TEXT_LIMIT, keep=2)

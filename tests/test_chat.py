@@ -33,6 +33,7 @@ from tests.test_telegram import (
     MEMBER,
     listing,
     paper_messages,
+    replies,
     reply_to,
     subscribe_directly,
     telegram,
@@ -293,3 +294,51 @@ async def test_top_and_the_weekly_roundup_on_telegram(cfg: Settings, tg: FakeTel
         assert len(roundups) == 1 and "Codec Avatar Compression" in roundups[0].visible
         await bot.scheduler.digest("telegram", str(GROUP))  # again the same week: not repeated
         assert len([m for m in tg.in_chat(GROUP) if m.visible.startswith("🏆") and m.message_id > top.message_id]) == 1
+
+
+# ---- /digest during a harvest, inline mode ----------------------------------------------------------------
+
+
+async def test_digest_during_a_harvest_waits_for_it_and_says_so(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    import asyncio
+
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,))
+    settings = cfg.model_copy(update={"default_lang": "en", "arxiv_retries": 2})
+    subscribe_directly(settings, GROUP)
+    arxiv.timeout_seconds = 1.5
+    arxiv.faults["rss"].append("timeout")  # arXiv is slow to answer: the harvest takes a while
+    async with telegram(settings) as (core, _bot):
+        harvest = asyncio.create_task(core.harvest())
+        await until(lambda: core.harvesting and arxiv.requests("rss"))
+        mid = tg.send_text(GROUP, ADMIN, "/digest")
+        first = await until(lambda: replies(tg, GROUP, mid))
+        assert first[0].visible.startswith("⏳ Fetching today's papers from arXiv")
+        await harvest
+        papers = await until(lambda: [pid for pid in AVATAR_IDS if paper_messages(tg, GROUP, pid)] == AVATAR_IDS)
+        assert papers and not any(m.visible.startswith("Nothing new") for m in tg.in_chat(GROUP))
+
+
+async def test_inline_mode_offers_the_papers_card_without_a_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings):
+            tg.add_user(MEMBER, "Ada", lang="en")
+            qid = tg.inline(MEMBER, "https://arxiv.org/abs/2606.30003")  # not stored yet: the API has it
+            await until(lambda: qid in tg.inline_answers)
+            (result,) = tg.inline_answers[qid]
+            assert result["title"] == "Codec Avatar Compression for Telepresence"
+            assert result["description"] == "We compress codec avatars for telepresence."  # the abstract's first sentence
+            card = result["input_message_content"]["visible"]
+            assert card.startswith("Codec Avatar Compression for Telepresence\nAda Lovelace") and "💡 We compress" in card
+            assert "arXiv:2606.30003v1" in card
+            nothing = tg.inline(MEMBER, "hello")
+            await until(lambda: nothing in tg.inline_answers)
+            assert tg.inline_answers[nothing] == []
+            assert llm.generate_calls == []  # never a model call from an inline query

@@ -207,6 +207,7 @@ class FakeTelegram:
     freeze_after: int | None = None  # message calls accepted before requests start hanging
     held: int = 0
     from_people: set[tuple[int, int]] = field(default_factory=set)
+    inline_answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # inline query id -> results
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -269,6 +270,13 @@ class FakeTelegram:
         msg = self.message(chat_id, message_id)
         assert data in [b.get("callback_data") for b in msg.buttons], f"no button {data!r} on message {message_id}"
         self._enqueue({"callback_query": {"id": str(next(self._update_ids) + 10_000), "from": user, "chat_instance": str(chat_id), "data": data, "message": msg.json(self)}})
+
+    def inline(self, user_id: int, query: str) -> str:
+        """A person types ``@bot query`` in any chat; returns the inline query's id."""
+        user = self.users.get(user_id) or self.add_user(user_id)
+        qid = str(next(self._update_ids) + 50_000)
+        self._enqueue({"inline_query": {"id": qid, "from": user, "query": query, "offset": ""}})
+        return qid
 
     def migrate(self, old_id: int, new_id: int) -> None:
         """The group ``old_id`` becomes supergroup ``new_id``: the service message the bot gets."""
@@ -437,6 +445,24 @@ class FakeTelegram:
     def _m_answercallbackquery(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         if len(params.get("text", "")) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    def _m_answerinlinequery(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """Inline results, checked like Telegram: at most 50, ids of 1–64 bytes and unique, an
+        article's title and its message text (which must parse)."""
+        results = params.get("results") or []
+        if len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        ids = [r.get("id", "") for r in results]
+        if len(set(ids)) != len(ids) or any(not 1 <= len(i.encode()) <= 64 for i in ids):
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        for r in results:
+            content = r.get("input_message_content") or {}
+            if r.get("type") == "article" and (not r.get("title") or not content.get("message_text")):
+                raise ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+            if content.get("message_text"):
+                content["visible"] = self._text(content["message_text"], 4096, "text")
+        self.inline_answers[str(params["inline_query_id"])] = results
         return True
 
     def _m_getchatmember(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -616,7 +642,7 @@ def _signature(method: str, params: dict[str, Any]) -> str:
     return method + hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_JSON_FIELDS = {"reply_markup", "media", "link_preview_options", "reply_parameters", "allowed_updates", "commands", "entities", "scope", "caption_entities"}
+_JSON_FIELDS = {"results", "reply_markup", "media", "link_preview_options", "reply_parameters", "allowed_updates", "commands", "entities", "scope", "caption_entities"}
 
 
 async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
