@@ -59,7 +59,7 @@ from telegram.ext import (
     filters,
 )
 
-from . import chat_settings, feedback, roundup
+from . import chat_settings, feedback, roundup, threads
 from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
@@ -406,9 +406,20 @@ class TelegramBot:
 
     # ---- small pieces the handlers share -------------------------------------------------------
     async def _lang(self, chat_id: int | str) -> str:
-        """The chat's language, without creating a row for a chat that never set anything."""
+        """The chat's language, without creating a row for a chat that never set anything (a
+        forum topic without its own speaks its group's)."""
         row = await self.store.run(Store.get_chat, PLATFORM, str(chat_id))
+        if not (row or {}).get("lang") and (group := threads.parent(str(chat_id))) is not None:
+            row = await self.store.run(Store.get_chat, PLATFORM, group)
         return (row or {}).get("lang") or self.settings.default_lang
+
+    @staticmethod
+    def _key(update: Update) -> str:
+        """The chat a command or button belongs to: the group, or in a forum the topic it was
+        sent in (:mod:`bot.threads`); the General topic is the group."""
+        chat, message = update.effective_chat, update.effective_message
+        thread = message.message_thread_id if message is not None and message.is_topic_message else None
+        return threads.key(chat.id if chat is not None else 0, thread)
 
     async def _is_admin(self, chat: Chat, user: User | None, message: Message | None = None) -> bool:
         """Private chats are their user's; in groups, ask Telegram (getChatMember)."""
@@ -429,9 +440,13 @@ class TelegramBot:
         await message.reply_text(say("error.not_admin", lang))
         return False
 
-    async def _ensure_chat(self, chat: Chat) -> None:
+    async def _ensure_chat(self, chat: Chat, key: str | None = None) -> None:
         title = chat.title or chat.full_name
-        await self.store.run(lambda s: s.ensure_chat(PLATFORM, str(chat.id), title=title))
+        key = key or str(chat.id)
+        row = await self.store.run(lambda s: s.ensure_chat(PLATFORM, key, title=title))
+        group = threads.parent(key)
+        if group is not None and row.get("parent_id") != group:  # a forum topic: its group's language unless set
+            await self.store.run(Store.update_chat, PLATFORM, key, {"parent_id": group})
 
     async def _sync(self, chat_id: str) -> None:
         if self.scheduler is not None:
@@ -490,7 +505,8 @@ class TelegramBot:
         return [f for f in pick_for_digest(item.figures, n) if _usable(f)][:10]
 
     async def _send_figures(
-        self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None
+        self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None,
+        thread: int | None = None,
     ) -> list[Message]:
         """One photo or one album (2–10). Each figure is uploaded once and then sent by its file
         id: while a figure has none yet, the first chat uploads it and the others wait for it."""
@@ -498,17 +514,18 @@ class TelegramBot:
         known = await self.store.run(_file_ids, paths)
         if len(known) == len(paths):
             try:
-                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
             except BadRequest as err:
                 if "file identifier" not in err.message.lower():
                     raise
                 await self.store.run(_forget_file_ids, paths)  # ids Telegram no longer knows
         async with self._uploading:
             known = await self.store.run(_file_ids, paths)
-            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
 
     async def _post_photos(
-        self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None
+        self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None,
+        thread: int | None = None,
     ) -> list[Message]:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         media: list[Any] = []
@@ -519,10 +536,12 @@ class TelegramBot:
                 data = await asyncio.to_thread(Path(path).read_bytes)
                 media.append(InputFile(data, filename=Path(path).name, attach=True))
         if len(media) == 1:
-            sent = [await self.bot.send_photo(chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply)]
+            sent = [await self.bot.send_photo(
+                chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
+            )]
         else:
             items = [InputMediaPhoto(m, caption=caption if i == 0 else None) for i, m in enumerate(media)]
-            sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply))
+            sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply, message_thread_id=thread))
         new = {p: m.photo[-1].file_id for p, m in zip(paths, sent, strict=False) if m.photo and p not in known}
         if new:
             await self.store.run(_save_file_ids, new)
@@ -543,27 +562,31 @@ class TelegramBot:
         except BadRequest as err:
             if "chat not found" in err.message.lower():
                 raise ChatGone(err.message) from err
+            if any(s in err.message.lower() for s in ("thread not found", "topic_deleted", "topic_closed")):
+                # a deleted (or closed) forum topic: its subscription is paused, not retried daily
+                raise ChatGone(f"forum topic: {err.message}") from err
             raise DeliveryDeferred(f"Telegram refused a message: {err.message}") from err
         except NetworkError as err:
             raise DeliveryDeferred(f"network: {err.message}") from err
 
     async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             try:
-                await self.bot.send_message(int(chat.chat_id), digest_header(day, topics, papers, chat.lang))
+                await self.bot.send_message(chat_id, digest_header(day, topics, papers, chat.lang), message_thread_id=thread)
             except BadRequest as err:
                 if not _markup_problem(err):
                     raise
                 log.error("telegram refused a digest header (%s); sending it plain", err.message)
                 plain = t("digest.header", chat.lang, topics=", ".join(topics), day=day.isoformat(), count=len(papers))
-                await self.bot.send_message(int(chat.chat_id), fit(plain, 4000), parse_mode=None)
+                await self.bot.send_message(chat_id, fit(plain, 4000), parse_mode=None, message_thread_id=thread)
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
         """One paper, one message with its 👍 / 👎 and Full summary buttons: its figures stacked
         into one photo (:mod:`bot.sheet`: albums take no buttons) with the text as caption when it
         fits, else the photo with a short caption and the text as the next message (the one
         with the buttons), or the text alone. Returns the id of the message with the buttons."""
-        chat_id, lang, paper = int(chat.chat_id), chat.lang, item.paper
+        (chat_id, thread), lang, paper = threads.split(chat.chat_id), chat.lang, item.paper
         wants = ChatSettings.of(chat.row, self.settings)
         figures = self._figures_for(item, wants.figures)
         markup = paper_markup(paper.id, lang)
@@ -574,7 +597,8 @@ class TelegramBot:
                 caption = None if wants.sections else paper_caption(item, lang)
                 try:
                     sent = await self._send_figures(
-                        chat_id, [photo], caption or short_caption(paper, lang), markup=markup if caption else None
+                        chat_id, [photo], caption or short_caption(paper, lang), markup=markup if caption else None,
+                        thread=thread,
                     )
                 except BadRequest as err:
                     if not _media_problem(err):
@@ -586,7 +610,9 @@ class TelegramBot:
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
             body = paper_sections_text(item, lang) if wants.sections else paper_text(item, lang)
             try:
-                text = await self.bot.send_message(chat_id, body, reply_markup=markup, reply_parameters=reply)
+                text = await self.bot.send_message(
+                    chat_id, body, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
+                )
             except BadRequest as err:
                 if not _markup_problem(err):
                     raise
@@ -595,19 +621,21 @@ class TelegramBot:
                 log.error("telegram refused the text of %s (%s); sending title and link", paper.id, err.message)
                 plain = f"{fit(clean(paper.title), 3800)}\n{paper.abs_url}"
                 text = await self.bot.send_message(
-                    chat_id, plain, parse_mode=None, reply_parameters=reply, reply_markup=markup
+                    chat_id, plain, parse_mode=None, reply_parameters=reply, reply_markup=markup, message_thread_id=thread
                 )
             self._remember_soon(chat_id, [*sent, text], paper.id)
             return str(text.message_id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             for text in digest_overflow(papers, chat.lang):
-                await self.bot.send_message(int(chat.chat_id), text)
+                await self.bot.send_message(chat_id, text, message_thread_id=thread)
 
     async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
-            await self.bot.send_message(int(chat.chat_id), digest_empty(day, topics, chat.lang))
+            await self.bot.send_message(chat_id, digest_empty(day, topics, chat.lang), message_thread_id=thread)
 
     # ---- commands ---------------------------------------------------------------------------------
     async def start_command(self, update: Update, context: Context) -> None:
@@ -642,7 +670,8 @@ class TelegramBot:
         """/subscribe 虚拟人 | /subscribe ti:"gaussian avatar" OR abs:"head avatar" (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.subscribe", lang)))
@@ -657,15 +686,16 @@ class TelegramBot:
         except PaperbotError as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
-        await self._ensure_chat(chat)
-        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query)
-        await self._sync(str(chat.id))
+        await self._ensure_chat(chat, key)
+        added = await self.store.run(Store.subscribe, PLATFORM, key, sub.topic, sub.query)
+        await self._sync(key)
         await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
 
     async def unsubscribe_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.unsubscribe", lang)))
@@ -677,26 +707,28 @@ class TelegramBot:
             names.add(topic.name)
         with suppress(QueryError):
             names.add(parse_query(text).text)
-        subs = await self.store.run(Store.subscriptions, PLATFORM, str(chat.id))
+        subs = await self.store.run(Store.subscriptions, PLATFORM, key)
         found = next((s["topic"] for s in subs if s["topic"] in names), None)
         if found is None:
             await message.reply_text(say("cmd.not_subscribed", lang, topic=text))
             return
-        await self.store.run(Store.unsubscribe, PLATFORM, str(chat.id), found)
+        await self.store.run(Store.unsubscribe, PLATFORM, key, found)
         await message.reply_text(say("cmd.unsubscribed", lang, topic=found))
 
     async def subscriptions_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
-        subs = await self.store.run(Store.subscriptions, PLATFORM, str(message.chat_id))
+        key = self._key(update)
+        lang = await self._lang(key)
+        subs = await self.store.run(Store.subscriptions, PLATFORM, key)
         await message.reply_text(subscriptions_text(subs, lang))
 
     async def settime_command(self, update: Update, context: Context) -> None:
         """/settime 09:00 [Asia/Shanghai] (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         args = context.args or []
         if not args:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.settime", lang)))
@@ -716,50 +748,53 @@ class TelegramBot:
                 await message.reply_text(say("error.bad_zone", lang, text=args[1][:64]))
                 return
             fields["timezone"] = args[1]
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
-        await self._sync(str(chat.id))
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        await self.store.run(Store.update_chat, PLATFORM, key, fields)
+        await self._sync(key)
+        info = await chat_info(self.core, PLATFORM, key)
         await message.reply_text(say("cmd.time_set", lang, time=info.digest_time, zone=info.timezone))
 
     async def lang_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         choice = (context.args or [""])[0].lower()
         if choice not in ("zh", "en"):
             await message.reply_text(say("error.bad_lang", lang))
             return
         if not await self._admin_or_refuse(update, lang):
             return
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"lang": choice})
+        await self.store.run(Store.update_chat, PLATFORM, key, {"lang": choice})
         await message.reply_text(say("cmd.lang_set", choice))
 
     async def quiet_command(self, update: Update, context: Context) -> None:
         """Toggle the one line sent on announcement days with nothing for this chat."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         if not await self._admin_or_refuse(update, lang):
             return
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"quiet": int(not info.quiet)})
+        info = await chat_info(self.core, PLATFORM, key)
+        await self.store.run(Store.update_chat, PLATFORM, key, {"quiet": int(not info.quiet)})
         await message.reply_text(say("cmd.quiet_off" if info.quiet else "cmd.quiet_on", lang))
 
     async def digest_command(self, update: Update, context: Context) -> None:
         """Today's digest now, from the store: what this chat has not had yet (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         if not await self._admin_or_refuse(update, lang):
             return
         if self.core.harvesting:  # just after start or an announcement: wait for it, and say so
             await message.reply_text(say("digest.harvesting", lang))
             await self.core.harvested()
         day = await self.core.latest_day()
-        before = await self.store.run(Store.get_digest_run, PLATFORM, str(chat.id), day) if day else None
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        before = await self.store.run(Store.get_digest_run, PLATFORM, key, day) if day else None
+        info = await chat_info(self.core, PLATFORM, key)
         async with self._chat_action(chat.id):
-            result = await deliver_digest(self.core, self, str(chat.id), manual=True)
+            result = await deliver_digest(self.core, self, key, manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
         elif result.status == "deferred":
@@ -802,7 +837,8 @@ class TelegramBot:
         VALUE changes one (admins), e.g. /settings papers 5, /settings days fri."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         args = context.args or []
         if args:
             if len(args) != 2:
@@ -815,37 +851,39 @@ class TelegramBot:
             except BadSetting:
                 await message.reply_text(say("set.usage", lang))
                 return
-            await self._ensure_chat(chat)
-            await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
-        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, str(chat.id)), self.settings)
+            await self._ensure_chat(chat, key)
+            await self.store.run(Store.update_chat, PLATFORM, key, fields)
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, key), self.settings)
         await message.reply_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
 
     async def top_command(self, update: Update, context: Context) -> None:
         """/top [week|month]: the chat's most-liked papers (from its votes; no model call)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         period = (context.args or ["week"])[0].lower()
         if period not in roundup.PERIODS:
             await message.reply_text(say("roundup.bad_period", lang))
             return
-        found = await roundup.top(self.core, PLATFORM, str(chat.id), period)
+        found = await roundup.top(self.core, PLATFORM, key, period)
         if not found.entries:
             await message.reply_text(say("roundup.empty", lang))
             return
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        info = await chat_info(self.core, PLATFORM, key)
         await self.send_roundup(info, found)
 
     async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
         """One message ranking the papers, then the top three's teaser figures as one album."""
-        chat_id = int(chat.chat_id)
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
-            text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang))
+            text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang), message_thread_id=thread)
             figures = [e.figure for e in found.entries if e.figure is not None and _usable(e.figure)]
             if figures:
                 captions = {str(e.figure.path): short_caption(e.paper, chat.lang) for e in found.entries if e.figure}
                 await self._send_figures(
-                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None, reply_to=text.message_id
+                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None,
+                    reply_to=text.message_id, thread=thread,
                 )
 
     async def summarize_command(self, update: Update, context: Context) -> None:
@@ -909,10 +947,11 @@ class TelegramBot:
         query = update.callback_query
         assert query is not None and query.data is not None
         chat = update.effective_chat
+        key = self._key(update)
         if chat is None:
             await query.answer()
             return
-        lang = await self._lang(chat.id)
+        lang = await self._lang(key)
         name = query.data.split(":", 1)[1]
         topics = self.core.catalogue.topics
         topic = topics[int(name[1:])] if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(topics) else self.core.catalogue.get(name)
@@ -922,12 +961,12 @@ class TelegramBot:
         if not await self._is_admin(chat, query.from_user):
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
-        await self._ensure_chat(chat)
-        added = await self.store.run(Store.subscribe, PLATFORM, str(chat.id), topic.name, topic.query)
-        await self._sync(str(chat.id))
+        await self._ensure_chat(chat, key)
+        added = await self.store.run(Store.subscribe, PLATFORM, key, topic.name, topic.query)
+        await self._sync(key)
         done = "cmd.subscribed" if added else "cmd.already_subscribed"
         await query.answer(tt(done, lang, topic=topic.name))
-        await self.bot.send_message(chat.id, say(done, lang, topic=topic.name))
+        await self.bot.send_message(chat.id, say(done, lang, topic=topic.name), message_thread_id=threads.split(key)[1])
 
     async def vote_button(self, update: Update, context: Context) -> None:
         """👍 / 👎 under a digest paper: anyone in the chat may vote, once per paper (the same
@@ -935,14 +974,15 @@ class TelegramBot:
         query = update.callback_query
         assert query is not None and query.data is not None
         chat = update.effective_chat
+        key = self._key(update)
         if chat is None or not isinstance(query.message, Message):
             await query.answer()
             return
         value = feedback.UP if query.data[1] == "+" else feedback.DOWN
         paper_id = query.data.split(":", 1)[1]
-        lang = await self._lang(chat.id)
+        lang = await self._lang(key)
         got = await self.store.run(
-            feedback.cast, PLATFORM, str(chat.id), paper_id, str(query.from_user.id), value
+            feedback.cast, PLATFORM, key, paper_id, str(query.from_user.id), value
         )
         said = {feedback.UP: "vote.up", feedback.DOWN: "vote.down", 0: "vote.removed"}[got.mine]
         await query.answer(tt(said, lang))
@@ -954,11 +994,12 @@ class TelegramBot:
         query = update.callback_query
         assert query is not None and query.data is not None
         chat = update.effective_chat
+        key = self._key(update)
         _, key, value = query.data.split(":", 2)
         if chat is None or value == "?" or not isinstance(query.message, Message):
             await query.answer()
             return
-        lang = await self._lang(chat.id)
+        lang = await self._lang(key)
         if not await self._is_admin(chat, query.from_user):
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
@@ -967,10 +1008,10 @@ class TelegramBot:
         except BadSetting:
             await query.answer(tt("set.usage", lang), show_alert=True)
             return
-        await self._ensure_chat(chat)
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
+        await self._ensure_chat(chat, key)
+        await self.store.run(Store.update_chat, PLATFORM, key, fields)
         await query.answer(tt("set.done", lang))
-        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, str(chat.id)), self.settings)
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, key), self.settings)
         with suppress(BadRequest):  # the same choice again: nothing to redraw
             await query.edit_message_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
 

@@ -342,3 +342,50 @@ async def test_inline_mode_offers_the_papers_card_without_a_model(cfg: Settings,
             await until(lambda: nothing in tg.inline_answers)
             assert tg.inline_answers[nothing] == []
             assert llm.generate_calls == []  # never a model call from an inline query
+
+
+# ---- Telegram forum topics --------------------------------------------------------------------------------
+
+FORUM = -1005550001
+
+
+async def test_forum_topics_are_chats_of_their_own(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_forum(FORUM, topics=(7, 9, 11), admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        for thread, topic in ((7, "虚拟人"), (9, "Talking Head Generation"), (11, "虚拟人"), (None, "Talking Head Generation")):
+            mid = tg.send_text(FORUM, ADMIN, f"/subscribe {topic}", thread=thread)
+            (ok,) = await until(lambda mid=mid: replies(tg, FORUM, mid))
+            assert ok.visible.startswith("✅ Subscribed") and ok.thread == thread  # answered in the topic
+        assert [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", f"{FORUM}:9")] == ["Talking Head Generation"]
+        # the General topic is the group itself; a topic speaks the group's language unless set
+        mid = tg.send_text(FORUM, ADMIN, "/lang zh")
+        await until(lambda: replies(tg, FORUM, mid))
+        mid = tg.send_text(FORUM, MEMBER, "/subscriptions", thread=9)
+        (listed,) = await until(lambda: replies(tg, FORUM, mid))
+        assert listed.visible.startswith("本群订阅的主题") and listed.thread == 9
+        await core.harvest()
+        for key in (f"{FORUM}:7", f"{FORUM}:9", str(FORUM)):
+            assert (await deliver_digest(core, bot, key)).status == "done"
+        by_thread = {t: [m for m in tg.in_chat(FORUM) if m.thread == t and m.visible.startswith("📚")] for t in (7, 9, None)}
+        assert all(len(h) == 1 for h in by_thread.values())  # each topic got its own digest
+        assert "篇新论文" in by_thread[7][0].visible  # in the group's language
+        assert len([m for m in tg.in_chat(FORUM) if m.thread == 7 and m.buttons]) == 4  # 元宇宙/虚拟人: four papers
+        assert len([m for m in tg.in_chat(FORUM) if m.thread == 9 and m.buttons]) == 1  # talking heads: one
+        # votes in a topic are that topic's
+        card = next(m for m in tg.in_chat(FORUM) if m.thread == 9 and m.buttons)
+        await _press(tg, FORUM, MEMBER, card, card.buttons[0]["callback_data"], 1)
+        assert await core.store.run(feedback.net_votes, "telegram", f"{FORUM}:9") == {"2606.30002": 1}
+        assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
+        # a deleted topic: its subscription is paused with a log line, not retried every day
+        tg.delete_topic(FORUM, 11)
+        gone = await bot.scheduler.digest("telegram", f"{FORUM}:11")
+        assert gone is not None and gone.status == "gone" and "thread not found" in gone.detail
+        row = await core.store.run(Store.get_chat, "telegram", f"{FORUM}:11")
+        assert row["active"] == 0 and "forum topic" in row["inactive_reason"]
+        assert bot.scheduler.aps.get_job(f"digest:telegram:{FORUM}:11") is None
+        assert bot.scheduler.aps.get_job(f"digest:telegram:{FORUM}:7") is not None
+        refused = [c for c in tg.calls if c.status == 400]
+        assert len(refused) == 1 and "thread not found" in refused[0].description

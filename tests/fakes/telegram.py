@@ -129,6 +129,7 @@ class Posted:
     from_bot: bool = True
     edits: int = 0
     at: float = 0.0
+    thread: int | None = None  # the forum topic it was posted in
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -151,6 +152,9 @@ class Posted:
             msg["text"] = self.visible
         if self.media_group_id:
             msg["media_group_id"] = self.media_group_id
+        if self.thread:
+            msg["message_thread_id"] = self.thread
+            msg["is_topic_message"] = True
         if self.reply_markup:
             msg["reply_markup"] = self.reply_markup
         return msg
@@ -208,6 +212,7 @@ class FakeTelegram:
     held: int = 0
     from_people: set[tuple[int, int]] = field(default_factory=set)
     inline_answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # inline query id -> results
+    topics: dict[int, set[int]] = field(default_factory=dict)  # forum -> its topics' thread ids (General is none)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -234,6 +239,17 @@ class FakeTelegram:
             self.members[(chat_id, u)] = "member"
         return chat_id
 
+    def add_forum(self, chat_id: int, title: str = "Lab forum", *, topics: tuple[int, ...] = (), admins: tuple[int, ...] = (),
+                  members: tuple[int, ...] = ()) -> int:
+        """A supergroup with topics: messages in a topic carry its ``message_thread_id``."""
+        self.add_group(chat_id, title, admins=admins, members=members)
+        self.chats[chat_id]["is_forum"] = True
+        self.topics[chat_id] = set(topics)
+        return chat_id
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        self.topics[chat_id].discard(thread_id)
+
     def add_user(self, user_id: int, name: str = "Ada", lang: str = "en") -> dict[str, Any]:
         user = {"id": user_id, "is_bot": False, "first_name": name, "language_code": lang}
         self.users[user_id] = user
@@ -250,12 +266,14 @@ class FakeTelegram:
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
-    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None) -> int:
-        """A person writes ``text`` in a chat; returns the message id."""
+    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None, thread: int | None = None) -> int:
+        """A person writes ``text`` in a chat (in a forum, in topic ``thread``); returns the message id."""
         user = self.users.get(user_id) or self.add_user(user_id)
         mid = self._next_message_id(chat_id)
         self.from_people.add((chat_id, mid))
         msg: dict[str, Any] = {"message_id": mid, "date": int(time.time()), "chat": self.chat_json(chat_id), "from": user, "text": text}
+        if thread:
+            msg["message_thread_id"], msg["is_topic_message"] = thread, True
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
@@ -532,6 +550,16 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message to be replied not found")
         return mid
 
+    def _thread(self, chat_id: int, params: dict[str, Any]) -> int | None:
+        """The topic a message goes to; Telegram refuses a topic the forum does not have."""
+        thread = params.get("message_thread_id")
+        if thread in (None, ""):
+            return None
+        thread = int(thread)
+        if chat_id not in self.topics or thread not in self.topics[chat_id]:
+            raise ApiError(400, "Bad Request: message thread not found")
+        return thread
+
     def _post(self, chat_id: int, method: str, html_text: str, visible: str, **kw: Any) -> Posted:
         p = Posted(chat_id, self._next_message_id(chat_id), method, html_text, visible, at=time.time(), **kw)
         self.posted.append(p)
@@ -541,7 +569,8 @@ class FakeTelegram:
         chat_id = int(params["chat_id"])
         self._parse_mode(params)
         visible = self._text(params.get("text", ""), 4096, "text")
-        p = self._post(chat_id, "sendMessage", params["text"], visible, reply_markup=self._markup(params), reply_to=self._reply_to(chat_id, params))
+        thread = self._thread(chat_id, params)
+        p = self._post(chat_id, "sendMessage", params["text"], visible, reply_markup=self._markup(params), reply_to=self._reply_to(chat_id, params), thread=thread)
         return p.json(self)
 
     def _m_editmessagetext(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -610,8 +639,9 @@ class FakeTelegram:
         visible = self._text(caption, 1024, "caption") if caption else ""
         markup = self._markup(params)
         reply_to = self._reply_to(chat_id, params)
+        thread = self._thread(chat_id, params)
         file_id = self._photo(files.get("photo", params.get("photo")), files)
-        p = self._post(chat_id, "sendPhoto", caption, visible, photo=file_id, reply_markup=markup, reply_to=reply_to)
+        p = self._post(chat_id, "sendPhoto", caption, visible, photo=file_id, reply_markup=markup, reply_to=reply_to, thread=thread)
         return p.json(self)
 
     def _m_sendmediagroup(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -631,8 +661,9 @@ class FakeTelegram:
             caption = item.get("caption", "")
             visible = self._text(caption, 1024, "caption") if caption else ""
             checked.append((caption, visible, self._photo(item["media"], files)))
+        thread = self._thread(chat_id, params)
         group_id = f"album{next(self._groups)}"
-        posted = [self._post(chat_id, "sendMediaGroup", c, v, photo=f, media_group_id=group_id, reply_to=reply_to) for c, v, f in checked]
+        posted = [self._post(chat_id, "sendMediaGroup", c, v, photo=f, media_group_id=group_id, reply_to=reply_to, thread=thread) for c, v, f in checked]
         return [p.json(self) for p in posted]
 
 
