@@ -995,7 +995,7 @@ class TelegramBot:
         assert query is not None and query.data is not None
         chat = update.effective_chat
         key = self._key(update)
-        _, key, value = query.data.split(":", 2)
+        _, name, value = query.data.split(":", 2)
         if chat is None or value == "?" or not isinstance(query.message, Message):
             await query.answer()
             return
@@ -1004,7 +1004,7 @@ class TelegramBot:
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
         try:
-            fields = chat_settings.change(key, value)
+            fields = chat_settings.change(name, value)
         except BadSetting:
             await query.answer(tt("set.usage", lang), show_alert=True)
             return
