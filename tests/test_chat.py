@@ -389,3 +389,33 @@ async def test_forum_topics_are_chats_of_their_own(cfg: Settings, tg: FakeTelegr
         assert bot.scheduler.aps.get_job(f"digest:telegram:{FORUM}:7") is not None
         refused = [c for c in tg.calls if c.status == 400]
         assert len(refused) == 1 and "thread not found" in refused[0].description
+
+
+def test_a_near_miss_is_marked_above_its_card() -> None:
+    from bot.core import Enriched
+    from bot.i18n import t
+    from bot.telegram_render import paper_caption, paper_text
+
+    item = Enriched(_paper("2607.00004", FACE), None, note=t("label.near_miss", "en"))
+    assert paper_text(item, "en").startswith("<i>✨ Outside this chat's topics, but like papers it voted 👍</i>\n<b>")
+    assert (paper_caption(item, "zh") or "").startswith("<i>✨ Outside")  # the note is in the chat's language when made
+    assert paper_text(Enriched(item.paper, None), "en").startswith("<b>")
+
+
+async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """Run with ``-s`` to see one paper of a digest as Telegram shows it, buttons and counts included."""
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "zh"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        await deliver_digest(core, bot, str(GROUP))
+        (card,) = paper_messages(tg, GROUP, "2606.30001")
+        await _press(tg, GROUP, MEMBER, card, "v+:2606.30001", 1)
+        await until(lambda: card.buttons[0]["text"] == "👍 1")
+        w, h, size = tg.files[card.photo]  # type: ignore[index]
+        print(f"\n--- {card.method}: one photo {w}x{h} px ({size} bytes, the paper's figures stacked), caption:")
+        print(card.visible)
+        print("--- buttons:", " | ".join(f"[{b['text']}] ({b['callback_data']})" for b in card.buttons))
+        assert card.method == "sendPhoto" and len(card.buttons) == 3
