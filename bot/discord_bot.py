@@ -467,9 +467,9 @@ class DiscordBot:
         text = t("digest.none", chat.lang, day=day.isoformat(), topics=", ".join(topics))
         await self._post(chat, dr.Outgoing(content=fit(text, dr.CONTENT_MAX)))
 
-    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
-        """One message: the ranked list as an embed, the top three's teaser figures attached."""
-        title = t("roundup.title", chat.lang, period=t(f"roundup.{found.period}", chat.lang))
+    async def _roundup_message(self, lang: str, found: roundup.Roundup) -> dr.Outgoing:
+        """The roundup as one message: the ranked list as an embed, the top three's figures attached."""
+        title = t("roundup.title", lang, period=t(f"roundup.{found.period}", lang))
         lines = []
         for i, e in enumerate(found.entries, 1):
             votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
@@ -480,7 +480,11 @@ class DiscordBot:
         for i, e in enumerate(x for x in found.entries if x.figure is not None and x.figure.path is not None):
             data = await asyncio.to_thread(Path(e.figure.path).read_bytes)  # type: ignore[union-attr,arg-type]
             out.files.append(discord.File(io.BytesIO(data), filename=f"top{i + 1}.png"))
-        await self._post(chat, out)
+        return out
+
+    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
+        """The weekly roundup, posted in the channel (bot.roundup)."""
+        await self._post(chat, await self._roundup_message(chat.lang, found))
 
     # ---- votes ------------------------------------------------------------------------------------
     async def vote(self, interaction: discord.Interaction, paper_id: str, value: int) -> None:
@@ -809,8 +813,11 @@ class DiscordBot:
                 await self.reply(interaction, t("roundup.empty", lang), ephemeral=True)
                 return
             await interaction.response.defer(thinking=True)
-            await self.send_roundup(await chat_info(core, PLATFORM, self.chat_id(interaction)), found)
-            await interaction.followup.send(t("set.done", lang), ephemeral=True)
+            out = await self._roundup_message(lang, found)
+            try:
+                await interaction.followup.send(**out.kwargs())
+            finally:
+                out.close()
 
         @tree.command(name="help", description=ls("How to use paperbot"))
         @everywhere

@@ -88,9 +88,16 @@ async def test_settings_and_top_on_discord(dsettings: Settings, fake: FakeDiscor
         await fake.wait_until(lambda: up.callback)
         top = await fake.slash("top", {"period": "week"}, channel_id=channel)
         await fake.wait_until(lambda: top.followups)
-        roundup = fake.sent(channel)[-1]
-        embed = roundup.payload["embeds"][0]
+        embed = top.followups[0]["embeds"][0]
         assert embed["title"] == "🏆 This chat's most-liked papers of the week" and "👍 1" in embed["description"]
+        # the weekly roundup on the channel's weekly day (08:00 UTC on 30 June is Tuesday in Shanghai)
+        from bot import roundup as weekly
+
+        await core.store.run(Store.update_chat, "discord", channel, {"digest_days": "tue"})
+        assert await weekly.maybe_send(core, bot, channel)
+        posted = fake.sent(channel)[-1].payload["embeds"][0]
+        assert posted["title"] == "🏆 This chat's most-liked papers of the week" and "👍 1" in posted["description"]
+        assert not await weekly.maybe_send(core, bot, channel)  # once a week
 
 
 async def test_a_discord_thread_speaks_its_channels_language_unless_set(dsettings: Settings, fake: FakeDiscord) -> None:
