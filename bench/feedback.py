@@ -37,7 +37,7 @@ from pathlib import Path
 from bench.relevance import SHARED, load_labels
 from bot import feedback, ranking
 from bot.core import Paperbot
-from bot.match import score_papers
+from bot.match import Verdict, score_papers
 from bot.models import Announcement, Paper
 from bot.settings import Settings
 from bot.store import Store
@@ -87,19 +87,27 @@ class DayResult:
     below: int = 0
 
 
+_SCORED: dict[tuple[str, str], dict[str, list[Verdict]]] = {}  # the topic's verdicts: the same for every run
+
+
+def _verdicts(topic: str, day: str, papers: list[Paper]) -> dict[str, list[Verdict]]:
+    """A topic's verdicts of a day, scored once (as the bot does, once per day and topic)."""
+    if (topic, day) not in _SCORED:
+        _SCORED[(topic, day)] = score_papers(papers, [Catalogue.load().resolve(topic).matcher()])
+    return _SCORED[(topic, day)]
+
+
 def simulate(
     days: dict[str, list[Paper]], labels: dict[tuple[str, str, str], str], chat: Chat, *, learn: bool, cards: int,
     noise: float, seed: int,
 ) -> list[DayResult]:
     """One chat over the days: what it is shown, how it votes, what it sees next."""
     rng = random.Random(seed)
-    catalogue = Catalogue.load()
-    matcher = catalogue.resolve(chat.topic).matcher()
     net: dict[str, int] = {}
     voted: dict[str, Paper] = {}
     out = []
     for day, papers in days.items():
-        verdicts = score_papers(papers, [matcher])
+        verdicts = _verdicts(chat.topic, day, papers)
         by_id = {p.id: p for p in papers}
         taken, near = ranking.candidates(verdicts, by_id)
         model = ranking.train(list(voted.values()), net) if learn else None

@@ -50,6 +50,8 @@ NEAR = 0.4  # predicted near (or past) the chat's typical 👍 paper (+0.5): a n
 NEAR_MISSES = 2  # at most this many such papers per digest
 ALPHA = 1.0  # ridge regularisation
 DAY_CACHE = 16  # days of vectorised papers kept in memory
+MODEL_CACHE = 4096  # chats whose model is kept in memory (others are trained again when needed)
+MAX_WEIGHTS = 4096  # words and bigrams a chat's model keeps (about 50 KB)
 
 _VECTORIZER = HashingVectorizer(
     n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
@@ -104,7 +106,11 @@ def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> Ch
     model = Ridge(alpha=ALPHA, fit_intercept=False).fit(x, y)
     coef = np.asarray(model.coef_).ravel()
     keep = np.flatnonzero(np.abs(coef) > 1e-9)
-    weights = sparse.csr_matrix((coef[keep], (keep, np.zeros(len(keep), dtype=int))), shape=(N_FEATURES, 1))
+    if len(keep) > MAX_WEIGHTS:  # the strongest words carry the ranking; bounded memory per chat
+        keep = keep[np.argsort(-np.abs(coef[keep]))[:MAX_WEIGHTS]]
+    weights = sparse.csr_matrix(
+        (coef[keep].astype(np.float32), (keep, np.zeros(len(keep), dtype=np.int32))), shape=(N_FEATURES, 1)
+    )
     fitted = np.asarray((x @ weights).todense()).ravel()
     liked = float(fitted[y > 0].mean()) if (y > 0).any() else 1.0
     disliked = float(fitted[y < 0].mean()) if (y < 0).any() else -1.0
@@ -232,6 +238,10 @@ class Ranker:
         trained = await asyncio.to_thread(train, papers, net, current)
         self._models[key] = trained
         self._epochs[key] = current
+        while len(self._models) > MODEL_CACHE:  # the least recently trained go first
+            oldest = next(iter(self._models))
+            self._models.pop(oldest)
+            self._epochs.pop(oldest, None)
         return trained
 
 
