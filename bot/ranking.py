@@ -74,7 +74,7 @@ class ChatModel:
     """A chat's preference direction over word features (sparse), and its own scale: where its
     👍 and 👎 papers land (the mean prediction of each on the papers it was fitted to)."""
 
-    weights: sparse.csr_matrix  # N_FEATURES x 1
+    weights: sparse.csr_matrix  # 1 x N_FEATURES
     voted: int
     liked: float  # mean prediction of the papers voted 👍 (or 1.0 without any)
     disliked: float  # mean prediction of the papers voted 👎 (or -1.0 without any)
@@ -83,7 +83,7 @@ class ChatModel:
     def predict(self, x: sparse.csr_matrix) -> np.ndarray:
         """How much the chat likes each row of ``x`` on its own scale: 0 halfway between its
         typical 👎 and 👍 paper, -0.5 at the typical 👎, +0.5 at the typical 👍."""
-        raw = np.asarray((x @ self.weights).todense()).ravel()
+        raw = np.asarray((x @ self.weights.T).todense()).ravel()
         spread = max(self.liked - self.disliked, 1e-6)
         return (raw - (self.liked + self.disliked) / 2) / spread
 
@@ -108,10 +108,11 @@ def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> Ch
     keep = np.flatnonzero(np.abs(coef) > 1e-9)
     if len(keep) > MAX_WEIGHTS:  # the strongest words carry the ranking; bounded memory per chat
         keep = keep[np.argsort(-np.abs(coef[keep]))[:MAX_WEIGHTS]]
+    # one row, so only the kept words take memory (a column would carry an index per feature)
     weights = sparse.csr_matrix(
-        (coef[keep].astype(np.float32), (keep, np.zeros(len(keep), dtype=np.int32))), shape=(N_FEATURES, 1)
+        (coef[keep].astype(np.float32), (np.zeros(len(keep), dtype=np.int32), keep)), shape=(1, N_FEATURES)
     )
-    fitted = np.asarray((x @ weights).todense()).ravel()
+    fitted = np.asarray((x @ weights.T).todense()).ravel()
     liked = float(fitted[y > 0].mean()) if (y > 0).any() else 1.0
     disliked = float(fitted[y < 0].mean()) if (y < 0).any() else -1.0
     if liked <= disliked:
