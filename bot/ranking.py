@@ -25,18 +25,18 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import Ridge
 
 from . import feedback
 from .models import Paper
 from .store import Store
 
 if TYPE_CHECKING:
+    from scipy import sparse
+
     from .core import Paperbot
     from .match import Verdict
 
@@ -53,10 +53,16 @@ DAY_CACHE = 16  # days of vectorised papers kept in memory
 MODEL_CACHE = 4096  # chats whose model is kept in memory (others are trained again when needed)
 MAX_WEIGHTS = 4096  # words and bigrams a chat's model keeps (about 50 KB)
 
-_VECTORIZER = HashingVectorizer(
-    n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
-    token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
-)  # fmt: skip  # stateless: no fitted state is shared or mutated
+@cache
+def _vectorizer() -> Any:
+    """The hashing vectorizer: stateless (nothing is fitted), so one serves every chat. Made on
+    first use: scikit-learn takes seconds to import, which the bot's start need not wait for."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
+    )  # fmt: skip
 
 
 def text_of(paper: Paper) -> str:
@@ -66,7 +72,7 @@ def text_of(paper: Paper) -> str:
 
 def features(papers: Sequence[Paper]) -> sparse.csr_matrix:
     """One l2-normalised row of hashed word and bigram counts per paper."""
-    return _VECTORIZER.transform([text_of(p) for p in papers]).tocsr()
+    return _vectorizer().transform([text_of(p) for p in papers]).tocsr()
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> Ch
     voted = [p for p in papers if net.get(p.id)]
     if len(voted) < MIN_VOTES:
         return None
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
     x = features(voted)
     y = np.array([1.0 if net[p.id] > 0 else -1.0 for p in voted])
     # no intercept: the model learns a direction (which words the chat likes), so a chat that
