@@ -154,6 +154,8 @@ class CrashReport:
     ledger_extra: int = 0  # ledger rows for papers a chat never received
     not_done: int = 0  # chats whose digest_runs row is not "done"
     misplaced_repeats: list[str] = field(default_factory=list)  # repeats not at a crash point
+    in_flight_marks: int = 0  # chats the ledger named a message in flight for, after a kill
+    unmarked_repeats: list[str] = field(default_factory=list)  # repeats the ledger had not marked in flight
     windows_ms: dict[str, list[float]] = field(default_factory=dict)  # accepted -> ledger row visible
     seconds: float = 0.0
 
@@ -164,7 +166,8 @@ class CrashReport:
             f"({', '.join(f'{k} {v}' for k, v in sorted(self.repeats_by_platform.items())) or 'none'}), losses {self.losses}, "
             f"headers {self.headers} (repeats {self.header_repeats}, losses {self.header_losses}), "
             f"ledger missing {self.ledger_missing}, ledger extra {self.ledger_extra}, not done {self.not_done}, "
-            f"repeats not at a crash point {len(self.misplaced_repeats)}, {self.seconds:.0f} s"
+            f"repeats not at a crash point {len(self.misplaced_repeats)}, in-flight marks after kills "
+            f"{self.in_flight_marks}, repeats not marked in flight {len(self.unmarked_repeats)}, {self.seconds:.0f} s"
         )
 
 
@@ -191,6 +194,15 @@ def _seed(settings: Settings, tg_chats: list[int], dc_chats: list[str]) -> None:
             store.ensure_chat("discord", cid)
             store.update_chat("discord", cid, {"digest_time": "00:00", "timezone": "UTC"})
             store.subscribe("discord", cid, AVATAR, query)
+    finally:
+        store.close()
+
+
+def _in_flight(settings: Settings) -> set[tuple[str, str, str]]:
+    """(platform, chat, item) the ledger marks as in flight: after a kill, what may be repeated."""
+    store = Store(settings.db_path)
+    try:
+        return {(r["platform"], r["chat_id"], r["item"]) for r in store.db.query("select * from in_flight")}
     finally:
         store.close()
 
@@ -247,6 +259,7 @@ async def crash_run(
             env = _env(data, home, tg_server.url, arxiv_server.url, discord)
             stderr = open(workdir / "paperbot.log", "ab")  # noqa: SIM115 - closed below
             poller: _LedgerPoller | None = None
+            marks: set[tuple[int, str, str, str]] = set()  # (run, platform, chat, item) in flight at its kill
             try:
                 final = False
                 while not final:
@@ -270,6 +283,9 @@ async def crash_run(
                             poller.stop()
                         stop_process(proc)
                     if proc.returncode == -signal.SIGKILL:
+                        flying = _in_flight(settings)
+                        report.in_flight_marks += len(flying)
+                        marks |= {(switch.run, p, c, HEADER if item == "header" else item) for p, c, item in flying}
                         report.kills += 1
                         report.inflight_kills += int(delay == 0)
                         say(f"kill {report.kills}: after {target} accepted messages, "
@@ -285,6 +301,7 @@ async def crash_run(
                 switch.log,
                 settings,
                 [("telegram", str(c)) for c in tg_ids] + [("discord", c) for c in dc_ids],
+                marks,
             )
     report.seconds = time.monotonic() - started
     return report
@@ -357,7 +374,11 @@ def _complete(switch: KillSwitch, settings: Settings, expected: int) -> bool:
 
 
 def _count(
-    report: CrashReport, log: list[Accepted], settings: Settings, chats: list[tuple[str, str]]
+    report: CrashReport,
+    log: list[Accepted],
+    settings: Settings,
+    chats: list[tuple[str, str]],
+    marks: set[tuple[int, str, str, str]] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     copies = Counter((a.platform, a.chat, a.what) for a in log)
     rows, runs = _ledger(settings)
@@ -394,6 +415,8 @@ def _count(
         at_crash = last_of_run[(orig.run, orig.platform, orig.chat)] is orig and orig.run != final_run
         if not at_crash:
             report.misplaced_repeats.append(f"{orig.platform}:{orig.chat}:{orig.what} (run {orig.run})")
+        if (orig.run, orig.platform, orig.chat, orig.what) not in marks:
+            report.unmarked_repeats.append(f"{orig.platform}:{orig.chat}:{orig.what} (run {orig.run})")
 
 
 def main() -> None:
@@ -427,6 +450,8 @@ def main() -> None:
         )
     for r in report.misplaced_repeats:
         print("repeat not at a crash point:", r)
+    for r in report.unmarked_repeats:
+        print("repeat the ledger had not marked in flight:", r)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,18 @@ def load_labels(path: Path) -> tuple[dict[str, list[Paper]], dict[tuple[str, str
     return days, labels
 
 
+def store_day(settings: Settings, day: date, papers: list[Paper]) -> None:
+    """Store ``papers`` as the announcement of ``day`` (what a harvest or an import leaves)."""
+    for p in papers:
+        p.announced, p.announce_type = day, "new"
+    store = Store(settings.db_path)
+    try:
+        store.upsert_papers(papers)
+        store.record_announcement(Announcement(day, ("cs.CV",), len(papers), "stored"), [(p.id, "new") for p in papers])
+    finally:
+        store.close()
+
+
 def recall_precision(
     days: dict[str, list[Paper]], labels: dict[tuple[str, str, str], str], topic: str, taken: Callable[[str, Paper], bool]
 ) -> tuple[float, float, int]:
@@ -149,12 +161,7 @@ async def judge_requests(day: str, papers: list[Paper], chats: int) -> list[tupl
             arxiv_api_url="http://127.0.0.1:9/api/query",
         )  # fmt: skip
         d = date.fromisoformat(day)
-        for p in papers:
-            p.announced, p.announce_type = d, "new"
-        store = Store(settings.db_path)
-        store.upsert_papers(papers)
-        store.record_announcement(Announcement(d, ("cs.CV",), len(papers), "bench"), [(p.id, "new") for p in papers])
-        store.close()
+        store_day(settings, d, papers)
         for name in TOPICS.values():
             before = len(fake.generate_calls)
             async with Paperbot(settings) as core:

@@ -8,10 +8,12 @@ exit; never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import shutil
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import date
 from functools import wraps
 from pathlib import Path
@@ -32,7 +34,7 @@ from .store import Store
 
 T = TypeVar("T")
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long its path
 
 
 class CliError(click.ClickException):
@@ -75,6 +77,31 @@ def _day(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-06-30") from None
 
 
+@contextlib.contextmanager
+def _waiting(what: str) -> Iterator[None]:
+    """A spinner on stderr saying what we wait for (a terminal only: pipes and logs stay clean)."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(escape(what), spinner="dots"):
+        yield
+
+
+def _fallback_note(core: Paperbot, items: list[Enriched]) -> None:
+    """One line when a model is configured but a summary is extractive, and why."""
+    if core.summarizer.provider_name == "none":
+        return
+    fell = [i.paper.id for i in items if i.summary is not None and i.summary.extractive]
+    if not fell:
+        return
+    why = (core.summarizer.last_error or "it failed").removeprefix(f"{core.summarizer.provider_name}: ")
+    which = fell[0] if len(fell) == 1 else f"{len(fell)} papers"
+    err.print(
+        f"[yellow]Note:[/] the model ({escape(core.summarizer.provider_name)}) was not used for {escape(which)}: "
+        f"{escape(why)}; the summary is extracted from the abstract."
+    )
+
+
 def _progress() -> tuple[Progress | None, Callable[[str, int, int], None] | None]:
     if not sys.stderr.isatty():
         return None, None
@@ -101,6 +128,7 @@ def cli(verbose: bool) -> None:
     )
     if not verbose:  # retries are ours to report, in one line, when they run out
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+        logging.getLogger("bot.summarize").setLevel(logging.ERROR)  # the fallback note says it
 
 
 @cli.command()
@@ -125,11 +153,32 @@ def topics(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="A past listing day instead of the latest.")
+@click.option(
+    "--date",
+    "--day",
+    "day_text",
+    metavar="YYYY-MM-DD",
+    help="A past listing day instead of the latest; with --from, the day the file's papers are "
+    "announced on (default: each record's update_date).",
+)
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Import an arXiv metadata JSON-lines file (the bulk snapshot's schema) instead of asking arXiv.",
+)
 @_run
-async def harvest(day_text: str | None) -> None:
-    """Fetch the latest (or a past) arXiv announcement into the store."""
+async def harvest(day_text: str | None, from_file: Path | None) -> None:
+    """Fetch the latest (or a past) arXiv announcement into the store, or import one from a file."""
     day = _day(day_text)
+    if from_file is not None:
+        from .snapshot import by_day, import_line, read_snapshot
+
+        days = by_day(read_snapshot(from_file), day)  # the whole file is checked before anything is stored
+        async with Paperbot(_settings()) as core:
+            reports = await core.import_days(days)
+        click.echo(import_line(from_file, reports))
+        return
     async with Paperbot(_settings()) as core:
         bar, tick = _progress()
         if bar is not None:
@@ -151,13 +200,45 @@ async def _enrich_all(
 @cli.command()
 @click.argument("topic")
 @click.option("--date", "day_text", metavar="YYYY-MM-DD", help="The listing day (default: the latest).")
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "hexo"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "json", "hexo"]),
+    default="text",
+    show_default=True,
+    help="text for the terminal, md or json for tools, hexo for the old blog's post.",
+)
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Summary language (default PAPERBOT_LANG).")
-@click.option("--summaries/--no-summaries", default=True, show_default=True)
-@click.option("--figures/--no-figures", default=True, show_default=True)
+@click.option("--summaries/--no-summaries", default=True, show_default=True, help="Summarize each paper.")
+@click.option("--figures/--no-figures", default=True, show_default=True, help="Crop each paper's figures.")
+@click.option(
+    "--assets",
+    "assets_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Copy the figures the post shows into DIR (one folder per paper) and link them from there.",
+)
+@click.option(
+    "--assets-url",
+    metavar="URL",
+    help="Where DIR is published (e.g. /images/2026-06-30); default: DIR's name, relative to the post.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the digest to FILE instead of printing it.",
+)
 @_run
 async def digest(
-    topic: str, day_text: str | None, fmt: str, lang: str | None, summaries: bool, figures: bool
+    topic: str,
+    day_text: str | None,
+    fmt: str,
+    lang: str | None,
+    summaries: bool,
+    figures: bool,
+    assets_dir: Path | None,
+    assets_url: str | None,
+    out_file: Path | None,
 ) -> None:
     """A topic's papers of one announcement (harvests first if needed). TOPIC: a name, alias or arXiv query."""
     from . import render
@@ -167,41 +248,101 @@ async def digest(
     lang = lang or settings.default_lang
     async with Paperbot(settings) as core:
         sub = core.catalogue.subscription(topic)
+        harvested = True
         try:
-            report = await core.harvest(day)
+            with _waiting("Fetching the arXiv announcement…"):
+                report = await core.harvest(day)
             day = report.day or day
         except PaperbotError as e:
             if day is None and await core.latest_day() is None:
                 raise
-            err.print(f"[yellow]Warning:[/] {e}; showing what is stored")
+            harvested = False
+            err.print(f"[yellow]Warning:[/] {escape(str(e))}; showing what is stored")
         day = day or await core.latest_day()
         if day is None:
-            out.print("arXiv has not announced anything yet that paperbot has stored.")
-            return
+            raise CliError("arXiv has not announced anything yet that paperbot has stored")
+        if not harvested and not await core.papers_for_day(day):
+            raise CliError(f"arXiv could not be reached and nothing is stored for {day}; try again later")
         papers = await core.topic_papers(sub.topic, sub.query, day)
-        items = await _enrich_all(core, papers, lang, figures=figures and settings.figure_policy != "none", summaries=summaries)
-    if fmt == "json":
-        click.echo(render.digest_json(sub.topic, day, items))
-    elif fmt in ("md", "hexo"):
-        click.echo(render.digest_markdown(sub.topic, day, items, lang, hexo=fmt == "hexo"))
+        doing = "summarizing and cropping figures of" if summaries and figures else "reading"
+        with _waiting(f"{doing.capitalize()} {len(papers)} papers ({core.summarizer.provider_name})…"):
+            items = await _enrich_all(
+                core, papers, lang, figures=figures and settings.figure_policy != "none", summaries=summaries
+            )
+        _fallback_note(core, items)
+    text = _digest_text(render, sub.topic, day, items, lang, fmt, settings.digest_figures, assets_dir, assets_url)
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text + "\n", encoding="utf-8")
     else:
-        click.echo(f"{sub.topic} · {day} · {len(items)} papers")
-        for i, item in enumerate(items, 1):
-            click.echo(f"\n[{i}] " + render.paper_text(item, lang))
+        click.echo(text)
+
+
+def _digest_text(
+    render: Any,
+    topic: str,
+    day: date,
+    items: list[Enriched],
+    lang: str,
+    fmt: str,
+    per_paper: int,
+    assets_dir: Path | None,
+    assets_url: str | None,
+) -> str:
+    from .figures import pick_for_digest
+
+    if fmt == "json":
+        return str(render.digest_json(topic, day, items))
+    if fmt not in ("md", "hexo"):
+        lines = [f"{topic} · {day} · {len(items)} papers"]
+        lines += [f"\n[{i}] " + render.paper_text(item, lang) for i, item in enumerate(items, 1)]
+        return "\n".join(lines)
+
+    def shown(item: Enriched) -> list[Any]:
+        # the post shows what a chat's digest shows: the teaser first, then the biggest
+        return pick_for_digest(item.figures, per_paper) if fmt == "hexo" else list(item.figures)
+
+    figure_url = render.local_path
+    if assets_dir is not None:
+        figure_url = _copy_assets(items, shown, assets_dir, assets_url)
+    return str(render.digest_markdown(topic, day, items, lang, hexo=fmt == "hexo", figure_url=figure_url, figures=shown))
+
+
+def _copy_assets(
+    items: list[Enriched], shown: Callable[[Enriched], list[Any]], assets_dir: Path, assets_url: str | None
+) -> Callable[[Any], str]:
+    """Copy the figures a post shows to ``assets_dir/<paper>/`` and link them by ``assets_url``
+    (or by the folder's name, relative to a post written beside it)."""
+    base = (assets_url or assets_dir.name).rstrip("/")
+    urls: dict[str, str] = {}
+    for item in items:
+        folder = assets_dir / item.paper.versioned_id.replace("/", "_")
+        for f in shown(item):
+            if f.path is None:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / Path(f.path).name
+            shutil.copyfile(f.path, target)
+            urls[str(f.path)] = f"{base}/{folder.name}/{target.name}"
+    return lambda f: urls.get(str(f.path), str(f.path))
 
 
 @cli.command()
 @click.argument("query")
-@click.option("-n", "--max", "n", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("-n", "--max", "n", default=10, show_default=True, type=click.IntRange(1, 100), help="How many results.")
 @_run
 async def search(query: str, n: int) -> None:
     """Search arXiv (its API) with words or an arXiv query."""
-    from .query import parse_query
+    from .query import parse_query, tidy_query
     from .render import clean
 
+    query, warnings = tidy_query(query)  # curly quotes straightened; what the query reads differently, said
     parse_query(query)  # refuse a broken query before asking arXiv
+    for w in warnings:
+        err.print(f"[yellow]Warning:[/] {escape(w.message)}")
     async with Paperbot(_settings()) as core:
-        papers = await core.search(query, n)
+        with _waiting("Searching arXiv…"):
+            papers = await core.search(query, n)
     if not papers:
         out.print("No results.")
     for p in papers:
@@ -210,9 +351,16 @@ async def search(query: str, n: int) -> None:
 
 @cli.command()
 @click.argument("paper")
-@click.option("--lang", type=click.Choice(["zh", "en"]))
-@click.option("--format", "fmt", type=click.Choice(["md", "json", "text"]), default="md", show_default=True)
-@click.option("--figures/--no-figures", default=True, show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Summary language (default PAPERBOT_LANG).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json", "text"]),
+    default="md",
+    show_default=True,
+    help="md (the old blog's section), json (every field), text (for the terminal).",
+)
+@click.option("--figures/--no-figures", default=True, show_default=True, help="Crop the paper's figures too.")
 @_run
 async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> None:
     """The full structured summary of one paper. PAPER: an arXiv id or link."""
@@ -221,8 +369,12 @@ async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> No
     settings = _settings()
     lang = lang or settings.default_lang
     async with Paperbot(settings) as core:
-        p = await core.lookup(paper)
-        item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none", every_figure=True)
+        with _waiting(f"Looking up {paper} on arXiv…"):
+            p = await core.lookup(paper)
+        what = "Summarizing" if core.summarizer.provider_name == "none" else f"Waiting for {core.summarizer.provider_name} to read"
+        with _waiting(f"{what} {p.versioned_id}{' and cropping its figures' if figures else ''}…"):
+            item = await core.enrich(p, lang, figures=figures and settings.figure_policy != "none", every_figure=True)
+        _fallback_note(core, [item])
     if fmt == "json":
         click.echo(json.dumps(render.paper_json(item), ensure_ascii=False, indent=2))
     elif fmt == "text":
@@ -234,14 +386,16 @@ async def summarize(paper: str, lang: str | None, fmt: str, figures: bool) -> No
 @cli.command()
 @click.argument("paper")
 @click.argument("question")
-@click.option("--lang", type=click.Choice(["zh", "en"]))
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Answer language (default PAPERBOT_LANG).")
 @_run
 async def ask(paper: str, question: str, lang: str | None) -> None:
     """Ask a question about a paper; the answer is grounded in the paper."""
     settings = _settings()
     async with Paperbot(settings) as core:
-        p = await core.lookup(paper)
-        answer = await core.ask(p, question, lang or settings.default_lang)
+        with _waiting(f"Looking up {paper} on arXiv…"):
+            p = await core.lookup(paper)
+        with _waiting(f"Waiting for {core.summarizer.provider_name} to answer…"):
+            answer = await core.ask(p, question, lang or settings.default_lang)
     click.echo(answer)
 
 
@@ -259,17 +413,25 @@ async def figures(source: str, out_dir: Path | None, as_json: bool) -> None:
     if path.suffix.lower() == ".pdf" or path.exists():
         if not path.is_file():
             raise CliError(f"{source} is not a file")
+        with path.open("rb") as fh:
+            if b"%PDF-" not in fh.read(1024):
+                raise CliError(f"{source} is not a PDF (it does not start with %PDF-)")
         target = out_dir or Path(path.stem + "-figures")
-        found = await asyncio.to_thread(
-            fig.extract_figures, path, target, timeout=settings.figure_timeout, memory_mb=settings.figure_memory_mb
-        )
+        with _waiting(f"Cropping the figures of {path.name}…"):
+            found = await asyncio.to_thread(
+                fig.extract_figures, path, target, timeout=settings.figure_timeout, memory_mb=settings.figure_memory_mb
+            )
     else:
         async with Paperbot(settings) as core:
             try:
-                p = await core.lookup(source)
+                with _waiting(f"Looking up {source} on arXiv…"):
+                    p = await core.lookup(source)
             except BadArxivId:
                 raise CliError(f"{source!r} is neither a PDF file nor an arXiv id or link") from None
-            found = await core.figures(p, every=True)
+            with _waiting(f"Fetching the PDF of {p.versioned_id} and cropping its figures…"):
+                found = await core.figures(p, every=True)
+            if not found and await core.pdf(p) is None:
+                raise CliError(f"could not get the PDF of {p.versioned_id}; try again later")
     for f in found:
         if as_json:
             click.echo(json.dumps(f.to_json(), ensure_ascii=False))
@@ -293,9 +455,15 @@ async def match(topic: str, day_text: str | None, as_json: bool, explain_id: str
 
     TOPIC: a catalogue name or alias, an arXiv query, or a plain-text interest (about: ...).
     """
+    from .query import tidy_query
+
     day = _day(day_text)
+    topic, warnings = tidy_query(topic)  # curly quotes straightened; what a query reads differently, said
     async with Paperbot(_settings()) as core:
-        sub = core.catalogue.subscription(topic)
+        sub = await core.subscription(topic)
+        if sub.kind == "query":
+            for w in warnings:
+                err.print(f"[yellow]Warning:[/] {escape(w.message)}")
         day = day or await core.latest_day()
         if day is None or await core.store.run(Store.get_announcement, day) is None:
             try:
@@ -376,6 +544,7 @@ def status() -> None:
             )
         )
         waiting = summaries_pending(store)
+        flying = list(store.db.query("select * from in_flight order by platform, chat_id"))
     finally:
         store.close()
     table = Table("platform", "chat", "state", "detail")
@@ -383,6 +552,11 @@ def status() -> None:
         state = "inactive" if not r["active"] else (r["status"] or "pending")
         table.add_row(r["platform"], r["chat_id"], state, r["inactive_reason"] or r["detail"] or "")
     out.print(table)
+    for row in flying:
+        click.echo(
+            f"{row['platform']}:{row['chat_id']}: {row['item']} of {row['day']} has been in flight since {row['at']} "
+            "(if the bot is not running, it stopped then: that message is sent again and may arrive twice)"
+        )
     for row in waiting:
         why = f": {row['error']}" if row["error"] else ""
         click.echo(

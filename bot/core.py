@@ -19,15 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arxiv_api import ArxivAPI
-from .errors import PaperNotFound, PaperWithdrawn, PdfError, RateLimited
+from .errors import BadInterest, PaperNotFound, PaperWithdrawn, PdfError, RateLimited
 from .harvest import Harvester, HarvestReport, Progress
 from .ids import parse_arxiv_id
+from .links import Link, find_links, first_page_text
 from .match import Verdict, score_papers
 from .models import Paper
-from .pdfs import fetch_pdf
+from .pdfs import fetch_pdf, pdf_path
 from .settings import Settings
 from .store import AsyncStore, Store
-from .topics import Catalogue
+from .throttle import CommandThrottle
+from .topics import Catalogue, Subscription, about_subscription, has_cjk
+from .turns import ChatTurns
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
@@ -62,6 +65,7 @@ class Enriched:
     summary: Summary | None
     figures: list[Figure] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # code, data, project: from the paper's own text
     note: str | None = None  # a line a chat's digest adds (a near miss, bot.ranking)
 
 
@@ -86,6 +90,9 @@ class Paperbot:
         self._figure_limit = asyncio.Semaphore(1)
         self._figure_workers: FigureWorkers | None = None  # started on the first extraction
         self._verdicts: dict[tuple[str, str, str], list[Verdict]] = {}  # (day, topic, query) -> scored
+        self._links: dict[str, tuple[bool, list[Link]]] = {}  # per paper version, whether the PDF was read
+        self.deliveries = ChatTurns()  # one digest delivery per chat at a time (bot.deliver)
+        self.throttle = CommandThrottle(settings.commands_per_user_per_minute)  # per person, every platform
         self._ranker: Ranker | None = None
 
     async def __aenter__(self) -> Paperbot:
@@ -162,6 +169,12 @@ class Paperbot:
             self._verdicts.clear()  # a day scored before its papers arrived is scored again
             return report
 
+    async def import_days(self, days: dict[date, list[Paper]]) -> list[HarvestReport]:
+        """Store papers read from a file as announcements (``harvest --from``); never asks arXiv."""
+        async with self._harvest_lock:
+            extra = await self.custom_queries()
+            harvester = Harvester(self.store, self.api, self.catalogue)
+            return await asyncio.to_thread(harvester.import_days, days, extra)
     @property
     def harvesting(self) -> bool:
         """A harvest is running (at start, after an announcement): a /digest now would find
@@ -240,6 +253,32 @@ class Paperbot:
                     return v
         matcher = self.catalogue.matcher(topic, query)
         return score_papers([paper], [matcher])[matcher.topic][0]
+
+    def needs_translation(self, text: str) -> bool:
+        """Whether ``/subscribe text`` is a Chinese interest that the model will translate (slow:
+        a chat adapter acknowledges first)."""
+        return self.summarizer.provider_name != "none" and has_cjk(text) and self.catalogue.get(text) is None
+
+    async def subscription(self, text: str) -> Subscription:
+        """What ``/subscribe text`` follows (:meth:`Catalogue.subscription`); a Chinese interest is
+        translated once by the model and stored in English (abstracts are English), or refused
+        with what to write instead when there is no model."""
+        try:
+            return self.catalogue.subscription(text)
+        except BadInterest as err:
+            if err.reason != "not_english" or self.summarizer.provider_name == "none":
+                raise
+        from .match.judge import translate_interest
+
+        return about_subscription(await translate_interest(self, text))
+
+    async def chat_why(self, platform: str, chat_id: str, text: str) -> tuple[Paper, list[Verdict]]:
+        """``/why <id>``: the paper and, for each of the chat's subscriptions, whether its digest
+        takes the paper and why. Raises BadArxivId, PaperNotFound, ArxivUnavailable."""
+        aid = parse_arxiv_id(text)
+        paper = await self.store.run(Store.get_paper, aid.id) or await self.lookup(text)
+        subs = await self.store.run(Store.subscriptions, platform, chat_id)
+        return paper, [await self.why(paper, s["topic"], s["query"]) for s in subs if not s["paused"]]
 
     # ---- single papers -------------------------------------------------------------------
     async def lookup(self, text: str) -> Paper:
@@ -351,12 +390,15 @@ class Paperbot:
         """The paper's summary in ``lang``: cached, else one LLM call (or the extractive fallback).
 
         The summarizer makes concurrent requests for one paper share one call; the PDF is
-        fetched only when a model will read it.
+        fetched only when a model will read it. A summary the model wrote from the abstract
+        alone (the PDF was missing) is written again once the PDF can be fetched.
         """
         cached = await self.summarizer.cached(paper, lang)
-        if cached is not None:
+        if cached is not None and not cached.abstract_only:
             return cached
         pdf = await self.pdf(paper) if self.summarizer.provider_name != "none" else None
+        if cached is not None and pdf is None:
+            return cached  # written from the abstract, and the PDF is still missing
         return await self.summarizer.summarize(paper, lang, pdf)
 
     async def enrich(
@@ -370,8 +412,37 @@ class Paperbot:
         tasks: list[Any] = []
         tasks.append(self.summary(paper, lang) if summary else _none())
         tasks.append(self._figures_or_none(paper, every_figure) if figures else _empty())
-        s, figs = await asyncio.gather(*tasks)
-        return Enriched(paper, s, list(figs))
+        # the PDF's first page too when the figures or the model fetch the PDF anyway (shared fetch)
+        reads_pdf = figures or (summary and self.summarizer.provider_name != "none")
+        tasks.append(self.links(paper, fetch=reads_pdf))
+        s, figs, links = await asyncio.gather(*tasks)
+        return Enriched(paper, s, list(figs), links=links)
+
+    async def links(self, paper: Paper, *, fetch: bool = False) -> list[Link]:
+        """Code, data and project links from the abstract, the comment and its PDF's first page
+        (when the PDF is on disk, or ``fetch``: it is being fetched anyway); never from a model."""
+        key = paper.versioned_id
+        pdf = pdf_path(self.settings, paper.id, paper.version)
+        if fetch and not pdf.is_file():
+            try:
+                await self.pdf(paper)
+            except Exception:  # links are a bonus: the abstract's still count
+                log.exception("fetching the PDF of %s for its links failed", key)
+        have_pdf = pdf.is_file()
+        known = self._links.get(key)
+        if known is not None and known[0] == have_pdf:
+            return known[1]
+        first = ""
+        if have_pdf:
+            try:
+                first = await self.summarizer.pdf_worker.run(first_page_text, str(pdf))
+            except Exception as err:  # a broken PDF: the abstract's links still count
+                log.info("no first-page text of %s: %s", key, err)
+        found = find_links(paper.abstract, paper.comment, first_page=first)
+        self._links[key] = (have_pdf, found)
+        while len(self._links) > 512:
+            self._links.pop(next(iter(self._links)))
+        return found
 
     async def _figures_or_none(self, paper: Paper, every: bool = False) -> list[Figure]:
         """Figures are a bonus: whatever goes wrong there, the summary still goes out."""

@@ -1,10 +1,12 @@
-"""Deliver: one chat's digest for one listing day, exactly once per paper, on any platform.
+"""Deliver: one chat's digest for one listing day, each paper once (but for the one message in
+flight at a crash), on any platform.
 
 The chat adapters (Telegram, Discord) implement :class:`Channel`: how to put a header, a paper
 or a short list into their chat. Everything else is here and platform-free: which papers the
 chat should get (its topics, each paper once across topics, minus the ledger), enriching each
 paper once for every chat, and writing the ledger row right after the platform accepted the
-message, so a restart resumes where it stopped instead of repeating.
+message, so a restart resumes where it stopped. Before each message the chat's in-flight mark
+names it: a crash can repeat only that one message per chat (see ``Store.mark_in_flight``).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class DigestResult:
     chat_id: str
     day: date | None
     sent: int = 0
-    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | not-today
+    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | running | not-today
     detail: str = ""
 
 
@@ -106,14 +108,33 @@ async def deliver_digest(
     """Send ``chat_id`` its digest for ``day`` (default: the newest harvested listing day).
 
     Scheduled runs happen once per chat and day (``digest_runs``); ``manual`` (/digest) sends
-    whatever the chat has not had yet. Failures of one chat are reported in the result, never
-    raised, so one broken chat does not hold up the others.
+    whatever the chat has not had yet. One delivery per chat runs at a time: while one for the
+    same day is running, this returns ``running`` and sends nothing. Failures of one chat are
+    reported in the result, never raised, so one broken chat does not hold up the others.
     """
-    platform = channel.platform
-    chat = await chat_info(bot, platform, chat_id)
+    platform, chat_id = channel.platform, str(chat_id)
     day = day or await bot.latest_day()
     if day is None:
-        return DigestResult(chat.chat_id, None, status="nothing", detail="no announcement harvested yet")
+        return DigestResult(chat_id, None, status="nothing", detail="no announcement harvested yet")
+    key = (platform, chat_id)
+    if bot.deliveries.running(key) == day:
+        # /digest, an edit of it, the schedule or the retry job while this day is being posted:
+        # the running delivery sends everything; a second one would post each paper again
+        return DigestResult(chat_id, day, status="running", detail="a digest for this chat is being posted")
+    async with bot.deliveries.turn(key, day):
+        return await _deliver(bot, channel, chat_id, day, manual)
+
+
+async def _deliver(bot: Paperbot, channel: Channel, chat_id: str, day: date, manual: bool) -> DigestResult:
+    """One chat's digest, while it holds its turn (see :mod:`bot.turns`)."""
+    platform = channel.platform
+    chat = await chat_info(bot, platform, chat_id)
+    doubt = await bot.ledger.run(Store.in_flight, platform, chat.chat_id)
+    if doubt is not None:
+        log.warning(
+            "%s:%s: %s was being sent when the process stopped (%s); it is sent again and may arrive twice",
+            platform, chat.chat_id, doubt["item"], doubt["at"],
+        )  # fmt: skip
     run = await bot.store.run(Store.get_digest_run, platform, chat.chat_id, day)
     if run is not None and run["status"] == "done" and not manual:
         return DigestResult(chat.chat_id, day, status="done", detail="already delivered")
@@ -139,17 +160,23 @@ async def deliver_digest(
         cards = digest.shown[:limit]
         rest = [p.paper for p in digest.shown[limit:]] + [p.paper for p in digest.below]
         papers = [p.paper for p in cards] + rest
+        # the messages in order: each ledger commit marks the next one in flight (Store.mark_in_flight)
+        order = [p.paper.id for p in cards] + (["list"] if rest else [])
         if run is None or not (run.get("header_sent") or run["status"] in ("started", "done")):
+            await bot.ledger.run(Store.mark_in_flight, platform, chat.chat_id, "header", day)
             await channel.send_header(chat, day, topics, papers)
-            await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True)
+            await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "started", "", True, order[0])
+        else:
+            await bot.ledger.run(Store.mark_in_flight, platform, chat.chat_id, order[0], day)
         sent = 0
-        for pick in cards:
+        for i, pick in enumerate(cards):
             enriched = await bot.enrich(pick.paper, chat.lang, figures=wants.figures > 0)
             enriched.topics = pick.topics
             enriched.note = t("label.near_miss", chat.lang) if pick.near_miss else None
             ref = await channel.send_paper(chat, enriched)
+            nxt = order[i + 1] if i + 1 < len(order) else None
             await bot.ledger.run(
-                Store.record_delivery, platform, chat.chat_id, [pick.paper.id], day, pick.topics[0], ref
+                Store.record_delivery, platform, chat.chat_id, [pick.paper.id], day, pick.topics[0], ref, nxt
             )
             sent += 1
         if rest:
@@ -160,11 +187,13 @@ async def deliver_digest(
         return DigestResult(chat.chat_id, day, sent=sent)
     except ChatGone as err:
         log.info("chat %s:%s is gone (%s); pausing it", platform, chat.chat_id, err)
+        await bot.ledger.run(Store.clear_in_flight, platform, chat.chat_id)
         await bot.store.run(
             Store.update_chat, platform, chat.chat_id, {"active": 0, "inactive_reason": str(err)[:200] or "forbidden"}
         )
         return DigestResult(chat.chat_id, day, status="gone", detail=str(err))
     except ChatMoved as err:
+        await bot.ledger.run(Store.clear_in_flight, platform, chat.chat_id)
         await bot.store.run(Store.migrate_chat, platform, chat.chat_id, err.new_id)
         return DigestResult(chat.chat_id, day, status="moved", detail=err.new_id)
     except DeliveryDeferred as err:

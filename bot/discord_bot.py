@@ -40,10 +40,11 @@ from . import discord_render as dr
 from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest, parent_lang
-from .errors import BadSetting, NeedsLLM, PaperbotError
+from .errors import BadSetting, NeedsLLM, PaperbotError, Throttled
 from .i18n import error_text, t
+from .links import Link
 from .models import Paper
-from .render import clean, fit
+from .render import clean, fit, link_label, why_text
 from .settings import parse_hhmm, parse_zone
 from .store import Store
 
@@ -81,6 +82,7 @@ ZH: dict[str, str] = {
     "An arXiv id or link": "arXiv 编号或链接",
     "Words to search for": "搜索关键词",
     "Your question": "你的问题",
+    "Why a paper is or is not in this channel's digest": "某篇论文为何（不）在本频道推送中",
     "on: silent on empty days; off: one short line": "on：没有新论文时不提示；off：发送一行提示",
     "This channel's digest settings (change them with the options)": "本频道的推送设置（用选项修改）",
     "Papers per digest as cards (1-20); the rest as a linked list": "每次推送的论文卡片数（1-20），其余以链接列表发送",
@@ -180,6 +182,20 @@ class _Client(discord.Client):
 
 
 class _Tree(app_commands.CommandTree[_Client]):
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """The command throttle (``COMMANDS_PER_USER_PER_MINUTE``, the core's, shared with
+        Telegram) for slash commands; over it, the person alone is told (Discord needs an answer
+        to every interaction, and an ephemeral one floods nobody)."""
+        if interaction.type != discord.InteractionType.application_command:
+            return True
+        adapter: DiscordBot = interaction.client.paperbot  # type: ignore[attr-defined]
+        throttle = adapter.core.throttle
+        if throttle.check(f"{PLATFORM}:{interaction.user.id}") == "ok":
+            return True
+        lang = await adapter.lang_for(interaction)
+        await adapter.reply(interaction, error_text(Throttled(throttle.per_minute), lang), ephemeral=True)
+        return False
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         await interaction.client.paperbot.on_command_error(interaction, error)  # type: ignore[attr-defined]
 
@@ -388,13 +404,20 @@ class DiscordBot:
             return []
         return list(pick_for_digest(item.figures, n))
 
-    def _view(self, paper: Paper, lang: str, votes: feedback.Tally | None = None) -> discord.ui.View:
+    def _view(
+        self, paper: Paper, lang: str, links: list[Link] | None = None, votes: feedback.Tally | None = None
+    ) -> discord.ui.View:
+        """Full summary, PDF, and the paper's own code/data/project links as link buttons; on a
+        digest card, 👍 / 👎 with the channel's counts."""
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
-        if votes is not None:  # a digest card: 👍 / 👎 with the channel's counts
+        if votes is not None:
             view.add_item(VoteButton("up", paper.id, votes.up))
             view.add_item(VoteButton("down", paper.id, votes.down))
+        for found in (links or [])[:3]:
+            if len(found.url) <= 512:  # Discord's limit for a button's URL
+                view.add_item(discord.ui.Button(label=link_label(found, lang), url=found.url))
         return view
 
     def _messageable(self, chat_id: str) -> discord.PartialMessageable:
@@ -444,7 +467,7 @@ class DiscordBot:
         with_files = bool(out.files)
         try:
             msg = await self._post(
-                chat, out, self._view(item.paper, chat.lang, feedback.Tally()), once=f"paper:{item.paper.id}"
+                chat, out, self._view(item.paper, chat.lang, item.links, feedback.Tally()), once=f"paper:{item.paper.id}"
             )
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
@@ -454,8 +477,8 @@ class DiscordBot:
             # Discord refused this one message (no Attach Files permission, or a limit we did
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
-            plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, feedback.Tally()))
+            plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics, item.links), chat.lang, [])
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, feedback.Tally()))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
@@ -492,9 +515,12 @@ class DiscordBot:
         got = await self.core.store.run(
             feedback.cast, PLATFORM, self.chat_id(interaction), paper_id, str(interaction.user.id), value
         )
-        lang = await self.lang_for(interaction)
-        paper = await self.core.store.run(Store.get_paper, paper_id) or Paper(id=paper_id)
-        await interaction.response.edit_message(view=self._view(paper, lang, got))
+        view = discord.ui.View.from_message(interaction.message, timeout=None)  # type: ignore[arg-type]
+        for item in view.children:  # the card's buttons as they are, with the new counts
+            if isinstance(item, discord.ui.Button) and (item.custom_id or "").startswith(VOTE_ID):
+                n = got.up if f"{VOTE_ID}up:" in (item.custom_id or "") else got.down
+                item.label = str(n) if n else None
+        await interaction.response.edit_message(view=view)
 
     # ---- the Full summary button -------------------------------------------------------------
     async def full_summary(self, interaction: discord.Interaction, paper_id: str) -> None:
@@ -503,7 +529,7 @@ class DiscordBot:
         try:
             paper = await self.core.lookup(paper_id)
             await self._charge(interaction, paper, lang)
-            item = Enriched(paper, await self.core.summary(paper, lang), [])
+            item = Enriched(paper, await self.core.summary(paper, lang), [], links=await self.core.links(paper))
         except Exception as err:  # one sentence for the person, whatever failed; details in the log
             if not isinstance(err, PaperbotError):
                 log.exception("full summary of %s failed", paper_id)
@@ -564,13 +590,24 @@ class DiscordBot:
         @_manage_channels()
         async def subscribe(interaction: discord.Interaction, topic: str) -> None:
             lang = await self.lang_for(interaction)
-            sub = core.catalogue.subscription(topic)
+            from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+            topic, warnings = tidy_query(topic)
+            if core.needs_translation(topic):
+                await interaction.response.defer(thinking=True)  # the model translates it: ack in 3 s
+            sub = await core.subscription(topic)
             await self._ensure_chat(interaction)
             cid = self.chat_id(interaction)
-            added = await core.store.run(Store.subscribe, PLATFORM, cid, sub.topic, sub.query)
+            added = await core.store.run(
+                Store.subscribe, PLATFORM, cid, sub.topic, sub.query, self.settings.max_subscriptions_per_chat
+            )  # over the cap: TooManySubscriptions, one sentence by on_command_error
             await self._reactivate(cid)
             key = "cmd.subscribed" if added else "cmd.already_subscribed"
-            await self.reply(interaction, t(key, lang, topic=sub.topic))
+            note = "\n" + t("cmd.about_note", lang) if added and sub.kind == "about" else ""
+            notes = "".join(
+                "\n" + discord.utils.escape_markdown(fit(w.text(lang), 400)) for w in warnings if sub.kind == "query"
+            )
+            await self.reply(interaction, t(key, lang, topic=sub.topic) + note + notes)
 
         async def subscribed_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
             subs = await core.store.run(Store.subscriptions, PLATFORM, self.chat_id(interaction))
@@ -702,6 +739,8 @@ class DiscordBot:
                 text = dr.dt("dc.digest_sent", lang, n=result.sent)
             elif result.status == "no-subscriptions":
                 text = t("digest.no_subscriptions", lang)
+            elif result.status == "running":
+                text = t("digest.running", lang)
             elif result.status == "gone":
                 text = dr.dt("dc.digest_failed", lang)
             elif result.status == "deferred":
@@ -723,9 +762,18 @@ class DiscordBot:
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
             try:
-                await interaction.followup.send(view=self._view(found, lang), **out.kwargs())
+                await interaction.followup.send(view=self._view(found, lang, item.links), **out.kwargs())
             finally:
                 out.close()
+
+        @tree.command(name="why", description=ls("Why a paper is or is not in this channel's digest"))
+        @app_commands.describe(paper=ls("An arXiv id or link"))
+        @everywhere
+        @installs
+        async def why(interaction: discord.Interaction, paper: str) -> None:
+            lang = await self.lang_for(interaction)
+            found, verdicts = await core.chat_why(PLATFORM, self.chat_id(interaction), paper)
+            await self.reply(interaction, fit(why_text(found, verdicts, lang), dr.CONTENT_MAX), ephemeral=True)
 
         @tree.command(name="search", description=ls("Search arXiv"))
         @app_commands.describe(query=ls("Words to search for"))

@@ -19,9 +19,18 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.utils import escape_markdown
 
-from .i18n import t
+from .i18n import clean_params, t
 from .models import Paper
-from .render import clean, fit, short_authors, split_paragraphs, summary_sections
+from .render import (
+    clean,
+    fit,
+    link_label,
+    part_mark,
+    provenance,
+    short_authors,
+    split_paragraphs,
+    summary_sections,
+)
 
 if TYPE_CHECKING:
     from .core import Enriched
@@ -99,7 +108,7 @@ def dt(key: str, lang: str | None, /, **params: Any) -> str:
         return t(key, lang, **params)
     text = entry.get(lang or "en") or entry["en"]
     try:
-        return text.format(**params)
+        return text.format(**clean_params(params))
     except (KeyError, IndexError):
         return text
 
@@ -173,16 +182,22 @@ def paper_description(item: Enriched, lang: str, limit: int = DESCRIPTION_MAX) -
     """Comment, one-line summary and key takeaways, within ``limit`` characters."""
     p, s = item.paper, item.summary
     parts: list[str] = []
+    if s is not None and s.title_zh:
+        parts.append(f"**{fit(md(s.title_zh), 300)}**")
     if p.comment:
         parts.append(f"*{fit(md(p.comment), 300)}*")
+    if item.links:
+        parts.append(" · ".join(f"[{link_label(x, lang)}]({x.url})" for x in item.links[:4]))
     if s is not None:
-        mark = f" {t('label.extractive', lang)}" if s.extractive else ""
+        mark = part_mark(s, lang)
+        tail = f"*{md(provenance(s, lang))}*"
         parts.append(f"**{t('label.summary', lang)}**{mark}\n{fit(md(s.summary), 600)}")
-        head = f"**{t('label.key_takeaways', lang)}**"
-        used = len("\n\n".join(parts)) + len(head) + 4
+        head = f"**{t('label.key_takeaways', lang)}**{mark}"
+        used = len("\n\n".join(parts)) + len(head) + len(tail) + 6
         lines = _takeaway_lines(s, max(0, limit - used))
         if lines:
             parts.append(head + "\n" + "\n".join(lines))
+        parts.append(tail)
     elif p.abstract:
         parts.append(f"**{t('label.abstract', lang)}**\n{fit(md(p.abstract), 1500)}")
     return fit("\n\n".join(parts), limit)
@@ -221,7 +236,9 @@ def section_fields(summary: Summary, lang: str) -> list[tuple[str, str]]:
     """The structured summary as (name, value) pairs, each within the field limits; long
     sections continue in further fields."""
     out: list[tuple[str, str]] = []
+    mark = part_mark(summary, lang)
     for label, text in summary_sections(summary, lang):
+        label += mark
         chunks = split_paragraphs(escape_markdown(text), FIELD_VALUE_MAX)
         for i, chunk in enumerate(chunks):
             name = label if i == 0 else f"{label} {dt('dc.continued', lang)}"

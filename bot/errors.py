@@ -130,5 +130,33 @@ class RateLimited(PaperbotError):
         )
 
 
+class TooManySubscriptions(PaperbotError):
+    """A chat already has ``MAX_SUBSCRIPTIONS_PER_CHAT`` subscriptions."""
+
+    key = "error.too_many_subscriptions"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a chat may have at most {limit} subscriptions", limit=limit)
+
+
+class Throttled(PaperbotError):
+    """One person sent more than ``COMMANDS_PER_USER_PER_MINUTE`` commands in a minute."""
+
+    key = "error.throttled"
+
+    def __init__(self, per_minute: int) -> None:
+        super().__init__(f"more than {per_minute} commands a minute", per_minute=per_minute)
+
+
 class BadSetting(PaperbotError):
     key = "error.bad_setting"
+
+
+class BadSnapshot(PaperbotError):
+    """A line of an arXiv metadata file (``harvest --from``) that cannot be imported."""
+
+    key = "error.bad_snapshot"
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        where = f"{path} line {line}" if line else path
+        super().__init__(f"{where}: {problem}; nothing was imported", path=path, line=line, problem=problem)

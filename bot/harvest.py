@@ -201,6 +201,29 @@ class Harvester:
         report.seconds = time.perf_counter() - started
         return report
 
+    def import_days(self, days: dict[date, list[Paper]], extra_queries: Sequence[str] = ()) -> list[HarvestReport]:
+        """Store papers read from a file (``harvest --from``) as the announcements of ``days``.
+
+        The same path as a harvest (one announcement per day, source "import"), but nothing is
+        asked of arXiv: the file carries the full metadata, and an import must work offline.
+        """
+        cats = self.catalogue.categories(list(extra_queries))
+        queries = self.queries(extra_queries)
+        reports = []
+        for day, papers in sorted(days.items()):
+            started = time.perf_counter()
+            for p in papers:
+                p.announce_type = "new" if p.primary_category in cats else "cross"
+            report = HarvestReport(day, "import")
+            before = self.store.get_announcement(day)
+            self._store_day(day, cats, papers, "import", queries, report, fetch_metadata=False)
+            if before is not None:  # added to a day already stored: it lists both
+                listed = len(self.store.papers_for_day(day))
+                self.store.record_announcement(Announcement(day, tuple(cats), listed, "import"), [])
+            report.seconds = time.perf_counter() - started
+            reports.append(report)
+        return reports
+
     def _harvest_from_api(
         self, day: date, cats: Sequence[str], queries: dict[str, str], report: HarvestReport, main: bool = False
     ) -> int:
@@ -225,6 +248,7 @@ class Harvester:
         queries: dict[str, str],
         report: HarvestReport | None,
         tick: Progress | None = None,
+        fetch_metadata: bool = True,
     ) -> None:
         unique: dict[str, Paper] = {}
         for p in papers:
@@ -238,7 +262,7 @@ class Harvester:
         )
         stored = self.store.get_papers(list(unique))
         matched = taken(stored, [self.catalogue.matcher(topic, q) for topic, q in queries.items()])
-        need = sorted({p.id for ps in matched.values() for p in ps if not p.has_full_metadata})
+        need = sorted({p.id for ps in matched.values() for p in ps if not p.has_full_metadata}) if fetch_metadata else []
         if tick:
             tick("metadata", 0, max(1, len(need)))
         if need:

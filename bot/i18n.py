@@ -34,6 +34,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "论文摘要是英文的，请用英文描述兴趣，例如 about: 3D hair modelling and hairstyle generation",
         "en": "Paper abstracts are in English: describe the interest in English, e.g. about: 3D hair modelling and hairstyle generation",
     },
+    "why.taken": {"zh": "会推送", "en": "in the digest"},
+    "why.not_taken": {"zh": "不推送", "en": "not in the digest"},
+    "why.no_subscriptions": {
+        "zh": "本群还没有订阅；用 /subscribe 订阅后，/why 会说明每个主题为何收录或不收录这篇论文。",
+        "en": "This chat follows nothing yet; after /subscribe, /why says for each topic why it takes this paper or not.",
+    },
     "error.unknown_topic": {
         "zh": "没有名为 “{name}” 的主题；你是不是想找：{suggestions}？用 /topics 查看全部。",
         "en": "There is no topic “{name}”; did you mean {suggestions}? See /topics for all of them.",
@@ -56,6 +62,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.rate_limited": {
         "zh": "你这一小时的总结次数已用完，请 {minutes} 分钟后再试（已缓存的论文不受限制）。",
         "en": "You have used this hour's summaries; try again in {minutes} minutes (cached papers are always free).",
+    },
+    "error.too_many_subscriptions": {
+        "zh": "本群已有 {limit} 个订阅，达到上限；请先用 /unsubscribe 取消一些再订阅。",
+        "en": "This chat already has {limit} subscriptions, the most it may have; /unsubscribe some first.",
+    },
+    "error.throttled": {
+        "zh": "你发送命令太快了（每分钟最多 {per_minute} 条），请一分钟后再试。",
+        "en": "You are sending commands too fast (at most {per_minute} a minute); please wait a minute.",
     },
     "error.bad_setting": {"zh": "设置无效：{detail}", "en": "Invalid setting: {detail}"},
     "error.bad_time": {
@@ -83,8 +97,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "label.keywords": {"zh": "关键词", "en": "Keywords"},
     "label.figures": {"zh": "论文截图", "en": "Figures"},
     "label.extractive": {
-        "zh": "（摘录自摘要，非模型生成）",
+        "zh": "（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）",
         "en": "(extracted from the abstract, not written by a model)",
+    },
+    "label.extractive_short": {"zh": "〔摘录〕", "en": "[extract]"},
+    "label.ai_summary": {"zh": "AI 总结 · {model}", "en": "AI summary · {model}"},
+    "label.abstract_only": {
+        "zh": "仅依据摘要（暂无 PDF，获取后会重写）",
+        "en": "from the abstract only (no PDF yet; rewritten once it is there)",
+    },
+    "label.code": {"zh": "代码", "en": "Code"},
+    "label.project": {"zh": "项目主页", "en": "Project page"},
+    "label.data": {"zh": "数据", "en": "Data"},
+    "label.model_weights": {"zh": "模型", "en": "Model"},
+    "label.disclaimer": {
+        "zh": "注意：论文总结由 AI 生成，可能有误，请以原文为准。",
+        "en": "Note: the summaries are written by AI and may contain mistakes; the papers are the reference.",
     },
     "label.et_al": {"zh": "等", "en": "et al."},
     "label.full_summary": {"zh": "完整总结", "en": "Full summary"},
@@ -106,12 +134,49 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "本群还没有订阅任何主题，试试 /subscribe 虚拟人 或 /topics。",
         "en": "This chat follows no topic yet; try /subscribe avatar or /topics.",
     },
+    "digest.running": {
+        "zh": "本群的论文正在发送中，马上就好，无需再次 /digest。",
+        "en": "This chat's digest is being posted right now; no need to send /digest again.",
+    },
     "digest.nothing_new": {
         "zh": "今天没有新的论文要发送（都已发送过，或 arXiv 今天没有更新）。",
         "en": "Nothing new to send today (everything was sent already, or arXiv announced nothing).",
     },
+    # query hygiene (bot.query.lint_query): what the parser read, and how to write it
+    "query.warn.lowercase_op": {
+        "zh": "⚠️ 小写的 “{word}” 被当作要搜索的单词，而不是运算符（实际读作：{read}）；运算符须大写：{fix}",
+        "en": "⚠️ lowercase “{word}” is read as a word to search for, not an operator (read as: {read}); "
+        "operators are in capitals: {fix}",
+    },
+    "query.warn.and_not": {
+        "zh": "⚠️ “{word}” 会搜索单词 “not”（实际读作：{read}）；arXiv 的排除运算符是一个词 ANDNOT：{fix}",
+        "en": "⚠️ “{word}” searches for the word “not” (read as: {read}); arXiv's exclusion is one word, ANDNOT: {fix}",
+    },
+    "query.warn.bare_not": {
+        "zh": "⚠️ 单独的 “{word}” 被当作单词 “not”（实际读作：{read}）；要排除请在想要的词后写 ANDNOT：{fix}",
+        "en": "⚠️ “{word}” on its own is read as the word “not” (read as: {read}); "
+        "to exclude, write ANDNOT after what you want: {fix}",
+    },
+    "query.warn.comma": {
+        "zh": "⚠️ 逗号不是运算符，“{word}” 实际读作 {read}；要匹配其中任意一个请写：{fix}",
+        "en": "⚠️ a comma is not an operator, so “{word}” is read as {read}; to match any of them write: {fix}",
+    },
+    "query.warn.curly_quotes": {
+        "zh": "⚠️ 弯引号（“ ” ‘ ’）在这里不是引号，不会按短语搜索（实际读作：{read}）；请用直引号：{fix}",
+        "en": "⚠️ curly quotes (“ ” ‘ ’) are not quotes here, so no phrase is searched (read as: {read}); "
+        "use straight quotes: {fix}",
+    },
+    "query.warn.curly_fixed": {
+        "zh": "ℹ️ 弯引号（“ ” ‘ ’）已按直引号处理：{fix}",
+        "en": "ℹ️ curly quotes (“ ” ‘ ’) were read as straight quotes: {fix}",
+    },
+    "query.warn.example": {"zh": "例如 {example}", "en": "e.g. {example}"},
     # commands
     "cmd.subscribed": {"zh": "✅ 已订阅：{topic}", "en": "✅ Subscribed to {topic}"},
+    "cmd.about_note": {
+        "zh": "这是一段兴趣描述：每天收录与它最相近的论文（按摘要里的关键词打分；配置了模型时由模型复核边界上的论文）。用 /why 编号 查看某篇论文为何收录或没有收录。",
+        "en": "This is an interest, not a query: each day brings the papers closest to it (scored by the words of their abstracts; with a model, the model settles the close calls). /why ID says why a paper was or was not taken.",
+    },
     "cmd.already_subscribed": {"zh": "本群已经订阅了 {topic}。", "en": "This chat already follows {topic}."},
     "cmd.unsubscribed": {"zh": "已取消订阅：{topic}", "en": "Unsubscribed from {topic}"},
     "cmd.not_subscribed": {
@@ -221,12 +286,26 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+PARAM_LIMIT = 1000  # characters of one parameter: an echo of user text stays an echo, not a page
+
+
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the renderers treat outside text: control characters (NUL), bidi overrides
+    and runs of whitespace gone, cut to :data:`PARAM_LIMIT`. Parameters often echo what someone
+    typed (a topic, a time, an id), and a right-to-left override in one turns the rest of the
+    bot's sentence around."""
+    from .render import clean, fit  # render uses this module's t()
+
+    return {k: fit(clean(v), PARAM_LIMIT) if isinstance(v, str) else v for k, v in params.items()}
+
+
 def t(key: str, lang: str | None = "en", /, **params: Any) -> str:
-    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``."""
+    """The message ``key`` in ``lang`` (falling back to English), formatted with ``params``
+    (cleaned: :func:`clean_params`)."""
     entry = MESSAGES.get(key) or MESSAGES["error.generic"]
     text = entry.get(lang or "en") or entry["en"]
     try:
-        return text.format(**params)
+        return text.format(**clean_params(params))
     except (KeyError, IndexError):
         return text
 

@@ -53,6 +53,11 @@ GEMINI_FILE_TTL = 46 * 3600
 #: Longest Retry-After worth waiting for; beyond it the call fails (the caller falls back).
 MAX_RETRY_WAIT = 60.0
 _RETRYABLE = {408, 429, 500, 502, 503, 504}
+#: Output room for a structured summary, from the schema's limits (100 + 7×200 + 5×600 characters
+#: and keywords ≈ 4.7k characters; in Chinese ≈ one token each) with room for the JSON around them.
+SUMMARY_MAX_TOKENS = 6144
+#: An answer to a question is at most ~800 characters.
+ANSWER_MAX_TOKENS = 1536
 
 
 @dataclass(frozen=True)
@@ -446,8 +451,10 @@ class OpenAIProvider(Provider):
         sent = estimate_tokens(system) + estimate_tokens(user)
         json_mode = schema is not None and self._json_mode_ok
 
+        out_tokens = SUMMARY_MAX_TOKENS if schema is not None else ANSWER_MAX_TOKENS
+
         async def call() -> Any:
-            return await self._create(messages, json_mode)
+            return await self._create(messages, json_mode, out_tokens, sent)
 
         # the SDK retries each request (max_retries); this bounds the whole, backoffs included
         total = self.timeout * (self.retries + 1) + 10.0 * self.retries
@@ -463,11 +470,21 @@ class OpenAIProvider(Provider):
             sent_tokens_estimate=sent,
         )
 
-    async def _create(self, messages: list[dict[str, str]], json_mode: bool) -> Any:
-        """One chat completion; endpoints that reject ``response_format`` are asked again without it."""
+    async def _create(self, messages: list[dict[str, str]], json_mode: bool, out_tokens: int, sent: int) -> Any:
+        """One chat completion; endpoints that reject ``response_format`` are asked again without it.
+
+        ``max_tokens`` leaves room for the whole answer (a cut one is not JSON); Ollama also gets
+        the context size (``options.num_ctx``): its default (2–4k tokens) would silently drop the
+        start of a 24k-token prompt, the instructions with it.
+        """
         import openai
 
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.2}
+        kwargs: dict[str, Any] = {
+            "model": self.model, "messages": messages, "temperature": 0.2, "max_tokens": out_tokens,
+        }  # fmt: skip
+        if _is_ollama(self.settings.openai_base_url):
+            need = sent + out_tokens + 512
+            kwargs["extra_body"] = {"options": {"num_ctx": -(-need // 1024) * 1024}}
         if json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         try:
@@ -485,6 +502,12 @@ class OpenAIProvider(Provider):
             await self._client.close()
         except Exception:
             log.debug("closing the OpenAI client failed", exc_info=True)
+
+
+def _is_ollama(base_url: str | None) -> bool:
+    """Ollama's OpenAI-compatible endpoint (its port 11434, or a URL that names it)."""
+    url = (base_url or "").lower()
+    return ":11434" in url or "ollama" in url
 
 
 def _strip_reasoning(text: str) -> str:

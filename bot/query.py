@@ -17,6 +17,7 @@ The language:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from .errors import QueryError
+from .i18n import t
 from .models import Paper
 
 FIELDS = {
@@ -86,7 +88,7 @@ class Term:
         tokens, tokenset, raw_tokens = doc.field(self.field)
         if len(self.words) == 1:
             if self.prefix:
-                return any(t.startswith(self.words[0]) for t in raw_tokens)
+                return doc.has_prefix(self.field, self.words[0])
             return self.words[0] in tokenset
         if any(w not in tokenset for w in self.words[:-1]):
             return False
@@ -156,6 +158,7 @@ class PaperIndex:
     submitted: datetime | None
     _fields: dict[str, tuple[list[str], frozenset[str], list[str]]] = field(default_factory=dict)
     _text: dict[str, str] = field(default_factory=dict)
+    _sorted: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, paper: Paper) -> PaperIndex:
@@ -174,6 +177,15 @@ class PaperIndex:
         }
         idx._text["all"] = " \n ".join([paper.title, paper.abstract, authors, paper.comment or "", " ".join(paper.categories)])
         return idx
+
+    def has_prefix(self, name: str, prefix: str) -> bool:
+        """Whether a word of the field starts with ``prefix`` (a bisect in its sorted words: the
+        scored matcher asks dozens of prefixes per paper)."""
+        ordered = self._sorted.get(name)
+        if ordered is None:
+            ordered = self._sorted[name] = sorted(set(self.field(name)[2]))
+        i = bisect.bisect_left(ordered, prefix)
+        return i < len(ordered) and ordered[i].startswith(prefix)
 
     def field(self, name: str) -> tuple[list[str], frozenset[str], list[str]]:
         got = self._fields.get(name)
@@ -393,3 +405,140 @@ def parse_query(text: str, limit: int = MAX_QUERY_LENGTH) -> Query:
     parser = _Parser(text.strip())
     root = parser.parse()
     return Query(text.strip(), root)
+
+
+# ---- hygiene: what a query probably meant ----------------------------------------------------
+#
+# The parser reads arXiv's syntax to the letter, so some queries people write parse and then
+# silently find (almost) nothing: ``nerf or 3dgs`` needs the word "or", ``AND NOT`` searches
+# the word "not", ``ti:avatar,ti:metaverse`` is one phrase, a phone's “curly quotes” are not
+# quotes. The parser keeps its reading (a stored query must mean the same tomorrow); these
+# functions say what it read and how to write what was meant, for /subscribe, ``paperbot
+# search`` and ``paperbot match``.
+
+_DOUBLE_CURLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\uff02": '"'})
+_SINGLE_CURLY = re.compile(r"(?<!\w)[\u2018\u2019]|[\u2018\u2019](?!\w)")  # not an apostrophe: Hawking’s
+_COMMA = re.compile(r"(?<!\d),|,(?!\d)")  # not a thousands separator: 1,000
+_EXAMPLES = {
+    "lowercase_op": "nerf OR 3dgs",
+    "and_not": "avatar ANDNOT survey",
+    "bare_not": "avatar ANDNOT survey",
+    "comma": "ti:avatar OR ti:metaverse",
+    "curly_quotes": 'abs:"talking head"',
+    "curly_fixed": 'abs:"talking head"',
+}
+
+
+@dataclass(frozen=True)
+class QueryWarning:
+    """A query that parses but probably does not say what its writer meant.
+
+    ``kind`` is one of lowercase_op, and_not, bare_not, comma, curly_quotes (curly_fixed when
+    :func:`tidy_query` straightened them); ``word`` is what was typed; ``read`` the whole query
+    as the parser reads it (arXiv syntax); ``fix`` the query as probably meant (it parses), or
+    None when there is no one obvious rewrite.
+    """
+
+    kind: str
+    word: str
+    read: str
+    fix: str | None
+
+    def text(self, lang: str | None = "en") -> str:
+        """One line for a person: what was read instead, and how to write it."""
+        fix = self.fix or t("query.warn.example", lang, example=_EXAMPLES[self.kind])
+        return t(f"query.warn.{self.kind}", lang, word=self.word, read=self.read, fix=fix)
+
+    @property
+    def message(self) -> str:
+        return self.text("en")
+
+
+def straighten_quotes(text: str) -> str:
+    """Curly quotes (“ ” ‘ ’, as phones type them) as the straight double quotes arXiv reads."""
+    return _SINGLE_CURLY.sub('"', text.translate(_DOUBLE_CURLY))
+
+
+def lint_query(text: str) -> list[QueryWarning]:
+    """What in ``text`` the parser reads differently from what it likely means, one warning per
+    kind, in the order met. A query that does not parse gets none (its error says enough);
+    whitespace is collapsed as /subscribe stores it."""
+    q = " ".join(text.split())
+    try:
+        read = parse_query(q).api
+        toks = _tokenize(q)
+    except QueryError:
+        return []
+    edits: dict[str, list[tuple[int, int, str, str]]] = {}  # kind -> (start, end, replacement, typed)
+    if straighten_quotes(q) != q:
+        curly = next(a for a, b in zip(q, straighten_quotes(q), strict=True) if a != b)
+        edits["curly_quotes"] = [(0, len(q), straighten_quotes(q), curly)]
+    i = 0
+    while i < len(toks):
+        tok, nxt = toks[i], toks[i + 1] if i + 1 < len(toks) else None
+        prev = toks[i - 1] if i else None
+        end = tok.pos + len(tok.text)
+        is_value = prev is not None and prev.kind == "field"  # ti:or is the word "or", as written
+        low = tok.text.lower()
+        if not is_value and low == "and" and nxt is not None and nxt.kind == "word" and nxt.text.lower() == "not":
+            stop = nxt.pos + len(nxt.text)
+            edits.setdefault("and_not", []).append((tok.pos, stop, "ANDNOT", q[tok.pos : stop]))
+            i += 2
+            continue
+        if tok.kind == "word" and not is_value:
+            if low in ("and", "or", "andnot"):
+                edits.setdefault("lowercase_op", []).append((tok.pos, end, low.upper(), tok.text))
+            elif low == "not":
+                after_term = prev is not None and prev.kind in ("word", "phrase", "rparen", "range")
+                edits.setdefault("bare_not", []).append((tok.pos, end, "ANDNOT" if after_term else "", tok.text))
+        if tok.kind == "word" and _COMMA.search(tok.text):
+            edits.setdefault("comma", []).append(_comma_edit(toks, i))
+        i += 1
+    out = []
+    for kind, found in edits.items():
+        fix = q
+        for start, stop, new, _ in sorted(found, reverse=True):
+            fix = fix[:start] + new + fix[stop:]
+        fix = " ".join(fix.split())
+        try:
+            fix_ok = fix != q and parse_query(fix) is not None and all(new for _, _, new, _ in found)
+        except QueryError:
+            fix_ok = False
+        typed = " ".join(dict.fromkeys(w for _, _, _, w in found))
+        out.append(QueryWarning(kind, typed, read, fix if fix_ok else None))
+    return out
+
+
+def _comma_edit(toks: list[_Tok], i: int) -> tuple[int, int, str, str]:
+    """``ti:a,ti:b`` → ``ti:a OR ti:b`` (the field carried to bare parts: ``ti:a,b``);
+    ``a, b`` → ``a OR b``. Parenthesised when the query goes on, since AND binds tighter."""
+    tok = toks[i]
+    prev = toks[i - 1] if i else None
+    fld = prev.text if prev is not None and prev.kind == "field" else ""
+    start = prev.pos if fld and prev is not None else tok.pos
+    parts = [p if re.match(r"[A-Za-z]+:", p) else fld + p for p in _COMMA.split(tok.text) if p]
+    joined = " OR ".join(parts)
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    if tok.text.endswith(",") and nxt is not None and nxt.kind in ("word", "phrase", "field", "lparen"):
+        joined += " OR"
+    elif len(parts) > 1 and (nxt is not None or (i > 0 and not fld) or i > 1):
+        joined = f"({joined})"
+    return start, tok.pos + len(tok.text), joined, (fld + tok.text)
+
+
+def tidy_query(text: str) -> tuple[str, list[QueryWarning]]:
+    """The query to use and what to tell its writer: curly quotes straightened (a phone's
+    keyboard types them; arXiv reads only straight ones), whitespace collapsed, then linted.
+
+    The adapters subscribe to / search for the returned text and show every warning's
+    ``text(lang)``, one line each.
+    """
+    q = " ".join(text.split())
+    straight = straighten_quotes(q)
+    notes: list[QueryWarning] = []
+    if straight != q:
+        try:
+            notes.append(QueryWarning("curly_fixed", "“ ”", parse_query(straight).api, straight))
+        except QueryError:
+            return straight, []  # the parser's error will say what is wrong with it
+    return straight, notes + lint_query(straight)

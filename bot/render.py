@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,10 @@ from .i18n import t
 
 if TYPE_CHECKING:
     from .core import Enriched
+    from .figures import Figure
+    from .links import Link
+    from .match import Verdict
+    from .models import Paper
     from .summarize import Summary
 
 SECTIONS = ("background", "past_methods", "method", "results", "conclusion")
@@ -92,6 +96,38 @@ def summary_sections(s: Summary, lang: str) -> list[tuple[str, str]]:
     return [(label, text) for label, text in out if text]
 
 
+def provenance(s: Summary, lang: str) -> str:
+    """Who wrote the summary, in one short line: "AI summary · gemini-2.5-flash" (and "from the
+    abstract only" when the model had no PDF), or the extractive note."""
+    if s.extractive:
+        return t("label.extractive", lang)
+    line = t("label.ai_summary", lang, model=s.model_name or "?")
+    if s.abstract_only:
+        line += " · " + t("label.abstract_only", lang)
+    return line
+
+
+def part_mark(s: Summary | None, lang: str) -> str:
+    """The short mark every part of an extractive summary carries (its heading, each section)."""
+    return f" {t('label.extractive_short', lang)}" if s is not None and s.extractive else ""
+
+
+def link_label(link: Link, lang: str) -> str:
+    return t(f"label.{'model_weights' if link.kind == 'model' else link.kind}", lang)
+
+
+def pdf_url(paper: Paper) -> str:
+    return paper.pdf_url or f"https://arxiv.org/pdf/{paper.versioned_id}"
+
+
+def links_markdown(item: Enriched, lang: str) -> str:
+    """``[PDF](…) · [Code](…) · [Project page](…)`` for Markdown outputs."""
+    p = item.paper
+    parts = [f"[arXiv:{p.id}]({p.abs_url})", f"[PDF]({pdf_url(p)})"]
+    parts += [f"[{link_label(link, lang)}]({link.url})" for link in item.links]
+    return " · ".join(parts)
+
+
 # ---- the CLI's formats --------------------------------------------------------------------
 
 
@@ -103,6 +139,7 @@ def paper_json(item: Enriched) -> dict[str, Any]:
     else:
         data["source"] = None
     data["figures"] = [f.to_json() for f in item.figures]
+    data["links"] = [link.to_json() for link in item.links]
     if item.topics:
         data["topics"] = item.topics
     return data
@@ -113,62 +150,110 @@ def paper_text(item: Enriched, lang: str) -> str:
     lines = [clean(p.title), short_authors(p.authors, lang, n=6)]
     if p.comment:
         lines.append(clean(p.comment))
-    lines.append(p.abs_url)
+    lines.append(f"arXiv:{p.id}  {p.abs_url}  {pdf_url(p)}")
+    lines += [f"{link_label(link, lang)}: {link.url}" for link in item.links]
     s = item.summary
     if s is not None:
-        mark = f" {t('label.extractive', lang)}" if s.extractive else ""
-        lines += ["", f"{t('label.summary', lang)}: {clean(s.summary)}{mark}"]
+        if s.title_zh:
+            lines.insert(1, clean(s.title_zh))
+        mark = part_mark(s, lang)
+        lines += ["", f"{t('label.summary', lang)}{mark}: {clean(s.summary)}"]
         lines += [f"  {i}. {clean(k)}" for i, k in enumerate(s.key_takeaways, 1)]
+        lines += [f"{label}{mark}: {text}" for label, text in summary_sections(s, lang)]
+        lines.append(provenance(s, lang))
     for f in item.figures:
         lines.append(f"  [{f.kind} {f.number or ''}] p.{f.page} {f.path}")
     return "\n".join(lines)
 
 
-def paper_markdown(item: Enriched, lang: str) -> str:
-    """One paper in the old blog's post layout."""
+FigureUrl = Callable[["Figure"], str]
+
+
+def local_path(f: Figure) -> str:
+    return str(f.path)
+
+
+def paper_markdown(
+    item: Enriched, lang: str, *, figure_url: FigureUrl = local_path, figures: list[Figure] | None = None, hexo: bool = False
+) -> str:
+    """One paper in the old blog's post layout: title (and its Chinese title), authors, abstract,
+    links, the summary with who wrote it, the structured sections, the figures (``hexo``: the
+    blog's folded "点此查看论文截图" gallery)."""
     p = item.paper
-    out = [f"## {clean(p.title)}", "", f"**Authors:{', '.join(clean(a) for a in p.authors)}**", "", clean(p.abstract), ""]
-    link = f"[PDF]({p.abs_url})"
-    out += [f"{link} {clean(p.comment)}" if p.comment else link, ""]
     s = item.summary
+    shown = item.figures if figures is None else figures
+    out = [f"## {clean(p.title)}", ""]
+    if s is not None and s.title_zh:
+        out += [f"**{clean(s.title_zh)}**", ""]
+    out += [f"**Authors:{', '.join(clean(a) for a in p.authors)}**", "", clean(p.abstract), ""]
+    link = links_markdown(item, lang)
+    out += [f"{link} {clean(p.comment)}" if p.comment else link, ""]
     if s is not None:
-        mark = f" {t('label.extractive', lang)}" if s.extractive else ""
+        mark = part_mark(s, lang)
         out += [f"**{t('label.summary', lang)}**{mark}", clean(s.summary), ""]
-        out += [f"**{t('label.key_takeaways', lang)}**"]
-        out += [f"{i}. {clean(k)}" for i, k in enumerate(s.key_takeaways, 1)]
+        out += [f"**{t('label.key_takeaways', lang)}**{mark}"]
+        out += [f"- {clean(k)}" for k in s.key_takeaways]
         out.append("")
         for label, text in summary_sections(s, lang):
-            out += [f"**{label}**", text, ""]
-    if item.figures:
+            out += [f"**{label}**{mark}", text, ""]
+        out += [f"*{provenance(s, lang)}*", ""]
+    if shown and hexo:
+        out += ["<details>", f"  <summary>{'点此查看论文截图' if lang == 'zh' else 'Figures of the paper'}</summary>"]
+        out += [f'<img src="{figure_url(f)}" align="middle">' for f in shown]
+        out += ["</details>", ""]
+    elif shown:
         out.append(f"**{t('label.figures', lang)}**")
         out.append("")
-        for f in item.figures:
+        for f in shown:
             alt = f"{f.kind} {f.number or ''}".strip()
-            out.append(f"![{alt}]({f.path})")
+            out.append(f"![{alt}]({figure_url(f)})")
         out.append("")
     return "\n".join(out)
 
 
-def digest_markdown(topic: str, day: date, items: list[Enriched], lang: str, *, hexo: bool = False) -> str:
+def digest_markdown(
+    topic: str,
+    day: date,
+    items: list[Enriched],
+    lang: str,
+    *,
+    hexo: bool = False,
+    figure_url: FigureUrl = local_path,
+    figures: Callable[[Enriched], list[Figure]] | None = None,
+) -> str:
+    """A digest as Markdown, or with ``hexo`` as the old blog's post: its front matter (cover =
+    the first figure, toc, mathjax), the AI disclaimer, and each paper's figures folded away.
+    ``figure_url`` says where a figure is linked from (a copied asset's URL); ``figures`` which of
+    a paper's figures the post shows (the digest's pick)."""
     body = [f"# {day.isoformat()} {'更新' if lang == 'zh' else 'update'}", ""]
-    body += [paper_markdown(i, lang) for i in items]
+    body += [
+        paper_markdown(i, lang, figure_url=figure_url, figures=figures(i) if figures else None, hexo=hexo)
+        for i in items
+    ]
     text = "\n".join(body)
     if not hexo:
         return text
     first = clean(items[0].paper.title) if items else ""
+    shown = [f for i in items for f in (figures(i) if figures else i.figures)]
+    models = sorted({i.summary.model_name for i in items if i.summary is not None and i.summary.model})
     front = [
         "---",
-        f"title: {topic}",
+        f"title: {json.dumps(topic, ensure_ascii=False)}",
         f"date: {day.isoformat()} 22:00:00",
         "author: paperbot",
+        *([f"cover: {figure_url(shown[0])}"] if shown else []),
         "categories: Paper",
         "tags:",
-        f"    - {topic}",
-        f"description: {topic} 方向最新论文已更新，请持续关注 Update in {day.isoformat()}  {first}",
-        f"keywords: {topic}",
-        "toc:",
+        f"    - {json.dumps(topic, ensure_ascii=False)}",
+        f"description: {json.dumps(f'{topic} 方向最新论文已更新，请持续关注 Update in {day.isoformat()}  {first}', ensure_ascii=False)}",
+        f"keywords: {json.dumps(topic, ensure_ascii=False)}",
+        "toc: true",
+        "toc_number: false",
         "mathjax: true",
         "---",
+        "",
+        f"> ⚠️ {t('label.disclaimer', lang)}" + (f" ({', '.join(models)})" if models else ""),
+        "",
         "",
     ]
     return "\n".join(front) + text
@@ -181,3 +266,15 @@ def digest_json(topic: str, day: date | None, items: list[Enriched]) -> str:
         indent=2,
     )
 
+
+
+def why_text(paper: Paper, verdicts: Sequence[Verdict], lang: str) -> str:
+    """``/why``: one line per subscription, taken or not and the matcher's reason (plain text)."""
+    head = f"{paper.id} {' '.join(paper.title.split())}"
+    if not verdicts:
+        return f"{head}\n{t('why.no_subscriptions', lang)}"
+    lines = [head]
+    for v in verdicts:
+        mark = t("why.taken" if v.taken else "why.not_taken", lang)
+        lines.append(f"• {v.topic}: {mark} ({v.score:.2f}) — {v.why}")
+    return "\n".join(lines)

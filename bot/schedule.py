@@ -91,7 +91,8 @@ class Scheduler:
 
     async def retry_pending(self) -> list[DigestResult]:
         """Digests deferred by a platform failure (rate limits, network) or cut short, for the
-        last week's listing days: each chat gets the rest, the ledger keeps it exactly once."""
+        last week's listing days: each chat gets the rest (the ledger says what it had); a chat
+        whose digest is being posted right now is left to it (``running``)."""
         since = self.bot.clock().date() - timedelta(days=7)
         results: list[DigestResult] = []
         by_day: dict[tuple[str, str], list[str]] = {}

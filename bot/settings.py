@@ -82,12 +82,15 @@ class Settings(BaseSettings):
     openai_model: str = Field("gpt-4o-mini", validation_alias=_env("OPENAI_MODEL"))
     llm_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("LLM_CONCURRENCY"))
     llm_timeout: float = Field(120.0, gt=0, validation_alias=_env("LLM_TIMEOUT"))
+    llm_connect_timeout: float = Field(3.0, gt=0, validation_alias=_env("LLM_CONNECT_TIMEOUT"))
     llm_retries: int = Field(3, ge=0, validation_alias=_env("LLM_RETRIES"))
     llm_input_token_budget: int = Field(24000, ge=1000, validation_alias=_env("LLM_INPUT_TOKEN_BUDGET"))
 
     # chats
     digest_max_papers: int = Field(10, ge=1, le=50, validation_alias=_env("DIGEST_MAX_PAPERS"))
     summarize_per_user_per_hour: int = Field(10, ge=0, validation_alias=_env("SUMMARIZE_PER_USER_PER_HOUR"))
+    max_subscriptions_per_chat: int = Field(50, ge=1, validation_alias=_env("MAX_SUBSCRIPTIONS_PER_CHAT"))
+    commands_per_user_per_minute: int = Field(20, ge=0, validation_alias=_env("COMMANDS_PER_USER_PER_MINUTE"))
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_url: str = Field("https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_URL"))
     telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from .errors import TooManySubscriptions
 from .models import Announcement, Paper
 
 T = TypeVar("T")
@@ -137,6 +138,11 @@ class Store:
                 pk=("platform", "chat_id", "day"),
                 if_not_exists=True,
             )
+            db["in_flight"].create(  # the one message per chat being sent right now (see mark_in_flight)
+                {"platform": str, "chat_id": str, "item": str, "day": str, "at": str},
+                pk=("platform", "chat_id"),
+                if_not_exists=True,
+            )
             if "header_sent" not in db["digest_runs"].columns_dict:
                 db["digest_runs"].add_column("header_sent", int)
             # per-chat settings (bot.chat_settings); a Discord thread's parent channel (its language
@@ -209,8 +215,8 @@ class Store:
                     merged[key] = value
                 if p.version > (old["version"] or 1) and not p.has_full_metadata:
                     merged["has_full_metadata"] = 0
-                if merged != old:
-                    self.db["papers"].update(p.id, merged)
+                if {k: v for k, v in merged.items() if k != "stored_at"} != {k: v for k, v in old.items() if k != "stored_at"}:
+                    self.db["papers"].update(p.id, merged)  # only a real change counts as updated
                     updated += 1
         return inserted, updated
 
@@ -331,7 +337,7 @@ class Store:
     def migrate_chat(self, platform: str, old_id: str, new_id: str) -> None:
         """A Telegram group became a supergroup: move its chat, subscriptions and ledger."""
         with self.db.conn:
-            for table in ("chats", "subscriptions", "deliveries", "digest_runs"):
+            for table in ("chats", "subscriptions", "deliveries", "digest_runs", "in_flight"):
                 self.db.execute(
                     f"update or ignore {table} set chat_id = ? where platform = ? and chat_id = ?",
                     [str(new_id), platform, str(old_id)],
@@ -345,10 +351,17 @@ class Store:
             args.append(platform)
         return list(self.db.query(sql + " order by platform, chat_id", args))
 
-    def subscribe(self, platform: str, chat_id: str, topic: str, query: str) -> bool:
-        """Add a subscription; False if the chat already had it."""
+    def subscribe(self, platform: str, chat_id: str, topic: str, query: str, limit: int | None = None) -> bool:
+        """Add a subscription; False if the chat already had it. A chat that has ``limit``
+        subscriptions gets no new one (:class:`~bot.errors.TooManySubscriptions`)."""
         self.ensure_chat(platform, chat_id)
         with self.db.conn:
+            if limit is not None:
+                have = {r["topic"] for r in self.db.query(
+                    "select topic from subscriptions where platform = ? and chat_id = ?", [platform, str(chat_id)]
+                )}  # fmt: skip
+                if topic not in have and len(have) >= limit:
+                    raise TooManySubscriptions(limit)
             cur = self.db.execute(
                 "insert or ignore into subscriptions (platform, chat_id, topic, query, paused, created_at) "
                 "values (?, ?, ?, ?, 0, ?)",
@@ -388,13 +401,51 @@ class Store:
         )
         return {r["paper_id"] for r in rows}
 
+    def mark_in_flight(self, platform: str, chat_id: str, item: str, day: date) -> None:
+        """Before a digest message is sent: which one (a paper id, "header" or "list").
+
+        A chat's messages go one at a time, so a chat has at most one. The commit that writes a
+        message's ledger row also marks the next one (``next_item``), so marking costs no extra
+        write per message; a mark still there at start names the message that was (or was about
+        to be) in flight when the process stopped: the platform may have it, and it is sent again
+        (no Bot API can say whether it arrived), so that one message is the most a chat can get
+        twice per crash. :meth:`in_flight` names it, ``paperbot status`` shows it.
+        """
+        with self.db.conn:
+            self._hand_over(platform, chat_id, item, day)
+
+    def in_flight(self, platform: str, chat_id: str) -> dict[str, Any] | None:
+        rows = list(
+            self.db.query("select * from in_flight where platform = ? and chat_id = ?", [platform, str(chat_id)])
+        )
+        return rows[0] if rows else None
+
+    def clear_in_flight(self, platform: str, chat_id: str) -> None:
+        """The message in flight surely did not arrive (the chat is gone or moved)."""
+        with self.db.conn:
+            self._hand_over(platform, chat_id, None, None)
+
+    def _hand_over(self, platform: str, chat_id: str, item: str | None, day: date | None) -> None:
+        """The chat's in-flight mark now names ``item`` (None: nothing is in flight)."""
+        if item is None or day is None:
+            self.db.execute("delete from in_flight where platform = ? and chat_id = ?", [platform, str(chat_id)])
+            return
+        # plain SQL: this runs inside the ledger's commit window, where sqlite-utils' upsert
+        # would first read the table's schema
+        self.db.execute(
+            "insert or replace into in_flight (platform, chat_id, item, day, at) values (?, ?, ?, ?, ?)",
+            [platform, str(chat_id), item, day.isoformat(), utcnow()],
+        )
+
     def record_delivery(
         self, platform: str, chat_id: str, paper_ids: Sequence[str], day: date | None, topic: str | None,
-        message_ref: str | None = None,
+        message_ref: str | None = None, next_item: str | None = None,
     ) -> None:
-        """Write the ledger rows right after the platform accepted the message."""
+        """Write the ledger rows right after the platform accepted the message; in the same
+        commit the chat's in-flight mark moves on to ``next_item`` (see :meth:`mark_in_flight`)."""
         now = utcnow()
         with self.db.conn:
+            self._hand_over(platform, chat_id, next_item, day)
             self.db["deliveries"].insert_all(
                 [
                     {
@@ -412,7 +463,8 @@ class Store:
             )
 
     def set_digest_run(
-        self, platform: str, chat_id: str, day: date, status: str, detail: str = "", header_sent: bool | None = None
+        self, platform: str, chat_id: str, day: date, status: str, detail: str = "", header_sent: bool | None = None,
+        next_item: str | None = None,
     ) -> None:
         """Where a chat's digest of a day stands: started, deferred (with why), done.
         ``header_sent`` sticks once set, so a digest resumed after a failure never repeats its header."""
@@ -427,6 +479,8 @@ class Store:
         if header_sent is not None:
             row["header_sent"] = int(header_sent)
         with self.db.conn:
+            if header_sent:
+                self._hand_over(platform, chat_id, next_item, day)  # the header was in flight
             self.db["digest_runs"].upsert(row, pk=("platform", "chat_id", "day"))
 
     def pending_runs(self, since: date) -> list[dict[str, Any]]:

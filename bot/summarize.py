@@ -6,10 +6,16 @@ prompt version), and concurrent requests for the same key share one call (single
 
 Every answer is validated (one-line summary of at most 100 characters, 3–7 takeaways, no
 empty field, structured fields of at most 600 characters, the chat's language). An invalid
-answer gets one repair request that sends the problems back; if that fails too, or the
-provider fails after its retries, the paper gets an extractive summary from its abstract,
-marked ``source="extractive"``. Extractive results are cached with a flag and the model is
-tried again once they are older than ``extractive_retry_minutes``.
+answer gets one repair request that sends the problems back, with the paper again (a blank or
+cut answer has nothing to repair from); if that fails too, or the provider fails after its
+retries, the paper gets an extractive summary from its abstract, marked
+``source="extractive"``. Extractive results are cached with a flag and the model is tried
+again once they are older than ``extractive_retry_minutes``.
+
+Every summary says what it was written from (``source``: ``pdf``, ``abstract`` when the PDF
+could not be had yet, or ``extractive``) and by which model (``model``), so chats can say
+"AI summary · gemini-2.5-flash" and mark an abstract-only one; an abstract-only summary is
+written again from the PDF once the PDF is there (:meth:`Summarizer.summarize` with ``pdf``).
 
 Every call is recorded in ``llm_calls`` (time, provider, model, paper, kind, tokens, ok), so
 :func:`stats` can say what the feature costs.
@@ -31,6 +37,7 @@ from .errors import LLMError, NeedsLLM
 from .llm import GEMINI_INLINE_MAX_BYTES, Document, KeyedLocks, Provider, Reply, make_provider
 from .models import Paper
 from .pdftext import PdfWorker
+from .reach import Reachability, endpoint
 from .settings import Settings
 from .store import AsyncStore, Store
 
@@ -39,7 +46,7 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 #: Bump when the prompts or the schema change: cached summaries of older prompts are not reused.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: title_zh, source/model
 SUMMARY_MAX = 100
 TAKEAWAY_MAX = 200
 FIELD_MAX = 600
@@ -63,11 +70,23 @@ class Summary(BaseModel):
     conclusion: str
     keywords: list[str]
     language: str  # "zh" | "en": the language the text is in
-    source: str  # "gemini:MODEL" | "openai:MODEL" | "extractive"
+    source: str  # "pdf" | "abstract" (the model read the abstract only) | "extractive" (no model)
+    model: str = ""  # "gemini:MODEL" | "openai:MODEL"; empty for extractive
+    title_zh: str = ""  # the title in Chinese (zh summaries written by a model)
 
     @property
     def extractive(self) -> bool:
         return self.source == "extractive"
+
+    @property
+    def abstract_only(self) -> bool:
+        """Written by a model from the title and abstract alone: redone once the PDF is there."""
+        return self.source == "abstract"
+
+    @property
+    def model_name(self) -> str:
+        """The model as people know it: ``gemini-2.5-flash`` for ``gemini:gemini-2.5-flash``."""
+        return self.model.split(":", 1)[-1]
 
 
 class SummaryText(BaseModel):
@@ -93,6 +112,9 @@ class SummaryText(BaseModel):
         description="The authors' conclusion and stated limitations (at most 500 characters)."
     )
     keywords: list[str] = Field(description="3 to 6 keywords.")
+    title_zh: str = Field(
+        "", description="The paper's title in Simplified Chinese when the summary is in Chinese, else empty."
+    )
 
 
 class SummaryFields(SummaryText):
@@ -115,16 +137,21 @@ _SUMMARY_RULES = """You write the digest entry for one arXiv paper, for a resear
 - "results": the tasks and datasets, and the performance, quoting the paper's own numbers.
 - "conclusion": the authors' conclusion, with the limitations they state.
 - "keywords": 3 to 6 keywords.
-Rules:
+{title_rule}Rules:
 - background, past_methods, method, results, conclusion: 2 to 4 sentences each, at most 500 characters, each readable on its own.
 - Plain text: no Markdown, no LaTeX, no line breaks inside a field.
 - Leave out the title, authors, links and dates; the chat shows them separately.
 - Use only what the paper says and never invent numbers; if the paper does not say something, write so briefly.
 - Write every field in {language}. Keep the names of models, datasets and metrics as the paper writes them."""
 
+_TITLE_RULE = {
+    "zh": '- "title_zh": the paper\'s title translated into Chinese (keep model and method names as they are).\n',
+    "en": '- "title_zh": an empty string.\n',
+}
+
 _JSON_SHAPE = """
 Reply with the JSON object only, shaped like this:
-{"summary": "...", "key_takeaways": ["...", "...", "..."], "background": "...", "past_methods": "...", "method": "...", "results": "...", "conclusion": "...", "keywords": ["...", "..."]}"""
+{"summary": "...", "key_takeaways": ["...", "...", "..."], "background": "...", "past_methods": "...", "method": "...", "results": "...", "conclusion": "...", "keywords": ["...", "..."], "title_zh": "..."}"""
 
 _ASK_RULES = """You answer a question about one arXiv paper, using only the paper (included with this message).
 - Answer in {language}, in at most 800 characters (2 to 5 sentences), as plain text.
@@ -141,7 +168,7 @@ def _paper_head(paper: Paper) -> str:
 
 def summary_system(lang: str, *, json_shape: bool) -> str:
     """The system instruction for a summary; text-only endpoints also get the JSON shape."""
-    rules = _SUMMARY_RULES.replace("{language}", _LANG_NAMES[lang])
+    rules = _SUMMARY_RULES.replace("{language}", _LANG_NAMES[lang]).replace("{title_rule}", _TITLE_RULE[lang])
     return rules + (_JSON_SHAPE if json_shape else "")
 
 
@@ -155,7 +182,8 @@ def summary_prompt(paper: Paper, lang: str, has_pdf: bool) -> str:
 
 
 def repair_prompt(paper: Paper, lang: str, previous: str, problems: list[str]) -> str:
-    """The repair request: the earlier answer and its problems, without the paper itself."""
+    """The repair request: the earlier answer and its problems (the caller sends the paper again:
+    a blank or cut answer leaves nothing to repair from but the paper)."""
     listed = "\n".join(f"- {p}" for p in problems)
     return (
         f"{_paper_head(paper)}\n\nYour previous answer:\n<answer>\n{previous[:8000]}\n</answer>\n\n"
@@ -207,7 +235,7 @@ def _one_line(text: str) -> str:
 def _normalize(data: dict[str, Any]) -> dict[str, Any]:
     """Whitespace and list markers a model adds are not worth a repair: clean them here."""
     out = dict(data)
-    for key in ("summary", *_STRUCTURED):
+    for key in ("summary", "title_zh", *_STRUCTURED):
         if isinstance(out.get(key), str):
             out[key] = _one_line(out[key])
     for key in ("key_takeaways", "keywords"):
@@ -442,23 +470,38 @@ class Summarizer:
             settings, self._worker, retry_base_delay=retry_base_delay, inline_max_bytes=inline_max_bytes
         )
         self.provider_name = self._provider.name if self._provider else "none"
+        self._reach = (
+            Reachability(endpoint(settings, self._provider.kind), settings.llm_connect_timeout)
+            if self._provider
+            else None
+        )
+        #: why the model was not used for the last fallback (the CLI says it in one line)
+        self.last_error: str | None = None
         self._flights = KeyedLocks()
         self._tables_ready = False
 
     # ---- public ------------------------------------------------------------------------------
+    @property
+    def pdf_worker(self) -> PdfWorker:
+        """The process that reads PDFs (pdfium is not thread-safe), shared with the core."""
+        return self._worker
+
     async def summarize(self, paper: Paper, lang: str, pdf: Path | None = None) -> Summary:
         """The paper's summary in ``lang``: cached, else one model call (never raises for LLM failures)."""
         lang = normalize_lang(lang)
         if self._provider is None:
             return self._extractive(paper)
+        pdf = _usable(pdf)
         hit = await self._lookup(paper, lang)
-        if hit is not None:
+        if hit is not None and not (hit.abstract_only and pdf is not None):
             return hit
         async with self._flights((paper.id, paper.version, lang)):
             hit = await self._lookup(paper, lang)  # a concurrent request may have made it meanwhile
-            if hit is not None:
+            if hit is not None and not (hit.abstract_only and pdf is not None):
                 return hit
-            summary = await self._from_model(self._provider, paper, lang, _usable(pdf))
+            summary = await self._from_model(self._provider, paper, lang, pdf)
+            if hit is not None and summary.extractive:
+                return hit  # the model failed on the PDF: its abstract-only summary is still better
             await self._store(paper, lang, summary)
             return summary
 
@@ -482,6 +525,7 @@ class Summarizer:
             raise LLMError("the question is empty")
         doc = Document(paper.title, paper.abstract, _usable(pdf))
         prompt = f"{_paper_head(paper)}\n\nQuestion: {question}"
+        await self._reachable(self._provider, paper, "ask")
         reply = await self._call(
             self._provider, "ask", paper, system=ask_system(lang), prompt=prompt, doc=doc
         )
@@ -509,6 +553,7 @@ class Summarizer:
         system = summary_system(lang, json_shape=provider.kind != "gemini")
         doc = Document(paper.title, paper.abstract, pdf)
         try:
+            await self._reachable(provider, paper, "summarize")
             reply = await self._call(
                 provider,
                 "summarize",
@@ -520,7 +565,7 @@ class Summarizer:
             )
             fields, problems, _ = check(reply.text, lang)
             if not problems and fields is not None:
-                return self._summary(fields, lang, provider)
+                return self._summary(fields, lang, provider, pdf)
             log.info("%s summary of %s needs a repair: %s", provider.name, paper.id, "; ".join(problems))
             repaired = await self._call(
                 provider,
@@ -528,22 +573,47 @@ class Summarizer:
                 paper,
                 system=system,
                 prompt=repair_prompt(paper, lang, reply.text, problems),
+                doc=doc,
                 schema=SummaryFields,
             )
             fields, problems, length_only = check(repaired.text, lang)
             if fields is not None and (not problems or length_only):
-                return self._summary(_trimmed(fields) if problems else fields, lang, provider)
+                return self._summary(_trimmed(fields) if problems else fields, lang, provider, pdf)
             log.warning(
                 "%s summary of %s still invalid after repair (%s); using the abstract",
                 provider.name,
                 paper.id,
                 "; ".join(problems),
             )
+            self.last_error = "its answer was not a valid summary"
         except LLMError as err:
             log.warning("no model summary for %s (%s); using the abstract", paper.id, err)
+            self.last_error = str(err)
         except Exception:  # a digest must go out whatever broke on the way to the model
             log.exception("summarizing %s failed unexpectedly; using the abstract", paper.id)
+            self.last_error = "an unexpected error (see the log)"
         return self._extractive(paper)
+
+    async def _reachable(self, provider: Provider, paper: Paper, kind: str) -> None:
+        """Fail in seconds when the endpoint does not even accept a connection (recorded like a
+        failed call, so ``paperbot status`` says why the summary is extractive)."""
+        assert self._reach is not None
+        try:
+            await self._reach.check()
+        except LLMError as err:
+            row = {
+                "at": _now().isoformat(timespec="seconds"),
+                "provider": provider.kind,
+                "model": provider.model,
+                "paper_id": paper.versioned_id,
+                "kind": kind,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "ok": 0,
+                "error": str(err)[:500],
+            }
+            await self._db(_record_call, row)
+            raise LLMError(f"{provider.name}: {err}", provider=provider.name) from None
 
     async def _call(
         self,
@@ -583,8 +653,11 @@ class Summarizer:
         )
         return reply
 
-    def _summary(self, fields: SummaryText, lang: str, provider: Provider) -> Summary:
-        return Summary(**fields.model_dump(), language=lang, source=provider.name)
+    def _summary(self, fields: SummaryText, lang: str, provider: Provider, pdf: Path | None) -> Summary:
+        data = fields.model_dump()
+        if lang != "zh":
+            data["title_zh"] = ""
+        return Summary(**data, language=lang, source="pdf" if pdf is not None else "abstract", model=provider.name)
 
     def _extractive(self, paper: Paper) -> Summary:
         """The abstract-only summary; in the abstract's language, since nothing was translated."""
@@ -679,6 +752,8 @@ def summary_markdown(paper: Paper, s: Summary, lang: str) -> str:
     if paper.abstract:
         lines += [_one_line(paper.abstract), ""]
     lines += [f"[PDF]({pdf})" + (f" {_one_line(paper.comment)}" if paper.comment else ""), ""]
+    if s.title_zh:
+        lines[2:2] = [f"**{s.title_zh}**", ""]
     lines += [f"**Summary**{mark}", s.summary, "", f"**Key Takeaways**{mark}"]
     lines += [f"- {t}" for t in s.key_takeaways]
     structured = [(h[k], getattr(s, k)) for k in _STRUCTURED if getattr(s, k)]
@@ -688,4 +763,7 @@ def summary_markdown(paper: Paper, s: Summary, lang: str) -> str:
         sep = "：" if normalize_lang(lang) == "zh" else ": "
         lines += ["", f"**{h['analysis']}**{mark}", ""]
         lines += [f"- **{name}**{sep}{text}" for name, text in structured]
+    if s.model:
+        model_line = f"AI 总结 · {s.model_name}" if normalize_lang(lang) == "zh" else f"AI summary · {s.model_name}"
+        lines += ["", f"*{model_line}*"]
     return "\n".join(lines).rstrip() + "\n"

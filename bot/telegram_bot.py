@@ -8,8 +8,8 @@ refusals into what the delivery stage understands (:class:`~bot.deliver.ChatGone
 :class:`~bot.deliver.ChatMoved`, :class:`~bot.deliver.DeliveryDeferred`).
 
 Flood limits are Telegram's: about 30 messages a second overall, 20 a minute in a group and
-one a second in a chat. :class:`PacedRateLimiter` is PTB's ``AIORateLimiter`` (which also
-retries after a 429's ``retry_after``) with the per-chat limits added.
+one a second in a chat. :class:`PacedRateLimiter` keeps them, with each chat on its own: a 429
+in one chat waits out that chat only. :class:`FairUpdates` shares the handlers between chats.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hmac
 import html
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from aiolimiter import AsyncLimiter
 from telegram import (
     BotCommand,
     Chat,
@@ -39,6 +40,7 @@ from telegram import (
     InputTextMessageContent,
     LinkPreviewOptions,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
     User,
@@ -46,9 +48,11 @@ from telegram import (
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
@@ -56,6 +60,7 @@ from telegram.ext import (
     Defaults,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -63,17 +68,18 @@ from . import chat_settings, feedback, roundup, threads
 from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
-from .errors import BadArxivId, BadSetting, PaperbotError, QueryError
+from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, Throttled, TooManySubscriptions
 from .i18n import error_text, t
 from .ids import find_arxiv_ids, parse_arxiv_id
 from .models import Paper
 from .query import parse_query
-from .render import clean, fit
+from .render import clean, fit, why_text
 from .settings import parse_hhmm, parse_zone
 from .sheet import sheet
 from .store import Store
 from .telegram_render import (
     COMMANDS,
+    abstract_text,
     answer_text,
     callback,
     digest_empty,
@@ -81,6 +87,7 @@ from .telegram_render import (
     digest_overflow,
     first_sentence,
     full_summary,
+    has_more,
     help_text,
     inline_card,
     link,
@@ -90,6 +97,7 @@ from .telegram_render import (
     paper_sections_text,
     paper_text,
     query_error,
+    recount,
     roundup_text,
     say,
     search_text,
@@ -139,44 +147,62 @@ class FloodLimits:
 
 
 class _ChatTurns:
-    """When a chat may get its next message: its own send times, one request at a time."""
+    """When a chat may get its next message: its own send times, one request at a time, and
+    the end of a flood wait Telegram gave this chat (a 429's ``retry_after``)."""
 
     def __init__(self, size: int) -> None:
         self.lock = asyncio.Lock()
         self.sent: deque[float] = deque(maxlen=max(1, size))
+        self.blocked_until = 0.0
 
     def delay(self, now: float, limits: FloodLimits, group: bool) -> float:
-        wait = 0.0
+        wait = self.blocked_until - now
         if self.sent:
-            wait = self.sent[-1] + limits.second / limits.per_chat - now
+            wait = max(wait, self.sent[-1] + limits.second / limits.per_chat - now)
         if group and len(self.sent) == self.sent.maxlen:
             wait = max(wait, self.sent[0] + limits.minute - now)
         return wait
 
 
-class PacedRateLimiter(AIORateLimiter):
-    """PTB's AIORateLimiter plus Telegram's per-chat limits, counted the way Telegram counts.
+def _retry_seconds(err: RetryAfter) -> float:
+    """A 429's wait in seconds (PTB keeps it as a timedelta; its property warns about the type)."""
+    return err._retry_after.total_seconds() + 0.1  # as AIORateLimiter reads it
 
-    AIORateLimiter's limiters are leaky buckets as deep as their rate, so (30 per 1 s) lets 30
-    requests out at once and (20 per 60 s) lets a group get 20 in a second; Telegram counts
-    messages in windows and answers such bursts with 429s, and one 429 halts every request of
-    the bot for ``retry_after``. So the overall limiter is given the rate without the burst,
-    at 90 % of it for jitter (1 per 1/27 s), and each chat's messages go one at a time, at least a second apart
-    and, in groups, at most 20 in any minute, measured from when Telegram answered the
-    previous one. A 429 that still comes is retried after its ``retry_after`` up to
-    ``max_retries`` times (AIORateLimiter's own loop), then raised.
+
+class PacedRateLimiter(BaseRateLimiter[int]):
+    """Telegram's flood limits, counted the way Telegram counts, with every chat on its own.
+
+    PTB's AIORateLimiter has two faults here. Its limiters are leaky buckets as deep as their
+    rate, so (30 per 1 s) lets 30 requests out at once and (20 per 60 s) lets a group get 20 in
+    a second, which Telegram answers with 429s. And a 429 (``retry_after``) in any one chat
+    halts every request of the bot for that long: one busy group's 30-second flood wait kept a
+    private /help waiting 25 s. So here:
+
+    * the whole bot's messages are paced at 90 % of Telegram's rate without a burst (1 per
+      1/27 s, aiolimiter's bucket one deep), handed out in the order chats asked: as each
+      chat sends one message at a time, a chat waits behind at most one message of each other
+      chat, never behind a busy chat's backlog;
+    * each chat's messages go one at a time, at least a second apart and, in groups, at most
+      20 in any minute, measured from when Telegram answered the previous one;
+    * a 429 that still comes holds that chat alone for its ``retry_after`` and is retried up
+      to ``max_retries`` times, then raised; the other chats go on. A 429 that was really the
+      bot's global limit reaches each chat that sends, and each waits it out on its own.
+
+    Calls that are not messages (chat actions, getChatMember) are not paced (Telegram's rate
+    limits are on messages) but wait out their chat's flood wait and retry a 429 the same way.
     """
 
     def __init__(self, limits: FloodLimits | None = None, max_retries: int = 5) -> None:
         self.limits = limits or FloodLimits()
-        super().__init__(
-            overall_max_rate=1,
-            overall_time_period=self.limits.second / (self.limits.per_second * HEADROOM),
-            group_max_rate=0,
-            group_time_period=0,
-            max_retries=max_retries,
-        )
+        self.max_retries = max_retries
+        self._overall = AsyncLimiter(1, self.limits.second / (self.limits.per_second * HEADROOM))
         self._chats: dict[int | str, _ChatTurns] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
 
     async def process_request(
         self,
@@ -187,20 +213,56 @@ class PacedRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        retries = rate_limit_args or self.max_retries
         chat_id = data.get("chat_id")
-        if endpoint not in MESSAGE_ENDPOINTS or chat_id is None:
-            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        if chat_id is None:
+            return await self._send(None, callback, args, kwargs, retries, paced=False)
         turns = self._turns(chat_id)
         loop = asyncio.get_running_loop()
+        if endpoint not in MESSAGE_ENDPOINTS:
+            wait = turns.blocked_until - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return await self._send(turns, callback, args, kwargs, retries, paced=False)
         group = str(chat_id).startswith("-") or str(chat_id).startswith("@")
         async with turns.lock:
             wait = turns.delay(loop.time(), self.limits, group)
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+                return await self._send(turns, callback, args, kwargs, retries, paced=True)
             finally:
                 turns.sent.append(loop.time())
+
+    async def _send(
+        self,
+        turns: _ChatTurns | None,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        retries: int,
+        *,
+        paced: bool,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """One request, paced with the whole bot's messages when ``paced``; a 429 holds only
+        ``turns`` (this chat) while it is waited out."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(retries + 1):
+            try:
+                if paced:
+                    async with self._overall:
+                        return await callback(*args, **kwargs)
+                return await callback(*args, **kwargs)
+            except RetryAfter as err:
+                if attempt == retries:
+                    log.warning("telegram: still rate limited after %d retries", retries)
+                    raise
+                wait = _retry_seconds(err)
+                log.info("telegram: 429, this request (and only its chat) waits %.1f s", wait)
+                if turns is not None:
+                    turns.blocked_until = max(turns.blocked_until, loop.time() + wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _turns(self, chat_id: int | str) -> _ChatTurns:
         if len(self._chats) > 4096:  # forget chats that have been quiet for a minute
@@ -214,6 +276,45 @@ class PacedRateLimiter(AIORateLimiter):
         return turns
 
 
+class FairUpdates(BaseUpdateProcessor):
+    """Updates handled concurrently, fairly between chats.
+
+    PTB's processor runs at most 256 updates at once, first come first served: a burst of
+    commands in a few busy groups (whose replies wait minutes under the group limit) fills every
+    slot, and a private /help queues behind all of it. Here each chat has ``per_chat`` slots;
+    an update waiting for its chat's turn holds none of the ``total`` shared ones, so one chat's
+    backlog never delays another chat's update.
+    """
+
+    def __init__(self, total: int = 256, per_chat: int = 4) -> None:
+        super().__init__(max_concurrent_updates=1_000_000)  # PTB's own, outer cap: only a backstop
+        self._total = asyncio.Semaphore(total)
+        self.per_chat = per_chat
+        self._chats: dict[int, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            async with self._total:
+                await coroutine
+            return
+        gate, users = self._chats.setdefault(chat.id, (asyncio.Semaphore(self.per_chat), [0]))
+        users[0] += 1
+        try:
+            async with gate, self._total:
+                await coroutine
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._chats[chat.id]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
 # ---- the adapter's own tables ------------------------------------------------------------------
 
 
@@ -221,25 +322,43 @@ def _ensure_tables(store: Store) -> None:
     """Which bot message shows which paper (replies ask about it), uploaded photos' file ids
     (each figure is uploaded once, then reused by id), (the hourly allowance of model calls is the core's, in bot/allowance.py)."""
     store.ensure_table(
-        "telegram_messages", {"chat_id": str, "message_id": int, "paper_id": str, "at": str}, pk=("chat_id", "message_id")
+        "telegram_messages",
+        {"chat_id": str, "message_id": int, "paper_id": str, "at": str, "kind": str},
+        pk=("chat_id", "message_id"),
     )
+    if "kind" not in store.db["telegram_messages"].columns_dict:  # a database from before answers were told apart
+        with store.db.conn:
+            store.db["telegram_messages"].add_column("kind", str)
     store.ensure_table("telegram_files", {"path": str, "file_id": str}, pk="path")
 
 
-def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str) -> None:
+def _remember(store: Store, chat_id: str, message_ids: list[int], paper_id: str, kind: str = "paper") -> None:
+    """``kind``: "paper" (a digest post or a summary) or "answer" (the bot's answer to a question)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [{"chat_id": chat_id, "message_id": m, "paper_id": paper_id, "at": now} for m in message_ids]
+    rows = [{"chat_id": chat_id, "message_id": m, "paper_id": paper_id, "at": now, "kind": kind} for m in message_ids]
     with store.db.conn:
         store.db["telegram_messages"].upsert_all(rows, pk=("chat_id", "message_id"))
 
 
-def _paper_of(store: Store, chat_id: str, message_id: int) -> str | None:
+def _paper_of(store: Store, chat_id: str, message_id: int) -> tuple[str, str] | None:
+    """The paper a bot message is about, and what kind of message it is."""
     rows = list(
         store.db.query(
-            "select paper_id from telegram_messages where chat_id = ? and message_id = ?", [chat_id, message_id]
+            "select paper_id, kind from telegram_messages where chat_id = ? and message_id = ?", [chat_id, message_id]
         )
     )
-    return rows[0]["paper_id"] if rows else None
+    return (rows[0]["paper_id"], rows[0]["kind"] or "paper") if rows else None
+
+
+def _addressed(message: Message, username: str | None) -> bool:
+    """A group message meant for the bot: it @mentions the bot or ends with a question mark."""
+    text = (message.text or "").rstrip()
+    if text.endswith(("?", "？")):
+        return True
+    if not username:
+        return False
+    mentions = message.parse_entities([MessageEntity.MENTION]).values()
+    return any(m.lower() == f"@{username.lower()}" for m in mentions)
 
 
 def _file_ids(store: Store, paths: list[str]) -> dict[str, str]:
@@ -266,6 +385,20 @@ def _arg_text(message: Message) -> str:
     """What follows the command, as typed (queries keep their quotes and spacing)."""
     parts = (message.text or "").split(None, 1)
     return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _who(update: Update) -> str:
+    """The person behind an update, for the hourly allowance and the command throttle.
+
+    Anonymous group admins all write as GroupAnonymousBot (the same user id in every group), with
+    their group as ``sender_chat``: they are one person per group, ``chat:user``, rather than one
+    person across every group on Telegram sharing one allowance.
+    """
+    user, message = update.effective_user, update.effective_message
+    uid = str(user.id) if user else "0"
+    if update.callback_query is None and message is not None and message.sender_chat is not None:
+        return f"{message.chat_id}:{uid}"
+    return uid
 
 
 def _usable(figure: Figure) -> bool:
@@ -311,7 +444,7 @@ class TelegramBot:
             .base_file_url(files)
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .rate_limiter(PacedRateLimiter(limits, max_retries=max_retries))
-            .concurrent_updates(True)
+            .concurrent_updates(FairUpdates())
             .job_queue(None)  # digests are scheduled by bot.schedule: one scheduler per process
             .build()
         )
@@ -326,17 +459,22 @@ class TelegramBot:
 
     def _add_handlers(self) -> None:
         app = self.app
+        # Telegram sends an edited message again, as an edit; PTB would run its command again
+        # (a second /digest, a second model call): only new messages are acted on
+        new = ~filters.UpdateType.EDITED
+        app.add_handler(TypeHandler(Update, self.gatekeeper), group=-1)  # before every other handler
         for name in COMMANDS:
-            app.add_handler(CommandHandler(name, getattr(self, f"{name}_command")))
+            app.add_handler(CommandHandler(name, getattr(self, f"{name}_command"), filters=new))
         app.add_handler(CallbackQueryHandler(self.subscribe_button, pattern=r"^sub:"))
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
+        app.add_handler(CallbackQueryHandler(self.abstract_button, pattern=r"^abs:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
         app.add_handler(CallbackQueryHandler(self.vote_button, pattern=r"^v[+-]:"))
         app.add_handler(CallbackQueryHandler(self.settings_button, pattern=r"^set:"))
         app.add_handler(InlineQueryHandler(self.inline_query))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_error_handler(self.on_error)
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -452,8 +590,8 @@ class TelegramBot:
         if self.scheduler is not None:
             await self.scheduler.sync_chat(PLATFORM, chat_id)
 
-    async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
-        await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id)
+    async def _remember(self, chat_id: int | str, messages: list[Message], paper_id: str, kind: str = "paper") -> None:
+        await self.store.run(_remember, str(chat_id), [m.message_id for m in messages], paper_id, kind)
 
     def _remember_soon(self, chat_id: int | str, messages: list[Message], paper_id: str) -> None:
         """Remember after returning: in a digest the ledger row must be written first (a crash
@@ -480,15 +618,19 @@ class TelegramBot:
             with suppress(asyncio.CancelledError):
                 await task
 
-    async def _spend_llm(self, user_id: int | None, paper: Paper, lang: str, *, asking: bool = False) -> None:
+    async def _spend_llm(self, who: str, paper: Paper, lang: str, *, asking: bool = False) -> None:
         """Charge the person's hourly allowance (the core's, shared with Discord) or raise RateLimited."""
-        await self.core.spend_llm(self.platform, str(user_id), paper, lang, asking=asking)
+        await self.core.spend_llm(self.platform, who, paper, lang, asking=asking)
 
-    def _full_button(self, paper: Paper, lang: str) -> InlineKeyboardMarkup | None:
-        data = callback("full", paper.id)
-        if data is None:
-            return None
-        return InlineKeyboardMarkup([[InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data)]])
+    def _full_button(self, paper: Paper, lang: str, *, full: bool = True) -> InlineKeyboardMarkup | None:
+        """The buttons under a paper: the rest of its summary (only when there is a rest, so it
+        never repeats the card) and its abstract."""
+        row = []
+        if full and (data := callback("full", paper.id)) is not None:
+            row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
+        if paper.abstract and (data := callback("abs", paper.id)) is not None:
+            row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
+        return InlineKeyboardMarkup([row]) if row else None
 
     def _full_link(self, paper: Paper, lang: str) -> str:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
@@ -589,7 +731,7 @@ class TelegramBot:
         (chat_id, thread), lang, paper = threads.split(chat.chat_id), chat.lang, item.paper
         wants = ChatSettings.of(chat.row, self.settings)
         figures = self._figures_for(item, wants.figures)
-        markup = paper_markup(paper.id, lang)
+        markup = paper_markup(paper, lang, full=has_more(item.summary, lang))
         async with self._delivery():
             sent: list[Message] = []
             photo = await asyncio.to_thread(sheet, figures) if figures else None
@@ -638,14 +780,36 @@ class TelegramBot:
             await self.bot.send_message(chat_id, digest_empty(day, topics, chat.lang), message_thread_id=thread)
 
     # ---- commands ---------------------------------------------------------------------------------
+    async def gatekeeper(self, update: Update, context: Context) -> None:
+        """Before any handler: the command throttle (``COMMANDS_PER_USER_PER_MINUTE``, counted by
+        the core for every platform) for commands, button taps and private messages. Over it,
+        one sentence, then silence until the minute has room again."""
+        message, query, chat = update.message, update.callback_query, update.effective_chat
+        if query is None and (message is None or chat is None):
+            return  # edits, membership changes: nothing to throttle
+        if message is not None and not (message.text or "").startswith("/") and chat.type != ChatType.PRIVATE:  # type: ignore[union-attr]
+            return  # group chatter: answered only when it addresses the bot (see on_text)
+        verdict = self.core.throttle.check(f"{PLATFORM}:{_who(update)}")
+        if verdict == "ok":
+            return
+        if verdict == "warn":
+            lang = await self._lang(chat.id) if chat is not None else self.settings.default_lang
+            text = error_text(Throttled(self.core.throttle.per_minute), lang)
+            if query is not None:
+                await query.answer(text[:200], show_alert=True)
+            elif message is not None:
+                await message.reply_text(html.escape(text, quote=False))
+        elif query is not None:
+            await query.answer()
+        raise ApplicationHandlerStop
+
     async def start_command(self, update: Update, context: Context) -> None:
         """/start (also the album's "Full summary" deep link: /start full-2407_21047)."""
         message = update.effective_message
         assert message is not None
         paper_id = paper_from_payload(context.args[0]) if context.args else None
         if paper_id:
-            user = update.effective_user
-            await self._full_summary(message, user.id if user else None, paper_id)
+            await self._full_summary(message, _who(update), paper_id)
             return
         await message.reply_text(help_text(await self._lang(message.chat_id)))
 
@@ -678,8 +842,11 @@ class TelegramBot:
             return
         if not await self._admin_or_refuse(update, lang):
             return
+        from .query import tidy_query  # curly quotes straightened; what a query reads differently, said
+
+        text, warnings = tidy_query(text)
         try:
-            sub = self.core.catalogue.subscription(text)
+            sub = await self.core.subscription(text)
         except QueryError as err:
             await message.reply_text(query_error(err, text, lang))
             return
@@ -687,9 +854,20 @@ class TelegramBot:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
         await self._ensure_chat(chat, key)
-        added = await self.store.run(Store.subscribe, PLATFORM, key, sub.topic, sub.query)
+        try:
+            added = await self.store.run(
+                Store.subscribe, PLATFORM, key, sub.topic, sub.query, self.settings.max_subscriptions_per_chat
+            )
+        except TooManySubscriptions as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
         await self._sync(key)
-        await message.reply_text(say("cmd.subscribed" if added else "cmd.already_subscribed", lang, topic=sub.topic))
+        done = "cmd.subscribed" if added else "cmd.already_subscribed"
+        reply = say(done, lang, topic=sub.topic)
+        if added and sub.kind == "about":
+            reply += "\n" + say("cmd.about_note", lang)
+        reply += "".join("\n" + html.escape(fit(w.text(lang), 400), quote=False) for w in warnings if sub.kind == "query")
+        await message.reply_text(reply)
 
     async def unsubscribe_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
@@ -797,6 +975,8 @@ class TelegramBot:
             result = await deliver_digest(self.core, self, key, manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
+        elif result.status == "running":
+            await message.reply_text(say("digest.running", lang))
         elif result.status == "deferred":
             await message.reply_text(say("tg.digest_failed", lang))
         elif result.status == "nothing" or (
@@ -894,8 +1074,23 @@ class TelegramBot:
             lang = await self._lang(message.chat_id)
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.summarize", lang)))
             return
-        user = update.effective_user
-        await self._summarize(message, user.id if user else None, text)
+        await self._summarize(message, _who(update), text)
+
+    async def why_command(self, update: Update, context: Context) -> None:
+        """/why ID: for each of this chat's topics, whether its digest takes the paper and why."""
+        message = update.effective_message
+        assert message is not None
+        lang = await self._lang(message.chat_id)
+        text = _arg_text(message)
+        if not text:
+            await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.why", lang)))
+            return
+        try:
+            paper, verdicts = await self.core.chat_why(PLATFORM, str(message.chat_id), text)
+        except PaperbotError as err:
+            await message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        await message.reply_text(html.escape(fit(why_text(paper, verdicts, lang), 4000), quote=False))
 
     async def search_command(self, update: Update, context: Context) -> None:
         """The arXiv API's top 5 for words or a query, each with a Summarize button."""
@@ -934,12 +1129,12 @@ class TelegramBot:
         try:
             paper_id, question = str(parse_arxiv_id(first)), rest
         except BadArxivId:
-            paper_id, question = await self._replied_paper(message), text
-        user = update.effective_user
+            replied = await self._replied(message)
+            paper_id, question = (replied[0] if replied else None), text
         if paper_id is None or not question.strip():
             await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
             return
-        await self._ask(message, user.id if user else None, paper_id, question)
+        await self._ask(message, _who(update), paper_id, question)
 
     # ---- buttons -------------------------------------------------------------------------------------
     async def subscribe_button(self, update: Update, context: Context) -> None:
@@ -962,7 +1157,13 @@ class TelegramBot:
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
         await self._ensure_chat(chat, key)
-        added = await self.store.run(Store.subscribe, PLATFORM, key, topic.name, topic.query)
+        try:
+            added = await self.store.run(
+                Store.subscribe, PLATFORM, key, topic.name, topic.query, self.settings.max_subscriptions_per_chat
+            )
+        except TooManySubscriptions as err:
+            await query.answer(error_text(err, lang)[:200], show_alert=True)
+            return
         await self._sync(key)
         done = "cmd.subscribed" if added else "cmd.already_subscribed"
         await query.answer(tt(done, lang, topic=topic.name))
@@ -987,7 +1188,7 @@ class TelegramBot:
         said = {feedback.UP: "vote.up", feedback.DOWN: "vote.down", 0: "vote.removed"}[got.mine]
         await query.answer(tt(said, lang))
         with suppress(BadRequest):  # counts already shown (two taps crossing): nothing to change
-            await query.edit_message_reply_markup(paper_markup(paper_id, lang, got))
+            await query.edit_message_reply_markup(recount(query.message.reply_markup, got))
 
     async def settings_button(self, update: Update, context: Context) -> None:
         """A /settings button: admins change the setting, and the message shows the new state."""
@@ -1020,26 +1221,51 @@ class TelegramBot:
         assert query is not None and query.data is not None
         await query.answer()
         if isinstance(query.message, Message):
-            await self._full_summary(query.message, query.from_user.id, query.data.split(":", 1)[1])
+            await self._full_summary(query.message, _who(update), query.data.split(":", 1)[1])
+
+    async def abstract_button(self, update: Update, context: Context) -> None:
+        """The Abstract button: the paper's abstract as arXiv has it (no model, no allowance)."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        await query.answer()
+        if not isinstance(query.message, Message):
+            return
+        lang = await self._lang(query.message.chat_id)
+        try:
+            paper = await self.core.lookup(query.data.split(":", 1)[1])
+        except PaperbotError as err:
+            await query.message.reply_text(html.escape(error_text(err, lang), quote=False))
+            return
+        reply = ReplyParameters(query.message.message_id, allow_sending_without_reply=True)
+        sent = await self.bot.send_message(query.message.chat_id, abstract_text(paper, lang), reply_parameters=reply)
+        await self._remember(query.message.chat_id, [sent], paper.id)
 
     async def summarize_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         assert query is not None and query.data is not None
         await query.answer()
         if isinstance(query.message, Message):
-            await self._summarize(query.message, query.from_user.id, query.data.split(":", 1)[1])
+            await self._summarize(query.message, _who(update), query.data.split(":", 1)[1])
 
     # ---- messages that are not commands ------------------------------------------------------------
     async def on_text(self, update: Update, context: Context) -> None:
         """A reply to one of the bot's paper messages asks about that paper; in a DM, an arXiv
-        id or link gets its summary."""
+        id or link gets its summary.
+
+        In a group, people reply to a digest post to talk to each other ("thanks!", "lol"), so
+        a reply is a question for the bot only when it addresses the bot: it @mentions the bot,
+        ends with a question mark, or replies to one of the bot's answers (a follow-up).
+        """
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text:
             return
-        user_id = update.effective_user.id if update.effective_user else None
-        paper_id = await self._replied_paper(message)
-        if paper_id is not None:
-            await self._ask(message, user_id, paper_id, message.text)
+        user_id = _who(update)
+        replied = await self._replied(message)
+        if replied is not None:
+            paper_id, kind = replied
+            if chat.type == ChatType.PRIVATE or kind == "answer" or _addressed(message, self.bot.username):
+                question = message.text.replace(f"@{self.bot.username}", "").strip() or message.text
+                await self._ask(message, user_id, paper_id, question)
             return
         if chat.type != ChatType.PRIVATE:
             return
@@ -1092,13 +1318,14 @@ class TelegramBot:
             await self.bot.send_message(update.effective_chat.id, html.escape(error_text(err or Exception(), lang), quote=False))
 
     # ---- the work behind /summarize, /ask and the buttons -------------------------------------------
-    async def _replied_paper(self, message: Message) -> str | None:
+    async def _replied(self, message: Message) -> tuple[str, str] | None:
+        """The paper (and the kind of message) of the bot message ``message`` replies to."""
         replied = message.reply_to_message
         if replied is None or replied.from_user is None or replied.from_user.id != self.bot.id:
             return None
         return await self.store.run(_paper_of, str(message.chat_id), replied.message_id)
 
-    async def _summarize(self, message: Message, user_id: int | None, text: str) -> None:
+    async def _summarize(self, message: Message, user_id: str, text: str) -> None:
         """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures."""
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
@@ -1122,19 +1349,27 @@ class TelegramBot:
             problem = html.escape(error_text(err, lang), quote=False)
             await (status.edit_text(problem) if status else message.reply_text(problem))
             return
-        text, markup = paper_text(item, lang), self._full_button(paper, lang)
+        # the whole structured summary (as Discord shows it), folded sections within Telegram's limits
+        texts = full_summary(paper, item.summary, lang, links=item.links) if item.summary else [paper_text(item, lang)]
+        markup = self._full_button(paper, lang, full=False)
+        first, rest = texts[0], texts[1:]
         if status is None:
-            status = await message.reply_text(text, reply_markup=markup)
+            status = await message.reply_text(first, reply_markup=None if rest else markup)
         else:
-            await status.edit_text(text, reply_markup=markup)
-        await self._remember(chat_id, [status], paper.id)
+            await status.edit_text(first, reply_markup=None if rest else markup)
+        sent_more = []
+        for i, text in enumerate(rest):
+            reply = ReplyParameters(status.message_id, allow_sending_without_reply=True)
+            last = i == len(rest) - 1
+            sent_more.append(await self.bot.send_message(chat_id, text, reply_markup=markup if last else None, reply_parameters=reply))
+        await self._remember(chat_id, [status, *sent_more], paper.id)
         figures = self._figures_for(item)
         if figures:
             async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
                 sent = await self._send_figures(chat_id, figures, short_caption(paper, lang), reply_to=status.message_id)
             await self._remember(chat_id, sent, paper.id)
 
-    async def _full_summary(self, message: Message, user_id: int | None, paper_id: str) -> None:
+    async def _full_summary(self, message: Message, user_id: str, paper_id: str) -> None:
         """The structured summary, in as many messages as it takes, replying to ``message``."""
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
@@ -1147,11 +1382,13 @@ class TelegramBot:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
         reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-        for text in full_summary(paper, summary, lang):
+        # the card is on screen (a digest post or an album's caption): only what it does not show
+        on_card = message.from_user is not None and message.from_user.id == self.bot.id
+        for text in full_summary(paper, summary, lang, card=not on_card, links=await self.core.links(paper)):
             sent = await self.bot.send_message(chat_id, text, reply_parameters=reply)
             await self._remember(chat_id, [sent], paper.id)
 
-    async def _ask(self, message: Message, user_id: int | None, paper_id: str, question: str) -> None:
+    async def _ask(self, message: Message, user_id: str, paper_id: str, question: str) -> None:
         chat_id = message.chat_id
         lang = await self._lang(chat_id)
         status = await message.reply_text(say("tg.thinking", lang, id=paper_id))
@@ -1164,4 +1401,4 @@ class TelegramBot:
             await status.edit_text(html.escape(error_text(err, lang), quote=False))
             return
         await status.edit_text(answer_text(paper, question, answer, lang))
-        await self._remember(chat_id, [status], paper.id)
+        await self._remember(chat_id, [status], paper.id, "answer")

@@ -16,13 +16,24 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .i18n import t
+from .i18n import clean_params, t
 from .models import Paper
-from .render import clean, fit, short_authors, split_paragraphs, summary_sections
+from .render import (
+    clean,
+    fit,
+    link_label,
+    part_mark,
+    pdf_url,
+    provenance,
+    short_authors,
+    split_paragraphs,
+    summary_sections,
+)
 
 if TYPE_CHECKING:
     from .core import Enriched
     from .errors import QueryError
+    from .links import Link
     from .summarize import Summary
     from .topics import Catalogue
 
@@ -45,12 +56,15 @@ TEXT: dict[str, dict[str, str]] = {
     "tg.cmd.summarize": {"zh": "总结任意 arXiv 论文", "en": "summarize any arXiv paper"},
     "tg.cmd.search": {"zh": "搜索 arXiv", "en": "search arXiv"},
     "tg.cmd.ask": {"zh": "针对论文提问", "en": "ask a question about a paper"},
+    "tg.cmd.why": {"zh": "某篇论文为何（不）在本群推送中", "en": "why a paper is (not) in this chat's digest"},
+    "tg.usage.why": {"zh": "/why 2407.21047", "en": "/why 2407.21047"},
     "tg.cmd.settings": {"zh": "本群设置：篇数、截图、推送日、每周精选（管理员）", "en": "digest size, figures, days, weekly roundup (admins)"},
     "tg.cmd.top": {"zh": "本群本周/本月最受欢迎的论文", "en": "this chat's most-liked papers of the week or month"},
     "tg.thinking": {"zh": "⏳ 正在阅读 {id} 并思考你的问题…", "en": "⏳ Reading {id} to answer…"},
     "tg.question": {"zh": "问", "en": "Q"},
     "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
     "tg.read_more": {"zh": "📖 完整总结", "en": "📖 Full summary"},
+    "tg.abstract": {"zh": "📄 摘要", "en": "📄 Abstract"},
     "tg.usage.subscribe": {"zh": "/subscribe 虚拟人 或 /subscribe ti:\"gaussian avatar\"", "en": "/subscribe avatar or /subscribe ti:\"gaussian avatar\""},
     "tg.usage.unsubscribe": {"zh": "/unsubscribe 主题", "en": "/unsubscribe TOPIC"},
     "tg.usage.settime": {"zh": "/settime 09:00 Asia/Shanghai", "en": "/settime 09:00 Europe/Berlin"},
@@ -63,7 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 COMMANDS = ("start", "help", "topics", "subscribe", "unsubscribe", "subscriptions", "settime", "lang", "quiet",
-            "digest", "summarize", "search", "ask", "settings", "top")  # fmt: skip
+            "digest", "summarize", "search", "ask", "why", "settings", "top")  # fmt: skip
 
 
 def tt(key: str, lang: str, /, **params: Any) -> str:
@@ -72,7 +86,7 @@ def tt(key: str, lang: str, /, **params: Any) -> str:
     if entry is None:
         return t(key, lang, **params)
     text = entry.get(lang) or entry["en"]
-    return text.format(**params) if params else text
+    return text.format(**clean_params(params)) if params else text
 
 
 def say(key: str, lang: str, /, **params: Any) -> str:
@@ -118,21 +132,35 @@ def _byline(paper: Paper, lang: str, n: int = 3) -> str:
     return esc(short_authors(paper.authors, lang, n=n), 300)
 
 
-def paper_head(paper: Paper, lang: str, *, authors: int = 3) -> list[str]:
-    """Linked title, first authors (et al.), the arXiv comment."""
-    lines = [_title(paper), _byline(paper, lang, authors)]
+def paper_head(
+    paper: Paper, lang: str, *, authors: int = 3, summary: Summary | None = None, links: Sequence[Link] = ()
+) -> list[str]:
+    """Linked title (and the Chinese title a model wrote), first authors (et al.), the arXiv
+    comment, and the id with its abs, PDF, code and project links."""
+    lines = [_title(paper)]
+    if summary is not None and summary.title_zh:
+        lines.append(esc(summary.title_zh, 300))
+    lines.append(_byline(paper, lang, authors))
     if clean(paper.comment):
         lines.append(f"<i>{esc(paper.comment, 250)}</i>")
+    lines.append(ids_line(paper, links, lang))
     return [line for line in lines if line]
+
+
+def ids_line(paper: Paper, links: Sequence[Link], lang: str) -> str:
+    """``arXiv:2407.21047 · abs · PDF · Code · Project page``: every paper message carries it."""
+    parts = [f"<code>arXiv:{esc(paper.id)}</code>", link(paper.abs_url, "abs"), link(pdf_url(paper), "PDF")]
+    parts += [link(x.url, link_label(x, lang)) for x in links[:4]]
+    return " · ".join(parts)
 
 
 def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
     if summary is None:
         return []
-    lines = ["", f"💡 {esc(summary.summary, 400)}"]
+    mark = esc(part_mark(summary, lang))
+    lines = ["", f"💡{mark} {esc(summary.summary, 400)}"]
     lines += [f"{i}. {esc(k, 300)}" for i, k in enumerate(summary.key_takeaways[:7], 1)]
-    if summary.extractive:
-        lines.append(f"<i>{say('label.extractive', lang)}</i>")
+    lines.append(f"<i>{esc(provenance(summary, lang))}</i>")
     return lines
 
 
@@ -146,7 +174,7 @@ def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str 
 
     ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
     """
-    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    lines = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links) + _summary_lines(item.summary, lang)
     if more:
         lines.append(more)
     text = "\n".join(lines).strip()
@@ -155,60 +183,107 @@ def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str 
 
 def short_caption(paper: Paper, lang: str) -> str:
     """The caption an album keeps when the text follows as its own message."""
-    return join_fitted([_title(paper, 400), _byline(paper, lang)], CAPTION_LIMIT)
+    return join_fitted([_title(paper, 400), _byline(paper, lang), ids_line(paper, (), lang)], CAPTION_LIMIT)
 
 
 def paper_text(item: Enriched, lang: str) -> str:
     """The paper as one text message (≤4,096): head, one-line summary, key takeaways."""
-    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
-    return join_fitted(lines, TEXT_LIMIT, keep=2)
+    head = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    lines = head + _summary_lines(item.summary, lang)
+    return join_fitted(lines, TEXT_LIMIT, keep=len(head))
 
 
 def paper_sections_text(item: Enriched, lang: str) -> str:
     """The card plus the summary's sections (a chat's "card + sections" setting), in one
     message of ≤4,096: whole sections are dropped from the end until it fits."""
-    lines = _note(item) + paper_head(item.paper, lang) + _summary_lines(item.summary, lang)
+    head = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    lines = head + _summary_lines(item.summary, lang)
     if item.summary is not None:
         for label, body in summary_sections(item.summary, lang):
             lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, 1500)}"]
-    return join_fitted(lines, TEXT_LIMIT, keep=2)
+    return join_fitted(lines, TEXT_LIMIT, keep=len(head))
 
 
-def paper_markup(paper_id: str, lang: str, votes: Any = None) -> Any:
-    """A digest paper's buttons: 👍 and 👎 with their counts, and Full summary."""
+def paper_markup(paper: Paper, lang: str, *, full: bool = True) -> Any:
+    """A digest paper's buttons: 👍 and 👎, Full summary (when the full summary has more than the
+    card) and the abstract."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-    from .feedback import Tally
-
-    votes = votes or Tally()
-    row = []
-    for sign, emoji, n in (("+", "👍", votes.up), ("-", "👎", votes.down)):
-        data = callback(f"v{sign}", paper_id)
-        if data:
-            row.append(InlineKeyboardButton(f"{emoji} {n}" if n else emoji, callback_data=data))
-    if full := callback("full", paper_id):
-        row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=full))
+    row = [InlineKeyboardButton(emoji, callback_data=data)
+           for sign, emoji in (("+", "👍"), ("-", "👎")) if (data := callback(f"v{sign}", paper.id))]  # fmt: skip
+    if full and (data := callback("full", paper.id)):
+        row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
+    if paper.abstract and (data := callback("abs", paper.id)):
+        row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
     return InlineKeyboardMarkup([row]) if row else None
 
 
-def full_summary(paper: Paper, summary: Summary, lang: str) -> list[str]:
+def recount(markup: Any, votes: Any) -> Any:
+    """The same buttons with the 👍 / 👎 counts of ``votes`` (a :class:`bot.feedback.Tally`)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    rows = []
+    for row in markup.inline_keyboard if markup is not None else ():
+        new = []
+        for b in row:
+            data = b.callback_data if isinstance(b.callback_data, str) else ""
+            if data.startswith(("v+:", "v-:")):
+                emoji, n = ("👍", votes.up) if data.startswith("v+") else ("👎", votes.down)
+                b = InlineKeyboardButton(f"{emoji} {n}" if n else emoji, callback_data=data)
+            new.append(b)
+        rows.append(new)
+    return InlineKeyboardMarkup(rows)
+
+
+def has_more(summary: Summary | None, lang: str) -> bool:
+    """Whether the full summary has anything the card does not show (else no button for it)."""
+    return summary is not None and bool(summary_sections(summary, lang))
+
+
+#: sections longer than this are folded in an expandable blockquote (Telegram shows ~3 lines)
+_FOLD_AT = 280
+
+
+def full_summary(
+    paper: Paper, summary: Summary, lang: str, *, card: bool = True, links: Sequence[Link] = ()
+) -> list[str]:
     """The structured summary as messages of ≤4,096 visible characters, split between
-    paragraphs (a paragraph longer than a message is split between sentences)."""
-    head = "\n".join(paper_head(paper, lang, authors=6))
-    blocks: list[tuple[str, str]] = [(t("label.summary", lang), clean(summary.summary))]
-    if summary.key_takeaways:
-        takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
-        blocks.append((t("label.key_takeaways", lang), takeaways))
+    paragraphs (a paragraph longer than a message is split between sentences).
+
+    With ``card`` (``/summarize``) it is the whole summary: head, one-liner, takeaways, the
+    sections, who wrote it. Without (the Full summary button under a card already on screen)
+    it is only what the card does not show. Long sections are expandable blockquotes, so the
+    whole summary reads as one message with its headings in view. Each heading of an
+    extractive summary carries the mark; the note on who wrote it ends the last message.
+    """
+    mark = part_mark(summary, lang)
+    head = "\n".join(paper_head(paper, lang, authors=6, summary=summary, links=links))
+    blocks: list[tuple[str, str]] = []
+    if card:
+        blocks.append((t("label.summary", lang), clean(summary.summary)))
+        if summary.key_takeaways:
+            takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
+            blocks.append((t("label.key_takeaways", lang), takeaways))
     blocks += summary_sections(summary, lang)
-    paragraphs = [head]
-    budget = TEXT_LIMIT - 200
+    paragraphs = [head if card else f"{_title(paper)}\n{ids_line(paper, links, lang)}"]
+    budget = TEXT_LIMIT - 300
     for label, body in blocks:
         for i, piece in enumerate(split_paragraphs(body, budget)):
             text = "\n".join(html.escape(line, quote=False) for line in piece.split("\n"))
-            paragraphs.append(f"<b>{html.escape(label, quote=False)}</b>\n{text}" if i == 0 else text)
-    if summary.extractive:
-        paragraphs.append(f"<i>{say('label.extractive', lang)}</i>")
-    return pack(paragraphs, TEXT_LIMIT)
+            if len(piece) > _FOLD_AT:
+                text = f"<blockquote expandable>{text}</blockquote>"
+            name = html.escape(label + mark, quote=False)
+            paragraphs.append(f"<b>{name}</b>\n{text}" if i == 0 else text)
+    footer = f"<i>{esc(provenance(summary, lang))}</i>"
+    messages = pack(paragraphs, TEXT_LIMIT - visible_len(footer) - 2)
+    return [f"{m}\n\n{footer}" if i == len(messages) - 1 else m for i, m in enumerate(messages)]
+
+
+def abstract_text(paper: Paper, lang: str) -> str:
+    """The paper's abstract on demand (the Abstract button), folded when long."""
+    body = esc(paper.abstract, TEXT_LIMIT - 600) or esc(t("cmd.no_results", lang))
+    label = html.escape(t("label.abstract", lang), quote=False)
+    return f"{_title(paper, 300)}\n<b>{label}</b>\n<blockquote expandable>{body}</blockquote>"
 
 
 def pack(paragraphs: Sequence[str], limit: int) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -37,7 +38,7 @@ class Topic(BaseModel):
     concepts: list[tuple[float, str]] = Field(default_factory=list)
     threshold: float = 1.0
     keyword_bonus: float = 1.0
-    exemplars: list[str] = Field(default_factory=list)
+    exemplars: list[str] = Field(default_factory=list)  # titles of papers the topic wants (for the judge)
 
     @field_validator("query")
     @classmethod
@@ -67,6 +68,7 @@ class Topic(BaseModel):
             query=self.parsed,
             concepts=tuple(Concept(w, parse_query(q, CATALOGUE_QUERY_LENGTH)) for w, q in self.concepts),
             description_text=" ".join(self.description.split()),
+            exemplars=tuple(self.exemplars),
             threshold=self.threshold,
             keyword_bonus=self.keyword_bonus,
         )
@@ -199,11 +201,16 @@ def about_subscription(text: str) -> Subscription:
     """
     from .errors import BadInterest
 
-    text = " ".join(text.split())
+    # control and format characters (NUL, bidi overrides) carry no meaning for matching
+    text = " ".join("".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf")).split())
     if len(text) > ABOUT_LENGTH:
         raise BadInterest("too_long")
-    if re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"[A-Za-z]{3,}", text):
+    if has_cjk(text) and not re.search(r"[A-Za-z]{3,}", text):
         raise BadInterest("not_english")
     if len(Description.of(text).terms) < MIN_ABOUT_WORDS:
         raise BadInterest("too_vague")
     return Subscription(f"{ABOUT} {text}", f"{ABOUT} {text}", custom=True)
+
+
+def has_cjk(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))

@@ -74,7 +74,7 @@ async def test_votes_on_telegram_one_per_person_changeable_counts_on_the_buttons
             result = await deliver_digest(core, bot, str(GROUP))
             assert result.sent == 4
             (card,) = paper_messages(tg, GROUP, "2606.30001")
-            assert _labels(card) == ["👍", "👎", "📖 Full summary"]
+            assert _labels(card) == ["👍", "👎", "📖 Full summary", "📄 Abstract"]
             calls = len(llm.generate_calls)
             # a member votes 👍: the count shows on the button, the toast says so
             assert await _press(tg, GROUP, MEMBER, card, "v+:2606.30001", 1) == "👍 noted"
@@ -418,4 +418,4 @@ async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Setting
         print(f"\n--- {card.method}: one photo {w}x{h} px ({size} bytes, the paper's figures stacked), caption:")
         print(card.visible)
         print("--- buttons:", " | ".join(f"[{b['text']}] ({b['callback_data']})" for b in card.buttons))
-        assert card.method == "sendPhoto" and len(card.buttons) == 3
+        assert card.method == "sendPhoto" and [b["text"] for b in card.buttons][:2] == ["👍 1", "👎"]

@@ -174,7 +174,7 @@ def test_summarize_with_gemini_prints_every_field_and_calls_once(tmp_path: Path,
         result = paperbot(tmp_path, fake_arxiv.url, *args, **env)
         assert result.returncode == 0, result.stderr
         data = json.loads(result.stdout)
-        assert data["source"].startswith("gemini:")
+        assert data["model"].startswith("gemini:") and data["source"] == "pdf"
         for key in ("summary", "key_takeaways", "background", "past_methods", "method", "results", "conclusion", "keywords"):
             assert data[key], key
         assert 3 <= len(data["key_takeaways"]) <= 7 and len(data["summary"]) <= 100
@@ -208,3 +208,16 @@ def test_summarize_and_figures_include_the_crops(tmp_path: Path, fake_arxiv) -> 
     listing = paperbot(tmp_path, None, "figures", str(pdf), "--out", str(out))
     assert listing.returncode == 0 and (out / "figure-1.png").is_file()
     assert listing.stdout.splitlines()[0].startswith("figure\t1\tp.1\t")
+
+
+def test_search_warns_and_sends_straight_quotes(tmp_path: Path, fake_arxiv) -> None:
+    result = paperbot(tmp_path, fake_arxiv.url, "search", "abs:“talking head” or ti:avatar")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        'Warning: ℹ️ curly quotes (“ ” ‘ ’) were read as straight quotes: abs:"talking head" or ti:avatar',
+        "Warning: ⚠️ lowercase “or” is read as a word to search for, not an operator "
+        '(read as: abs:"talking head" AND all:or AND ti:avatar); operators are in capitals: abs:"talking head" OR ti:avatar',
+    ]
+    sent = [params.get("search_query") for kind, params in fake_arxiv.log if kind == "api"]
+    assert sent == ['abs:"talking head" or ti:avatar']  # as typed but for the quotes: a warning changes nothing

@@ -30,5 +30,6 @@ async def test_sigkill_during_a_digest_to_50_chats_then_restart(tmp_path: Path) 
     assert report.ledger_missing == 0 and report.ledger_extra == 0, report.summary()
     assert report.not_done == 0, report.summary()
     assert report.misplaced_repeats == [], report.misplaced_repeats
+    assert report.unmarked_repeats == [], report.unmarked_repeats  # every repeat was the chat's marked in-flight message
     # each kill can repeat at most the one message each chat had in flight
     assert report.repeats + report.header_repeats <= report.kills * report.chats

@@ -292,7 +292,9 @@ async def test_llm_fault_gives_an_extractive_summary_now_and_the_model_later(
 ) -> None:
     async with world(tmp_path, llm=True, llm_concurrency=1) as w:
         assert w.scheduler is not None and w.core is not None and w.gemini is not None
-        w.gemini.queue += LLM_FAULTS[name]
+        await w.core.harvest()
+        await w.core.chat_papers("telegram", str(TG_HEALTHY[0]), DAY)  # the topic's close calls judged first
+        w.gemini.queue += LLM_FAULTS[name]  # so the faults meet a summary
         results = await w.scheduler.catch_up()
         assert sorted(r.status for r in results) == ["done"] * 6, results  # nobody waits for the model
         w.assert_healthy_complete()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import BadArxivId, PaperbotError, QueryError, UnknownTopic
+from bot.errors import BadArxivId, BadInterest, PaperbotError, QueryError, UnknownTopic
 from bot.i18n import error_text
 from bot.ids import find_arxiv_ids, parse_arxiv_id
 from bot.query import parse_query
@@ -49,11 +49,12 @@ def test_query_parser_accepts_or_names_the_problem(text: str) -> None:
 def test_subscribe_text_is_a_topic_a_query_or_refused(text: str) -> None:
     try:
         sub = CATALOGUE.subscription(text)
-    except (QueryError, UnknownTopic) as err:
+    except (QueryError, UnknownTopic, BadInterest) as err:
         assert "Traceback" not in error_text(err, "en")
         return
     assert sub.topic and sub.query
-    parse_query(sub.query)
+    CATALOGUE.matcher(sub.topic, sub.query)  # a query that parses, or an interest with words to match
+    assert not any(ord(c) < 32 or c in "\u202e\u2066" for c in sub.topic if sub.kind == "about")
 
 
 @SETTINGS

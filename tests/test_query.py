@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import BadArxivId, QueryError, UnknownTopic
 from bot.ids import find_arxiv_ids, parse_arxiv_id
 from bot.models import Paper
-from bot.query import parse_query
+from bot.query import lint_query, parse_query, straighten_quotes, tidy_query
 from bot.topics import Catalogue
 
 PAPER = Paper(
@@ -151,3 +153,93 @@ def test_every_catalogue_topic_has_descriptions_and_categories() -> None:
     assert names == ["元宇宙/虚拟人", "3DGS", "NeRF", "Talking Head Generation", "Diffusion Models", "医学图像"]
     for t in cat.topics:
         assert t.describe("zh") and t.describe("en") and t.categories
+
+
+# ---- hygiene: queries that parse but say something else -----------------------------------------
+
+NERF = Paper(
+    id="2606.00001",
+    title="Relightable NeRF Avatars",
+    abstract="Neural radiance fields for avatars in the metaverse; the head is talking while we survey methods.",
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "kind", "word", "read", "fix"),
+    [
+        ("nerf or 3dgs", "lowercase_op", "or", "all:nerf AND all:or AND all:3dgs", "nerf OR 3dgs"),
+        ("a or b or c", "lowercase_op", "or", "all:a AND all:or AND all:b AND all:or AND all:c", "a OR b OR c"),
+        ("ti:(head or face)", "lowercase_op", "or", "ti:head AND ti:or AND ti:face", "ti:(head OR face)"),
+        ("avatar andnot survey", "lowercase_op", "andnot", "all:avatar AND all:andnot AND all:survey", "avatar ANDNOT survey"),
+        ("or nerf", "lowercase_op", "or", "all:or AND all:nerf", None),  # no rewrite parses: an example instead
+        ("avatar AND NOT survey", "and_not", "AND NOT", "all:avatar AND all:NOT AND all:survey", "avatar ANDNOT survey"),
+        ("avatar and not survey", "and_not", "and not", "all:avatar AND all:and AND all:not AND all:survey", "avatar ANDNOT survey"),
+        ("avatar NOT survey", "bare_not", "NOT", "all:avatar AND all:NOT AND all:survey", "avatar ANDNOT survey"),
+        ("NOT survey", "bare_not", "NOT", "all:NOT AND all:survey", None),
+        ("avatar OR NOT survey", "bare_not", "NOT", "all:avatar OR (all:NOT AND all:survey)", None),
+        ("ti:avatar,ti:metaverse", "comma", "ti:avatar,ti:metaverse", 'ti:"avatar,ti:metaverse"', "ti:avatar OR ti:metaverse"),
+        ("ti:avatar,metaverse AND cat:cs.CV", "comma", "ti:avatar,metaverse", "ti:avatar,metaverse AND cat:cs.CV",
+         "(ti:avatar OR ti:metaverse) AND cat:cs.CV"),
+        ("avatar, metaverse", "comma", "avatar,", "all:avatar, AND all:metaverse", "avatar OR metaverse"),
+        ("abs:“talking head”", "curly_quotes", "“", "abs:“talking AND all:head”", 'abs:"talking head"'),
+        ("ti:‘gaussian avatar’ Hawking’s", "curly_quotes", "‘", "ti:‘gaussian AND all:avatar’ AND all:Hawking’s",
+         'ti:"gaussian avatar" Hawking’s'),  # an apostrophe stays one
+    ],
+)  # fmt: skip
+def test_lint_says_what_was_read_and_how_to_write_it(query: str, kind: str, word: str, read: str, fix: str | None) -> None:
+    (warning,) = lint_query(query)
+    assert (warning.kind, warning.word, warning.read, warning.fix) == (kind, word, read, fix)
+    assert parse_query(query).api == read  # the parser's reading is unchanged: the lint only explains it
+    if fix is not None:
+        assert parse_query(fix)  # what it suggests parses
+    line = warning.message
+    assert "\n" not in line and read in line and (fix or "e.g. ") in line
+    zh = warning.text("zh")
+    assert "实际读作" in zh and read in zh
+
+
+def test_the_defects_are_real_and_the_fixes_find_the_paper() -> None:
+    """Each warned query misses (or wrongly takes) a paper its writer meant; its fix does not."""
+    cases = {
+        "nerf or 3dgs": True,  # wanted: needs the word "or" as read
+        "ti:avatar,ti:metaverse": True,  # wanted: one phrase in the title as read
+        "avatar AND NOT benchmark": True,  # wanted: needs the word "not" as read
+        "abs:“talking head”": False,  # not wanted (no such phrase): two loose words as read
+    }
+    for query, wanted in cases.items():
+        (warning,) = lint_query(query)
+        assert parse_query(query).matches(NERF) is not wanted, query
+        assert warning.fix is not None and parse_query(warning.fix).matches(NERF) is wanted, query
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['ti:"gaussian avatar" OR abs:"head avatar"', "ti:or", 'abs:"nerf or 3dgs"', "1,000 points", "ti:avatar ANDNOT abs:survey",
+     "Talking Head Generation", "元宇宙/虚拟人", 'ti:(broken'],
+)  # fmt: skip
+def test_lint_is_quiet_on_good_and_broken_queries(query: str) -> None:
+    assert lint_query(query) == []
+
+
+def test_tidy_straightens_curly_quotes_and_says_so() -> None:
+    assert straighten_quotes("“a” ‘b’ Hawking’s „c“") == '"a" "b" Hawking’s "c"'
+    text, warnings = tidy_query("abs:“talking  head” or ti:avatar")
+    assert text == 'abs:"talking head" or ti:avatar'
+    assert [w.kind for w in warnings] == ["curly_fixed", "lowercase_op"]
+    assert warnings[0].message == 'ℹ️ curly quotes (“ ” ‘ ’) were read as straight quotes: abs:"talking head" or ti:avatar'
+    assert warnings[1].fix == 'abs:"talking head" OR ti:avatar'
+    assert tidy_query("ti:avatar") == ("ti:avatar", [])
+
+
+_PIECES = ["a", "b", " ", "(", ")", '"', ":", ",", "“", "”", "‘", "’", "or ", "and ", "not ", "NOT ", "AND ", "OR ",
+           "ANDNOT ", "ti:", "abs:", "1,0", "*"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=14).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_lint_never_fails_and_its_fixes_parse_and_settle(query: str) -> None:
+    for warning in lint_query(query):
+        assert warning.text("zh") and "\n" not in warning.message
+        if warning.fix is not None:
+            assert parse_query(warning.fix)
+            assert warning.kind not in [w.kind for w in lint_query(warning.fix)]

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bench.relevance import load_labels, recall_precision
+from bench.relevance import load_labels, recall_precision, store_day
 from bot.core import Paperbot
 from bot.errors import BadInterest, UnknownTopic
 from bot.match import judge, score_papers
-from bot.models import Announcement, Paper
+from bot.models import Paper
 from bot.settings import Settings
-from bot.store import Store
 from bot.topics import Catalogue
 from tests.conftest import shared_path
 from tests.fakes.gemini import FakeGemini
@@ -103,15 +102,6 @@ def test_plain_text_interests() -> None:
         cat.subscription("虚拟人类")  # a short Chinese name is a topic typo, not an interest
 
 
-def store_day(settings: Settings, day: date, papers: list[Paper]) -> None:
-    for p in papers:
-        p.announced, p.announce_type = day, "new"
-    store = Store(settings.db_path)
-    store.upsert_papers(papers)
-    store.record_announcement(Announcement(day, ("cs.CV",), len(papers), "test"), [(p.id, "new") for p in papers])
-    store.close()
-
-
 async def test_the_model_judges_near_the_line_in_bounded_cached_batches(settings: Settings, labelled) -> None:
     """Real google-genai against the fake Gemini: ⌈candidates/20⌉ requests per topic however many
     chats ask, none again (cached per paper, topic and model), verdicts applied."""
@@ -170,5 +160,9 @@ def test_paperbot_match_json_and_explain(tmp_path: Path, settings: Settings, lab
     explain = run_cli(tmp_path, "match", "虚拟人", "--date", "2026-06-24", "--explain", "2606.24232")
     assert explain.returncode == 0, explain.stderr
     assert "FiCA" in explain.stdout and "taken (" in explain.stdout
+    warned = run_cli(tmp_path, "match", "nerf or 3dgs", "--date", "2026-06-24")
+    assert warned.returncode == 0 and "Warning:" in warned.stderr and "OR" in warned.stderr
+    quiet = run_cli(tmp_path, "match", "about: hair and hairstyle modelling", "--date", "2026-06-24")
+    assert quiet.returncode == 0 and "Warning:" not in quiet.stderr  # an interest is words, not a query
     bad = run_cli(tmp_path, "match", "about: things", "--date", "2026-06-24")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "too vague" in bad.stderr

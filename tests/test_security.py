@@ -46,11 +46,11 @@ from bot.deliver import deliver_digest
 from bot.harvest import listing_day_for
 from bot.i18n import t
 from bot.ids import find_arxiv_ids, parse_arxiv_id
-from bot.query import parse_query
 from bot.settings import Settings, parse_hhmm, parse_zone
 from bot.store import Store
 from bot.telegram_bot import FloodLimits, TelegramBot
 from bot.telegram_render import tt
+from bot.topics import Catalogue
 from tests.fakes.discord import MANAGE_CHANNELS, FakeDiscord, embed_chars
 from tests.fakes.gemini import EN_SUMMARY, FakeGemini
 from tests.fakes.server import serve, stop_process
@@ -571,7 +571,8 @@ def _parses(fn: Callable[[str], Any], text: str) -> bool:
 @pytest.fixture
 def hostile_cfg(cfg: Settings, arxiv: Any) -> Settings:  # noqa: F811
     listing(arxiv, DAY, pdfs=False)
-    return cfg.model_copy(update={"default_lang": "en", "figure_policy": "none"})
+    # one admin sends every generated command: no per-person throttle (tests/test_chat_integrity.py has it)
+    return cfg.model_copy(update={"default_lang": "en", "figure_policy": "none", "commands_per_user_per_minute": 0})
 
 
 def test_generated_summarize_and_dm_text(hostile_cfg: Settings, tg: FakeTelegram) -> None:  # noqa: F811
@@ -637,7 +638,7 @@ def test_generated_subscribe_and_settime(hostile_cfg: Settings, tg: FakeTelegram
             subs = runner.store(Store.subscriptions, "telegram", chat)
             if reply.visible.startswith("✅"):
                 (sub,) = subs
-                parse_query(sub["query"])  # what was stored is a query that parses
+                Catalogue.load().matcher(sub["topic"], sub["query"])  # a query that parses, or an interest
             else:
                 assert subs == [] and runner.store(Store.get_chat, "telegram", chat) is None
             seen["subscribe"] += 1

@@ -201,7 +201,7 @@ async def test_gemini_summary_sends_schema_and_inline_pdf(
 
     s = await summarizer.summarize(PAPER, "zh", pdf)
 
-    assert s.source == "gemini:gemini-test-flash" and not s.extractive
+    assert s.model == "gemini:gemini-test-flash" and s.source == "pdf" and not s.extractive
     assert s.language == "zh" and s.summary == ZH_SUMMARY["summary"]
     assert 3 <= len(s.key_takeaways) <= 7
     [req] = gemini.generate_calls
@@ -358,7 +358,7 @@ async def test_invalid_json_gets_one_repair_request(
     assert not s.extractive and s.summary == ZH_SUMMARY["summary"]
     first, repair = gemini.generate_calls
     assert "not valid JSON" in repair.text_parts() and '{"summary": "truncated' in repair.text_parts()
-    assert first.inline_pdfs() and repair.inline_pdfs() == []  # the repair does not pay for the PDF again
+    assert first.inline_pdfs() and repair.inline_pdfs() == first.inline_pdfs()  # the repair keeps the paper
     assert repair.json["generationConfig"]["responseMimeType"] == "application/json"
     assert [c["kind"] for c in calls(store)] == ["summarize", "repair"]
 
@@ -368,7 +368,7 @@ async def test_invalid_twice_falls_back_to_extractive(make: Factory, gemini: Fak
     s = await make(**with_gemini(gemini)).summarize(PAPER, "en", pdf)
 
     assert s.extractive and len(gemini.generate_calls) == 2
-    assert s.summary.startswith("Batch Normalization (BN) is a milestone")
+    assert s.summary.startswith("We present Group Normalization")  # the contribution, not the background
 
 
 async def test_an_answer_in_the_wrong_language_is_repaired(
@@ -427,7 +427,7 @@ async def test_openai_summary_asks_for_json_and_sends_the_trimmed_text(
 
     s = await summarizer.summarize(PAPER, "en", pdf)
 
-    assert s.source == "openai:deepseek-test" and s.summary == EN_SUMMARY["summary"]
+    assert s.model == "openai:deepseek-test" and s.source == "pdf" and s.summary == EN_SUMMARY["summary"]
     [req] = oai.chat_calls
     assert req.path == "/v1/chat/completions" and req.headers["Authorization"] == "Bearer test-key"
     assert req.json["model"] == "deepseek-test"
@@ -472,7 +472,26 @@ async def test_openai_invalid_json_is_repaired_and_fenced_json_accepted(
 
     assert not s.extractive and s.summary == ZH_SUMMARY["summary"]
     _, repair = oai.chat_calls
-    assert "not valid JSON" in user_text(repair) and "MARKER_INTRO" not in user_text(repair)
+    assert "not valid JSON" in user_text(repair) and "MARKER_INTRO" in user_text(repair)  # the repair keeps the paper
+
+
+async def test_openai_gets_max_tokens_ollama_its_context_and_a_blank_answer_is_retried_with_the_paper(
+    make: Factory, oai: FakeOpenAI, pdf: Path
+) -> None:
+    oai.queue += [FakeOpenAI.reply("")]  # DeepSeek documents blank answers in JSON mode
+    ollama = make(**with_openai(oai, openai_base_url=f"{oai.url}/ollama/v1", llm_input_token_budget=8000))
+    s = await ollama.summarize(PAPER, "en", pdf)
+
+    assert not s.extractive and s.source == "pdf"
+    blank, repair = oai.chat_calls
+    for req in (blank, repair):
+        assert req.json["max_tokens"] >= 4096  # room for every field at its limit: never cut
+        sent = sum(estimate_tokens(m["content"]) for m in req.json["messages"])
+        num_ctx = req.json["options"]["num_ctx"]
+        assert num_ctx >= sent + req.json["max_tokens"] and num_ctx % 1024 == 0  # nothing of the input dropped
+    assert "MARKER_METHOD" in user_text(repair)  # the repair has the paper, not only the blank answer
+    await make(**with_openai(oai)).summarize(PAPER, "zh", pdf)
+    assert "options" not in oai.chat_calls[-1].json and oai.chat_calls[-1].json["max_tokens"] >= 4096
 
 
 async def test_an_unreadable_pdf_still_gets_a_model_summary(
@@ -552,11 +571,10 @@ def test_extractive_summary_from_a_real_looking_abstract() -> None:
 
     assert s.extractive
     assert 0 < len(s.summary) <= 100 and "\n" not in s.summary
-    assert s.summary.startswith("Batch Normalization (BN) is a milestone technique")
+    assert s.summary == "We present Group Normalization (GN) as a simple alternative to BN."
     assert 3 <= len(s.key_takeaways) <= 7
-    assert any("10.6%" in t for t in s.key_takeaways)  # numbers and "we present" make strong sentences
-    assert any("we present Group Normalization" in t for t in s.key_takeaways)
-    assert "we present Group Normalization" in s.method and "10.6%" in s.results
+    assert any("10.6%" in t for t in s.key_takeaways)  # numbers make strong sentences
+    assert s.background.startswith("Batch Normalization (BN) is a milestone")
     assert "However" in s.past_methods
     assert all(
         len(getattr(s, k)) <= 600 for k in ("background", "past_methods", "method", "results", "conclusion")
@@ -611,19 +629,20 @@ def test_check_reports_problems() -> None:
 
 
 def test_summary_markdown_follows_the_old_blog() -> None:
-    s = Summary(**ZH_SUMMARY, language="zh", source="gemini:gemini-2.5-flash")
+    s = Summary(**ZH_SUMMARY, language="zh", source="pdf", model="gemini:gemini-2.5-flash")
     md = summary_markdown(PAPER, s, "zh")
 
     assert md.startswith(
-        "## Group Normalization\n\n**Authors:Yuxin Wu, Kaiming He**\n\nBatch Normalization (BN)"
-    )
+        "## Group Normalization\n\n**组归一化**\n\n**Authors:Yuxin Wu, Kaiming He**\n\nBatch Normalization (BN)"
+    )  # the Chinese title under the English one
+    assert md.endswith("*AI 总结 · gemini-2.5-flash*\n")
     assert "[PDF](https://arxiv.org/pdf/1803.08494v3) v3: IJCV version" in md
     assert f"**Summary**\n{ZH_SUMMARY['summary']}\n" in md
     assert "**Key Takeaways**\n- 批归一化" in md
     for heading in ("研究背景", "过去的方法及问题", "研究方法", "任务与性能", "结论"):
         assert f"- **{heading}**：" in md
     assert "摘录" not in md
-    en = summary_markdown(PAPER, Summary(**EN_SUMMARY, language="en", source="openai:x"), "en")
+    en = summary_markdown(PAPER, Summary(**EN_SUMMARY, language="en", source="pdf", model="openai:x"), "en")
     assert "- **Earlier methods and their problems**: " in en and "- **Tasks and performance**: " in en
 
 

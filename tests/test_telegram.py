@@ -50,7 +50,8 @@ AVATAR = "元宇宙/虚拟人"
 # ---- a listing day and its PDFs ------------------------------------------------------------------
 
 LONG = " ".join(
-    f"Sentence {i} explains that our animatable avatar method improves fidelity by a wide margin on benchmark {i}."
+    f"Sentence {i} explains that our animatable avatar method improves fidelity by a wide margin on benchmark {i}, "
+    f"while keeping the rendering cost of the avatar below that of every earlier talking-avatar method on it."
     for i in range(1, 15)
 )
 PAPERS: list[dict[str, Any]] = [
@@ -193,9 +194,12 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         (summary,) = await reply_to(tg, DM_USER, DM_USER, "what about https://arxiv.org/abs/2606.30003v1 ?",
                                     settle=lambda r: r[0].edits > 0)  # fmt: skip
         assert summary.visible.startswith("Codec Avatar Compression for Telepresence")
-        assert "Ada Lovelace, Alan Turing, Grace Hopper 等" in summary.visible  # default language zh
-        assert "💡" in summary.visible and "1. " in summary.visible
-        assert [b["callback_data"] for b in summary.buttons] == ["full:2606.30003"]
+        assert "Ada Lovelace, Alan Turing, Grace Hopper, Edsger Dijkstra" in summary.visible
+        # the whole summary at once (default language zh), with its id and links, marked as extracted
+        assert "一句话总结 〔摘录〕" in summary.visible and "1. " in summary.visible and "关键词" in summary.visible
+        assert "arXiv:2606.30003 · abs · PDF" in summary.visible
+        assert summary.visible.endswith("（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）")
+        assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # nothing to repeat: no Full button
         # garbage gets one sentence, no status line, nothing edited
         (bad,) = await reply_to(tg, DM_USER, DM_USER, "/summarize not-a-paper")
         assert "不是 arXiv 编号或链接" in bad.visible and bad.edits == 0
@@ -206,7 +210,7 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         assert tg.count("editMessageText", 400) == 0
         # the albums' "Full summary" deep link: /start full-<id> answers with the structured summary
         full = await reply_to(tg, DM_USER, DM_USER, "/start full-2606_30003")
-        assert full[0].visible.startswith("Codec Avatar Compression for Telepresence") and "研究方法" in "".join(m.visible for m in full)
+        assert full[0].visible.startswith("Codec Avatar Compression for Telepresence") and "关键词" in "".join(m.visible for m in full)
 
 
 async def test_subscribe_admins_only_and_bad_queries_store_nothing(cfg: Settings, tg: FakeTelegram) -> None:
@@ -270,6 +274,31 @@ async def test_subscribe_admins_only_and_bad_queries_store_nothing(cfg: Settings
         assert oops.visible == "出了点问题，请稍后再试。"
 
 
+async def test_subscribe_warns_about_a_query_that_reads_otherwise(cfg: Settings, tg: FakeTelegram) -> None:
+    """The subscription is made as typed, and the reply says what was read and how to write it."""
+    tg.add_group(GROUP, admins=(ADMIN,))
+    tg.add_user(ADMIN, "Admin")
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})) as (core, _bot):
+        (lower,) = await reply_to(tg, GROUP, ADMIN, "/subscribe nerf or 3dgs")
+        assert lower.visible.splitlines() == [
+            "✅ Subscribed to nerf or 3dgs",
+            "⚠️ lowercase “or” is read as a word to search for, not an operator "
+            "(read as: all:nerf AND all:or AND all:3dgs); operators are in capitals: nerf OR 3dgs",
+        ]
+        (plain,) = await reply_to(tg, GROUP, ADMIN, "/subscribe nerf OR 3dgs")
+        assert plain.visible == "✅ Subscribed to nerf OR 3dgs"  # nothing to say
+        await reply_to(tg, GROUP, ADMIN, "/lang zh")
+        (curly,) = await reply_to(tg, GROUP, ADMIN, "/subscribe abs:“talking head” AND NOT survey")
+        assert curly.visible.splitlines() == [
+            '✅ 已订阅：abs:"talking head" AND NOT survey',
+            'ℹ️ 弯引号（“ ” ‘ ’）已按直引号处理：abs:"talking head" AND NOT survey',
+            '⚠️ “AND NOT” 会搜索单词 “not”（实际读作：abs:"talking head" AND all:NOT AND all:survey）；'
+            'arXiv 的排除运算符是一个词 ANDNOT：abs:"talking head" ANDNOT survey',
+        ]
+        subs = await core.store.run(Store.subscriptions, "telegram", str(GROUP))
+        assert sorted(s["query"] for s in subs) == ['abs:"talking head" AND NOT survey', "nerf OR 3dgs", "nerf or 3dgs"]
+
+
 # ---- digests --------------------------------------------------------------------------------------
 
 
@@ -297,7 +326,7 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         caption = photo1.visible
         assert caption.startswith("Animatable Gaussian Avatars from Monocular Video\nAda Lovelace, Alan Turing, Grace Hopper et al.\nCVPR 2026")
         assert "💡" in caption and "\n1. " in caption and utf16_len(caption) <= 1024
-        assert [b["callback_data"] for b in photo1.buttons] == ["v+:2606.30001", "v-:2606.30001", "full:2606.30001"]
+        assert [b["callback_data"] for b in photo1.buttons] == ["v+:2606.30001", "v-:2606.30001", "full:2606.30001", "abs:2606.30001"]
         # the long one: the photo keeps a short caption, the text follows as one message with the buttons
         long_msgs = paper_messages(tg, GROUP, "2606.30002")
         assert [m.method for m in long_msgs] == ["sendPhoto", "sendMessage"]
@@ -306,10 +335,10 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         assert "&amp; &lt;Faces&gt;" in long_msgs[0].html
         text = long_msgs[1]
         assert "💡" in text.visible and text.reply_to == long_msgs[0].message_id and utf16_len(text.visible) > 1024
-        assert [b["callback_data"] for b in text.buttons] == ["v+:2606.30002", "v-:2606.30002", "full:2606.30002"]
+        assert [b["callback_data"] for b in text.buttons] == ["v+:2606.30002", "v-:2606.30002", "full:2606.30002", "abs:2606.30002"]
         # one figure: one photo, caption and buttons on it
         (photo,) = paper_messages(tg, GROUP, "2606.30003")
-        assert photo.method == "sendPhoto" and len(photo.buttons) == 3 and "💡" in photo.visible
+        assert photo.method == "sendPhoto" and len(photo.buttons) == 4 and "💡" in photo.visible
         # no PDF, no figures: one text message
         (plain,) = paper_messages(tg, GROUP, "2606.30004")
         assert plain.method == "sendMessage" and plain.buttons
@@ -328,7 +357,9 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         # Full summary: the structured summary, split only between paragraphs
         tg.press(GROUP, ADMIN, text.message_id, "full:2606.30002")
         full = await until(lambda: [p for p in replies(tg, GROUP, nothing.message_id) if p.reply_to == text.message_id])
-        assert "Summary" in full[0].visible and "Key takeaways" in full[0].visible
+        # … without repeating the card above it: its sections, in folded blockquotes
+        assert "Key takeaways" not in "".join(m.visible for m in full) and "Results [extract]" in full[0].visible
+        assert "<blockquote expandable>" in full[0].html
         assert all(utf16_len(m.visible) <= 4096 for m in full)
         assert "extracted from the abstract" in full[-1].visible
         # another chat gets the same day by file id, without uploads
@@ -366,9 +397,10 @@ async def test_overflow_goes_out_as_a_linked_list(cfg: Settings, tg: FakeTelegra
         assert result.sent == 4
         *_, overflow = tg.in_chat(GROUP)
         assert overflow.visible.startswith("2 more papers")
-        cards = {pid for pid in AVATAR_IDS if any(f"arxiv.org/abs/{pid}" in p.html for p in tg.in_chat(GROUP)[1:-1])}
-        assert len(cards) == 2  # the two best as cards, the other two in the list
-        assert all(f"https://arxiv.org/abs/{pid}" in overflow.html for pid in set(AVATAR_IDS) - cards)
+        shown = [pid for pid in AVATAR_IDS if any(m is not overflow for m in paper_messages(tg, GROUP, pid))]
+        assert len(shown) == 2  # the two most relevant; the others are linked in the list
+        for pid in set(AVATAR_IDS) - set(shown):
+            assert f"https://arxiv.org/abs/{pid}" in overflow.html
         assert sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS
 
 
@@ -424,7 +456,7 @@ async def test_retry_after_is_honoured(cfg: Settings, tg: FakeTelegram) -> None:
 async def test_flood_limits_are_kept_in_a_busy_group(cfg: Settings, tg: FakeTelegram) -> None:
     """25 replies in one group: at most 20 a minute and one a second there, with no 429."""
     tg.add_group(GROUP, admins=(ADMIN,))
-    async with telegram(cfg):
+    async with telegram(cfg.model_copy(update={"commands_per_user_per_minute": 0})):  # one person's 25: no throttle
         first = tg.send_text(GROUP, ADMIN, "/help")
         for _ in range(24):
             tg.send_text(GROUP, ADMIN, "/subscriptions")
@@ -484,7 +516,12 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
             assert answer.visible.startswith("Animatable Gaussian Avatars from Monocular Video\n\nQ: Which datasets?\n\n")
             assert len(answer.visible.split("\n\n", 2)[2]) > 10
             (summary,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
-            assert "💡" in summary.visible and "extracted from the abstract" not in summary.visible
+            # the whole structured summary: its headings, and who wrote it from what (no PDF here)
+            for heading in ("Summary", "Key takeaways", "Background", "Method", "Results", "Conclusion", "Keywords"):
+                assert f"\n{heading}\n" in summary.visible, heading
+            assert summary.visible.endswith("AI summary · gemini-2.5-flash · from the abstract only (no PDF yet; rewritten once it is there)")
+            assert "<blockquote expandable>" in summary.html and "extracted from the abstract" not in summary.visible
+            assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # all on screen: no Full button
             calls = len(llm.generate_calls)
             # the allowance (2 an hour) is used up: a third model call is refused …
             (limited,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
@@ -494,7 +531,7 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
             (again,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003")  # cached: one message, no status
             assert again.visible == summary.visible and again.edits == 0
             (other,) = await reply_to(tg, GROUP, MEMBER + 1, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
-            assert "💡" in other.visible
+            assert "AI summary · gemini-2.5-flash" in other.visible
 
 
 # ---- the real wiring: webhook, run(), `paperbot run` killed mid-digest ------------------------------
@@ -558,6 +595,12 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     first = {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS}
     assert sorted(first.values()) == [0, 0, 1, 1]
     assert len(ledger(settings.db_path, GROUP)) == 2
+    store = Store(settings.db_path)
+    try:  # the ledger knows which message was in flight at the kill: the held one, the one that may repeat
+        flying = store.in_flight("telegram", str(GROUP))
+        assert flying is not None and first.get(flying["item"]) == 0
+    finally:
+        store.close()
     # the process comes back (in-process this time: run() is what `paperbot run` calls)
     stop = asyncio.Event()
     runner = asyncio.create_task(run(settings, stop))
@@ -569,6 +612,11 @@ async def test_paperbot_run_killed_mid_digest_then_restarted(cfg: Settings, tg: 
     assert {pid: len(paper_messages(tg, GROUP, pid)) for pid in AVATAR_IDS} == dict.fromkeys(AVATAR_IDS, 1)
     assert sum(1 for p in tg.in_chat(GROUP) if "📚" in p.visible) == 1
     assert sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS
+    store = Store(settings.db_path)
+    try:
+        assert store.in_flight("telegram", str(GROUP)) is None
+    finally:
+        store.close()
 
 
 def test_visible_length_counts_what_telegram_counts() -> None:
@@ -596,3 +644,77 @@ async def test_a_text_telegram_cannot_parse_goes_out_plain(cfg: Settings, tg: Fa
         assert sorted(ledger(settings.db_path, chat)) == AVATAR_IDS
         assert all(paper_messages(tg, chat, pid) for pid in AVATAR_IDS)
     assert tg.in_chat(GROUP)[0].visible.startswith("📚")  # the plain header
+
+
+async def test_why_says_for_each_topic_whether_the_digest_takes_a_paper(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    subscribe_directly(settings, GROUP, "3DGS")
+    async with telegram(settings) as (core, _bot):
+        await core.harvest()
+        [answer] = await reply_to(tg, GROUP, MEMBER, "/why 2606.30003")
+        head, *lines = answer.visible.splitlines()
+        assert head == "2606.30003 Codec Avatar Compression for Telepresence"
+        avatar = next(line for line in lines if line.startswith(f"• {AVATAR}: "))
+        gs = next(line for line in lines if line.startswith("• 3DGS: "))
+        assert avatar.startswith(f"• {AVATAR}: in the digest (") and "avatar" in avatar
+        assert gs.startswith("• 3DGS: not in the digest (") and "nothing in the title or abstract" in gs
+        [bad] = await reply_to(tg, GROUP, MEMBER, "/why not-an-id")
+        assert "is not an arXiv id or link" in bad.visible
+        [lonely] = await reply_to(tg, DM_USER, DM_USER, "/why 2606.30003")
+        assert "follows nothing yet" in lonely.visible
+
+
+async def test_subscribe_to_an_interest_in_words(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """A plain-text interest is followed by similarity; a Chinese one is refused without a model and
+    translated once (stored in English) with one (real google-genai against the fake Gemini)."""
+    from tests.fakes.gemini import INTEREST_EN, FakeGemini
+
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})) as (core, _bot):
+        (ok,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: codec avatars for telepresence")
+        assert ok.visible.startswith("✅ Subscribed to about: codec avatars for telepresence\nThis is an interest")
+        (vague,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: new methods")
+        assert vague.visible.startswith("That description is too vague")
+        (zh,) = await reply_to(tg, GROUP, ADMIN, "/subscribe about: 三维头发建模与发型生成")
+        assert zh.visible.startswith("Paper abstracts are in English")
+        topics = [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", str(GROUP))]
+        assert topics == ["about: codec avatars for telepresence"]
+        await core.harvest()
+        taken = await core.topic_papers(topics[0], topics[0], DAY)
+        assert [p.id for p in taken] == ["2606.30003"]  # "Codec Avatar Compression for Telepresence"
+    fake = FakeGemini()
+    with serve(fake.app()) as server:
+        settings = cfg.model_copy(update={"default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+                                          "gemini_base_url": server.url, "gemini_model": "gemini-test-flash"})  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            (zh,) = await reply_to(tg, GROUP, ADMIN, "/subscribe 三维头发建模与发型生成的方法")
+            assert zh.visible.startswith(f"✅ Subscribed to about: {INTEREST_EN}")
+            (member,) = await reply_to(tg, GROUP, MEMBER, "/subscribe 三维头发建模与发型生成的论文")
+            assert "only the chat's administrators" in member.visible
+        assert len(fake.generate_calls) == 1  # translated once, and never for a refused member
+
+
+async def test_code_links_from_the_abstract_and_the_abstract_on_demand(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    arxiv.add_paper({
+        "id": "2606.31001", "title": "Relightable Gaussian Head Avatars",
+        "summary": "Head avatars from phone videos cannot be relit. We propose RelightHead, a relightable "
+                   "Gaussian head avatar. It renders at 90 fps and improves PSNR by 2 dB. Code and models are "
+                   "available at https://github.com/ada/relighthead and https://huggingface.co/ada/relighthead.",
+        "authors": ["Ada Lovelace"], "categories": ["cs.CV"], "comment": "Project page: https://ada.github.io/relighthead/",
+    })  # fmt: skip
+    tg.add_user(DM_USER)
+    async with telegram(cfg.model_copy(update={"default_lang": "en"})):
+        (summary,) = await reply_to(tg, DM_USER, DM_USER, "/summarize 2606.31001", settle=lambda r: r[0].edits > 0)
+        assert '<a href="https://github.com/ada/relighthead">Code</a>' in summary.html
+        assert '<a href="https://huggingface.co/ada/relighthead">Model</a>' in summary.html
+        assert '<a href="https://ada.github.io/relighthead/">Project page</a>' in summary.html
+        assert '<a href="https://arxiv.org/pdf/2606.31001v1">PDF</a>' in summary.html and "arXiv:2606.31001" in summary.visible
+        assert "github.com" not in summary.visible.split("Summary", 1)[1]  # a link, not a sentence of the summary
+        tg.press(DM_USER, DM_USER, summary.message_id, "abs:2606.31001")
+        (abstract,) = await until(lambda: [p for p in replies(tg, DM_USER, summary.message_id) if p.reply_to == summary.message_id])
+        assert "Abstract\nHead avatars from phone videos cannot be relit." in abstract.visible
+        assert "<blockquote expandable>" in abstract.html

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
-from bot.match import match
+from bot.match import match, score_papers
 from bot.models import Paper
 from bot.topics import Catalogue
 from tests.conftest import shared_path
@@ -29,7 +29,7 @@ def old_blog_pool() -> tuple[dict[str, Paper], dict[str, set[str]]]:
     return papers, topics
 
 
-def test_virtual_humans_matches_all_old_blog_picks_and_none_of_the_others() -> None:
+def test_virtual_humans_keyword_query_matches_all_old_blog_picks_and_none_of_the_others() -> None:
     papers, topics = old_blog_pool()
     assert len(topics) == 48 and set(topics) <= set(papers)
     query = Catalogue.load().resolve("虚拟人").query
@@ -37,6 +37,21 @@ def test_virtual_humans_matches_all_old_blog_picks_and_none_of_the_others() -> N
     picks = {i for i, t in topics.items() if "元宇宙/虚拟人" in t}
     assert len(picks) == 5 and picks <= hits
     assert hits - picks == set()  # none of the other 43 papers
+
+
+def test_virtual_humans_matcher_takes_the_old_blogs_picks_and_its_talking_heads() -> None:
+    """The scored topic takes what the old blog posted under 元宇宙/虚拟人, and what CRITERIA.md
+    adds to it: the talking heads it posted under their own topic, and other human work."""
+    papers, topics = old_blog_pool()
+    topic = Catalogue.load().resolve("虚拟人")
+    verdicts = score_papers([papers[i] for i in topics], [topic.matcher()])[topic.name]
+    taken = {v.paper_id for v in verdicts if v.taken}
+    picks = {i for i, t in topics.items() if "元宇宙/虚拟人" in t}
+    talking = {i for i, t in topics.items() if "Talking Head Generation" in t}
+    assert picks <= taken
+    assert len(taken & talking) >= 0.8 * len(talking)
+    for pid in taken - picks - talking:
+        assert re.search(r"human|avatar|face|body|person", papers[pid].title + papers[pid].abstract, re.I), papers[pid].title
 
 
 def test_virtual_humans_on_real_listing_days() -> None:

@@ -97,7 +97,10 @@ def system_prompt() -> str:
 
 def batch_prompt(matcher: Matcher, papers: Sequence[Paper]) -> str:
     about = matcher.description_text or matcher.topic
-    parts = [f"Topic: {matcher.topic}\nWhat subscribers want: {about}\n\nPapers:"]
+    parts = [f"Topic: {matcher.topic}\nWhat subscribers want: {about}"]
+    if matcher.exemplars:
+        parts.append("Papers they wanted before: " + "; ".join(matcher.exemplars))
+    parts.append("\nPapers:")
     for p in papers:
         abstract = " ".join(p.abstract.split())[:ABSTRACT_CHARS]
         parts.append(f"\n[{p.id}] {' '.join(p.title.split())}\n{abstract}")
@@ -144,3 +147,17 @@ async def settle(core: Paperbot, matcher: Matcher, papers: Sequence[Paper], verd
         score = max(v.score, 0.75) if ok else min(v.score, 0.25)
         out.append(replace(v, taken=ok, score=score, why=why, judged="yes" if ok else "no"))
     return out
+
+
+class Interest(BaseModel):
+    english: str = Field(description="The research interest as a short English phrase, in the field's usual terms.")
+
+
+async def translate_interest(core: Paperbot, text: str) -> str:
+    """A Chinese ``/subscribe`` interest in English, once (the subscription stores the result)."""
+    system = (
+        "Translate this research interest into one short English phrase that a researcher of the field "
+        'would write, using its usual technical terms. Answer with JSON: {"english": "..."}.'
+    )
+    reply = await core.summarizer.complete_json("interest", system=system, prompt=text, schema=Interest)
+    return " ".join(reply.english.split())[:300]

@@ -64,6 +64,7 @@ class Matcher:
     concepts: tuple[Concept, ...] = ()
     description: Description | None = None
     description_text: str = ""
+    exemplars: tuple[str, ...] = ()
     threshold: float = 1.0
     keyword_bonus: float = 1.0
     similarity_weight: float = 0.0

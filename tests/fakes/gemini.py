@@ -36,6 +36,7 @@ ZH_SUMMARY: dict[str, Any] = {
     "results": "在ImageNet上用ResNet-50训练时，批量为每卡2张图，GN的top-1误差比BN低10.6%；在COCO检测与分割上也优于BN。",
     "conclusion": "GN是BN的有效替代，在小批量场景下表现稳定，可推广到多种视觉任务。",
     "keywords": ["GroupNorm", "归一化", "小批量训练"],
+    "title_zh": "组归一化",
 }
 
 EN_SUMMARY: dict[str, Any] = {
@@ -139,6 +140,7 @@ class ScriptedFake:
             self.in_flight -= 1
 
 
+INTEREST_EN = "3D hair modelling and hairstyle generation"  # the fake's translation of any interest
 JUDGE_YES = re.compile(r"avatar|talking|human|face|gaussian splatting", re.I)
 
 
@@ -214,7 +216,9 @@ class FakeGemini(ScriptedFake):
         """A valid summary in the asked language (JSON mode), else a short grounded answer."""
         config = rec.json.get("generationConfig", {}) if isinstance(rec.json, dict) else {}
         zh = wants_chinese(rec.text_parts())
-        if "relevance judge" in rec.text_parts():
+        if "Translate this research interest" in rec.text_parts():
+            text = json.dumps({"english": INTEREST_EN})
+        elif "relevance judge" in rec.text_parts():
             text = json.dumps(judge_verdicts(rec.text_parts()))
         elif config.get("responseMimeType") == "application/json":
             text = json.dumps(ZH_SUMMARY if zh else EN_SUMMARY, ensure_ascii=False)

@@ -69,6 +69,7 @@ class FakeOpenAI(ScriptedFake):
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/{prefix}/v1/chat/completions", self._chat)  # behind a path, as proxies put it
         return app
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

@@ -55,12 +55,14 @@ BOT_USER = {
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
 }
+ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: the sender of every anonymous admin's message
 MESSAGE_METHODS = {"sendmessage", "sendphoto", "sendmediagroup", "editmessagetext"}
 _ALLOWED_TAGS = {
     "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "blockquote",
     "tg-spoiler", "span", "tg-emoji",
 }  # fmt: skip
-_TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+\s*=\s*"[^"<>]*")*)\s*>')
+# attributes with a value (href="…") or bare, as Telegram takes <blockquote expandable>
+_TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:\s*=\s*"[^"<>]*")?)*)\s*>')
 _ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d{1,7}|#x[0-9a-fA-F]{1,6});")
 
 
@@ -266,21 +268,43 @@ class FakeTelegram:
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
-    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None, thread: int | None = None) -> int:
-        """A person writes ``text`` in a chat (in a forum, in topic ``thread``); returns the message id."""
-        user = self.users.get(user_id) or self.add_user(user_id)
+    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None, anonymous: bool = False,
+                  thread: int | None = None) -> int:
+        """A person writes ``text`` in a chat (in a forum, in topic ``thread``); returns the message
+        id. ``anonymous``: a group admin writing as the group (from GroupAnonymousBot, with the
+        group as sender_chat)."""
         mid = self._next_message_id(chat_id)
         self.from_people.add((chat_id, mid))
+        self._enqueue({"message": self._person_message(chat_id, mid, user_id, text, reply_to, anonymous, thread)})
+        return mid
+
+    def edit_text(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
+        """The person edits their message ``message_id``: Telegram sends it again as edited_message."""
+        msg = self._person_message(chat_id, message_id, user_id, text, None, False)
+        msg["edit_date"] = int(time.time())
+        self._enqueue({"edited_message": msg})
+
+    def _person_message(self, chat_id: int, mid: int, user_id: int, text: str, reply_to: int | None, anonymous: bool,
+                        thread: int | None = None) -> dict[str, Any]:
+        user = self.users.get(user_id) or self.add_user(user_id)
+        if anonymous:
+            user = {"id": ANONYMOUS_ADMIN, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
         msg: dict[str, Any] = {"message_id": mid, "date": int(time.time()), "chat": self.chat_json(chat_id), "from": user, "text": text}
         if thread:
             msg["message_thread_id"], msg["is_topic_message"] = thread, True
+        if anonymous:
+            msg["sender_chat"] = self.chat_json(chat_id)
+        entities = []
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
-            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(command)})
+        for m in re.finditer(r"(?<![\w/])@[A-Za-z][A-Za-z0-9_]{3,31}", text):  # @mentions, as Telegram marks them
+            entities.append({"type": "mention", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m.group())})
+        if entities:
+            msg["entities"] = entities
         if reply_to is not None:
             msg["reply_to_message"] = self.message(chat_id, reply_to).json(self)
-        self._enqueue({"message": msg})
-        return mid
+        return msg
 
     def press(self, chat_id: int, user_id: int, message_id: int, data: str) -> None:
         """A person taps an inline button with ``data`` under a bot message."""
@@ -309,6 +333,14 @@ class FakeTelegram:
             self.updates.append(update)
         if self._loop is not None and self._new_update is not None:
             self._loop.call_soon_threadsafe(self._new_update.set)
+
+    def flood(self, chat_id: int, seconds: float) -> None:
+        """Telegram's flood control for one chat: its messages get 429 (retry_after) for ``seconds``."""
+        self._blocked[chat_id] = time.monotonic() + seconds
+
+    def flooded_until(self, chat_id: int) -> float:
+        """When (time.monotonic(), like ``Call.at``) the chat's flood wait ends."""
+        return self._blocked.get(chat_id, 0.0)
 
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         self.faults.setdefault(method.lower(), []).append(ApiError(code, description, parameters or None))
