@@ -44,6 +44,7 @@ from .turns import ChatTurns
 
 if TYPE_CHECKING:
     from .figures import Figure, FigureWorkers
+    from .ranking import Ranker
     from .summarize import Summarizer, Summary
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,14 @@ def create_tables(store: Store) -> None:
     """The feature modules' tables (summaries, figures, the LLM allowance), created once when the
     core opens: later calls only read the schema, so no DDL ever runs while chats are being
     delivered, when it could meet the ledger connection's writes."""
-    from . import allowance, figures, summarize
+    from . import allowance, feedback, figures, summarize
     from .match import judge
 
     summarize.ensure_tables(store)
     judge.ensure_tables(store)
     figures.ensure_tables(store)
     allowance.ensure_tables(store)
+    feedback.ensure_tables(store)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Enriched:
     figures: list[Figure] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)  # code, data, project: from the paper's own text
+    note: str | None = None  # a line a chat's digest adds (a near miss, bot.ranking)
 
 
 class Paperbot:
@@ -114,6 +117,7 @@ class Paperbot:
         self._links: dict[str, tuple[bool, list[Link]]] = {}  # per paper version, whether the PDF was read
         self.deliveries = ChatTurns()  # one digest delivery per chat at a time (bot.deliver)
         self.throttle = CommandThrottle(settings.commands_per_user_per_minute)  # per person, every platform
+        self._ranker: Ranker | None = None
 
     async def __aenter__(self) -> Paperbot:
         await self.store.run(Store.sync_topics, [t.model_dump() for t in self.catalogue.topics])
@@ -131,6 +135,15 @@ class Paperbot:
             await asyncio.to_thread(self._figure_workers.close)
         await self.ledger.close()
         await self.store.close()
+
+    @property
+    def ranker(self) -> Ranker:
+        """Per-chat models from votes (:mod:`bot.ranking`), made on first use (scikit-learn)."""
+        if self._ranker is None:
+            from .ranking import Ranker
+
+            self._ranker = Ranker()
+        return self._ranker
 
     @property
     def summarizer(self) -> Summarizer:
@@ -196,6 +209,17 @@ class Paperbot:
             finally:
                 self._forget_days()
                 self._verdicts.clear()
+
+    @property
+    def harvesting(self) -> bool:
+        """A harvest is running (at start, after an announcement): a /digest now would find
+        yesterday's papers or none."""
+        return self._harvest_lock.locked()
+
+    async def harvested(self) -> None:
+        """Wait for the harvest in progress (if any) to end."""
+        async with self._harvest_lock:
+            pass
 
     async def latest_day(self) -> date | None:
         ann = await self.store.run(Store.last_announcement)

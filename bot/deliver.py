@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from . import ranking
+from .chat_settings import ChatSettings, local_today
 from .core import Enriched, Paperbot
+from .i18n import t
 from .models import Paper
 from .store import Store
 
@@ -72,7 +75,7 @@ class DigestResult:
     chat_id: str
     day: date | None
     sent: int = 0
-    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | running
+    status: str = "done"  # done | empty | nothing | no-subscriptions | gone | moved | deferred | running | not-today
     detail: str = ""
 
 
@@ -82,12 +85,21 @@ async def chat_info(bot: Paperbot, platform: str, chat_id: str) -> ChatInfo:
     return ChatInfo(
         platform=platform,
         chat_id=str(chat_id),
-        lang=row.get("lang") or s.default_lang,
+        lang=row.get("lang") or await parent_lang(bot, platform, row) or s.default_lang,
         timezone=row.get("timezone") or s.default_timezone,
         digest_time=row.get("digest_time") or s.digest_time,
         quiet=bool(row.get("quiet")),
         row=row,
     )
+
+
+async def parent_lang(bot: Paperbot, platform: str, row: dict[str, Any] | None) -> str | None:
+    """A thread's language when it has none of its own: its parent channel's (Discord threads)."""
+    parent = (row or {}).get("parent_id")
+    if not parent:
+        return None
+    found = await bot.store.run(Store.get_chat, platform, parent)
+    return (found or {}).get("lang") or None
 
 
 async def deliver_digest(
@@ -130,20 +142,26 @@ async def _deliver(bot: Paperbot, channel: Channel, chat_id: str, day: date, man
     topics = [s["topic"] for s in subs if not s["paused"]]
     if not topics:
         return DigestResult(chat.chat_id, day, status="no-subscriptions")
+    wants = ChatSettings.of(chat.row, bot.settings)
+    if not manual and not wants.digest_today(local_today(bot.clock(), chat.timezone)):
+        return DigestResult(chat.chat_id, day, status="not-today", detail=wants.days)
     try:
-        items = await bot.chat_papers(platform, chat.chat_id, day)
-        if not items:
+        # a weekly or weekday digest gathers every listing day of the past week it has not had
+        days = [day] if wants.days == "daily" else await _recent_days(bot, day)
+        digest = await ranking.chat_digest(bot, platform, chat.chat_id, days)
+        if not digest:
             ann = await bot.store.run(Store.get_announcement, day)
             already = run is not None and run["status"] in ("started", "done")
             if ann is not None and ann.count > 0 and not chat.quiet and not already:
                 await channel.send_empty(chat, day, topics)
             await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "done", "empty")
             return DigestResult(chat.chat_id, day, status="empty")
-        limit = bot.settings.digest_max_papers
-        papers = [p for p, _ in items]
-        rest = papers[limit:]
+        limit = wants.papers
+        cards = digest.shown[:limit]
+        rest = [p.paper for p in digest.shown[limit:]] + [p.paper for p in digest.below]
+        papers = [p.paper for p in cards] + rest
         # the messages in order: each ledger commit marks the next one in flight (Store.mark_in_flight)
-        order = [p.id for p in papers[:limit]] + (["list"] if rest else [])
+        order = [p.paper.id for p in cards] + (["list"] if rest else [])
         if run is None or not (run.get("header_sent") or run["status"] in ("started", "done")):
             await bot.ledger.run(Store.mark_in_flight, platform, chat.chat_id, "header", day)
             await channel.send_header(chat, day, topics, papers)
@@ -151,13 +169,14 @@ async def _deliver(bot: Paperbot, channel: Channel, chat_id: str, day: date, man
         else:
             await bot.ledger.run(Store.mark_in_flight, platform, chat.chat_id, order[0], day)
         sent = 0
-        for i, (paper, hit_topics) in enumerate(items[:limit]):
-            enriched = await bot.enrich(paper, chat.lang)
-            enriched.topics = hit_topics
+        for i, pick in enumerate(cards):
+            enriched = await bot.enrich(pick.paper, chat.lang, figures=wants.figures > 0)
+            enriched.topics = pick.topics
+            enriched.note = t("label.near_miss", chat.lang) if pick.near_miss else None
             ref = await channel.send_paper(chat, enriched)
             nxt = order[i + 1] if i + 1 < len(order) else None
             await bot.ledger.run(
-                Store.record_delivery, platform, chat.chat_id, [paper.id], day, hit_topics[0], ref, nxt
+                Store.record_delivery, platform, chat.chat_id, [pick.paper.id], day, pick.topics[0], ref, nxt
             )
             sent += 1
         if rest:
@@ -180,6 +199,12 @@ async def _deliver(bot: Paperbot, channel: Channel, chat_id: str, day: date, man
     except DeliveryDeferred as err:
         await bot.ledger.run(Store.set_digest_run, platform, chat.chat_id, day, "deferred", str(err)[:200])
         return DigestResult(chat.chat_id, day, status="deferred", detail=str(err))
+
+
+async def _recent_days(bot: Paperbot, day: date) -> list[date]:
+    """The listing days of the week up to ``day``, oldest first."""
+    days = await bot.store.run(Store.announcement_days)
+    return [d for d in days if 0 <= (day - d).days < 7] or [day]
 
 
 async def deliver_many(

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import logging
 import re
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,9 +35,11 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from . import chat_settings, feedback, roundup
 from . import discord_render as dr
+from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
-from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest
+from .deliver import ChatGone, ChatInfo, DeliveryDeferred, chat_info, deliver_digest, parent_lang
 from .errors import BadSetting, NeedsLLM, PaperbotError, Throttled
 from .health import PlatformHealth, brief
 from .i18n import error_text, t
@@ -56,6 +60,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 COMMANDS_HASH_KEY = "discord.commands_sha256.{app_id}"
 FULL_SUMMARY_ID = "paperbot:full:"
+VOTE_ID = "paperbot:vote:"
 READY_TIMEOUT = 60.0  # after this the platform is recorded as down while discord.py keeps trying
 # gateway close codes no reconnect fixes: authentication failed, bad shard/intents settings
 FATAL_CLOSE_CODES = {4004: "Discord refused DISCORD_BOT_TOKEN", 4013: "invalid intents", 4014: "privileged intents not enabled"}
@@ -84,6 +89,14 @@ ZH: dict[str, str] = {
     "Your question": "你的问题",
     "Why a paper is or is not in this channel's digest": "某篇论文为何（不）在本频道推送中",
     "on: silent on empty days; off: one short line": "on：没有新论文时不提示；off：发送一行提示",
+    "This channel's digest settings (change them with the options)": "本频道的推送设置（用选项修改）",
+    "Papers per digest as cards (1-20); the rest as a linked list": "每次推送的论文卡片数（1-20），其余以链接列表发送",
+    "Figures per paper (0-4)": "每篇论文的截图数（0-4）",
+    "on: card + summary sections; off: card only": "on：卡片 + 分节总结；off：仅卡片",
+    "daily, weekdays, or weekly on mon … sun": "每天、工作日，或每周的某一天",
+    "The weekly roundup of the most-liked papers": "每周精选：最受欢迎的论文",
+    "This channel's most-liked papers of the week or month": "本频道本周/本月最受欢迎的论文",
+    "week or month": "本周或本月",
 }
 
 
@@ -166,6 +179,31 @@ class FullSummaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pa
         await adapter.full_summary(interaction, self.paper_id)
 
 
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paperbot:vote:(?P<sign>up|down):(?P<pid>[\w./-]{4,40})"):
+    """👍 / 👎 under a digest paper, with the chat's counts; persistent across restarts. Anyone
+    in the channel may vote, once per paper (the same button again takes it back)."""
+
+    def __init__(self, sign: str, paper_id: str, count: int = 0) -> None:
+        emoji = "👍" if sign == "up" else "👎"
+        super().__init__(
+            discord.ui.Button(
+                label=str(count) if count else None, style=discord.ButtonStyle.secondary,
+                custom_id=f"{VOTE_ID}{sign}:{paper_id}", emoji=emoji,
+            )
+        )  # fmt: skip
+        self.sign, self.paper_id = sign, paper_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(match["sign"], match["pid"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        adapter: DiscordBot = interaction.client.paperbot  # type: ignore[attr-defined]
+        await adapter.vote(interaction, self.paper_id, feedback.UP if self.sign == "up" else feedback.DOWN)
+
+
 class _Client(discord.Client):
     """discord.Client with a back reference for the persistent button, and our tree."""
 
@@ -174,7 +212,7 @@ class _Client(discord.Client):
         self.paperbot = adapter
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(FullSummaryButton)
+        self.add_dynamic_items(FullSummaryButton, VoteButton)
 
     async def on_ready(self) -> None:
         await self.paperbot.gateway_changed(True)
@@ -379,6 +417,11 @@ class DiscordBot:
         row = await self.core.store.run(Store.get_chat, PLATFORM, self.chat_id(interaction))
         if row and row.get("lang"):
             return str(row["lang"])
+        parent = getattr(interaction.channel, "parent_id", None)
+        if parent:  # a thread without its own language speaks its parent channel's
+            found = await parent_lang(self.core, PLATFORM, {"parent_id": str(parent)})
+            if found:
+                return found
         if interaction.guild_id is None:
             return "zh" if str(interaction.locale).startswith("zh") else "en"
         return self.settings.default_lang
@@ -388,9 +431,15 @@ class DiscordBot:
         title = getattr(ch, "name", None)
         if interaction.guild is not None and title:
             title = f"{interaction.guild.name} #{title}" if interaction.guild.name else f"#{title}"
-        return await self.core.store.run(
+        row = await self.core.store.run(
             lambda s: s.ensure_chat(PLATFORM, self.chat_id(interaction), title=title)
         )
+        parent = getattr(ch, "parent_id", None)
+        if isinstance(ch, discord.Thread) and parent and row.get("parent_id") != str(parent):
+            # a thread remembers its channel: it speaks the channel's language unless set (bot.deliver.chat_info)
+            await self.core.store.run(Store.update_chat, PLATFORM, self.chat_id(interaction), {"parent_id": str(parent)})
+            row = {**row, "parent_id": str(parent)}
+        return row
 
     async def _reactivate(self, chat_id: str) -> None:
         """A channel paused after a 403/404 is back once someone manages it again (the
@@ -460,11 +509,17 @@ class DiscordBot:
             return []
         return list(pick_for_digest(item.figures, n))
 
-    def _view(self, paper: Paper, lang: str, links: list[Link] | None = None) -> discord.ui.View:
-        """Full summary, PDF, and the paper's own code/data/project links as link buttons."""
+    def _view(
+        self, paper: Paper, lang: str, links: list[Link] | None = None, votes: feedback.Tally | None = None
+    ) -> discord.ui.View:
+        """Full summary, PDF, and the paper's own code/data/project links as link buttons; on a
+        digest card, 👍 / 👎 with the channel's counts."""
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
+        if votes is not None:
+            view.add_item(VoteButton("up", paper.id, votes.up))
+            view.add_item(VoteButton("down", paper.id, votes.down))
         for found in (links or [])[:3]:
             if len(found.url) <= 512:  # Discord's limit for a button's URL
                 view.add_item(discord.ui.Button(label=link_label(found, lang), url=found.url))
@@ -507,11 +562,18 @@ class DiscordBot:
         await self._post(chat, header, once=f"header:{day.isoformat()}")
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
-        figures = self._figures_for(item, self.settings.digest_figures)
-        out = await asyncio.to_thread(dr.paper_message, item, chat.lang, figures)  # reads the PNGs
+        wants = ChatSettings.of(chat.row, self.settings)  # the channel's figures and sections
+        figures = self._figures_for(item, wants.figures)
+        out = await asyncio.to_thread(
+            functools.partial(dr.paper_message, item, chat.lang, figures, sections=wants.sections)
+        )  # reads the PNGs
+        if item.note:  # a near miss (bot.ranking): said above the card
+            out.content = fit(item.note, dr.CONTENT_MAX)
         with_files = bool(out.files)
         try:
-            msg = await self._post(chat, out, self._view(item.paper, chat.lang, item.links), once=f"paper:{item.paper.id}")
+            msg = await self._post(
+                chat, out, self._view(item.paper, chat.lang, item.links, feedback.Tally()), once=f"paper:{item.paper.id}"
+            )
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
             missing_permission = isinstance(cause, discord.Forbidden) and cause.code == 50013 and with_files
@@ -521,7 +583,7 @@ class DiscordBot:
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
             plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics, item.links), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links))
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, feedback.Tally()))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
@@ -532,6 +594,38 @@ class DiscordBot:
     async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
         text = t("digest.none", chat.lang, day=day.isoformat(), topics=", ".join(topics))
         await self._post(chat, dr.Outgoing(content=fit(text, dr.CONTENT_MAX)))
+
+    async def _roundup_message(self, lang: str, found: roundup.Roundup) -> dr.Outgoing:
+        """The roundup as one message: the ranked list as an embed, the top three's figures attached."""
+        title = t("roundup.title", lang, period=t(f"roundup.{found.period}", lang))
+        lines = []
+        for i, e in enumerate(found.entries, 1):
+            votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
+            lines.append(f"{i}. [{dr.md(fit(clean(e.paper.title) or e.paper.id, 200))}]({e.paper.abs_url}) — {votes}")
+        embed = discord.Embed(title=fit(title, dr.TITLE_MAX), description=fit("\n".join(lines), dr.DESCRIPTION_MAX),
+                              colour=dr.DEFAULT_COLOUR)  # fmt: skip
+        out = dr.Outgoing(embeds=[embed])
+        for i, e in enumerate(x for x in found.entries if x.figure is not None and x.figure.path is not None):
+            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)  # type: ignore[union-attr,arg-type]
+            out.files.append(discord.File(io.BytesIO(data), filename=f"top{i + 1}.png"))
+        return out
+
+    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
+        """The weekly roundup, posted in the channel (bot.roundup)."""
+        await self._post(chat, await self._roundup_message(chat.lang, found))
+
+    # ---- votes ------------------------------------------------------------------------------------
+    async def vote(self, interaction: discord.Interaction, paper_id: str, value: int) -> None:
+        """Record the vote and update the card's buttons in the same response (no model call)."""
+        got = await self.core.store.run(
+            feedback.cast, PLATFORM, self.chat_id(interaction), paper_id, str(interaction.user.id), value
+        )
+        view = discord.ui.View.from_message(interaction.message, timeout=None)  # type: ignore[arg-type]
+        for item in view.children:  # the card's buttons as they are, with the new counts
+            if isinstance(item, discord.ui.Button) and (item.custom_id or "").startswith(VOTE_ID):
+                n = got.up if f"{VOTE_ID}up:" in (item.custom_id or "") else got.down
+                item.label = str(n) if n else None
+        await interaction.response.edit_message(view=view)
 
     # ---- the Full summary button -------------------------------------------------------------
     async def full_summary(self, interaction: discord.Interaction, paper_id: str) -> None:
@@ -559,6 +653,7 @@ class DiscordBot:
     def _register(self, tree: _Tree) -> None:
         """Every command, defined here so each closes over this adapter (no module state)."""
         core = self.core
+        roundup_top = roundup.top  # the command's option is called roundup too
         ls = app_commands.locale_str
         everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
         installs = app_commands.allowed_installs(guilds=True, users=False)
@@ -740,6 +835,9 @@ class DiscordBot:
             await self.think(interaction)  # the digest goes to the channel; this status only to the person
             lang = await self.lang_for(interaction)
             await self._ensure_chat(interaction)
+            if core.harvesting:  # just after start or an announcement: wait for it, and say so
+                await interaction.followup.send(t("digest.harvesting", lang))
+                await core.harvested()
             result = await deliver_digest(core, self, self.chat_id(interaction), manual=True)
             if result.status == "done":
                 await self._reactivate(self.chat_id(interaction))
@@ -823,6 +921,62 @@ class DiscordBot:
             )
             embed.set_footer(text=f"arXiv:{found.versioned_id} · {dr.dt('dc.answer', lang)}")
             await self.answer_publicly(interaction, embed=embed)
+
+        on_off = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+        day_choices = [app_commands.Choice(name=d, value=d) for d in chat_settings.CHOICES["days"]]
+
+        @tree.command(name="settings", description=ls("This channel's digest settings (change them with the options)"))
+        @app_commands.describe(
+            papers=ls("Papers per digest as cards (1-20); the rest as a linked list"),
+            figures=ls("Figures per paper (0-4)"),
+            sections=ls("on: card + summary sections; off: card only"),
+            days=ls("daily, weekdays, or weekly on mon … sun"),
+            roundup=ls("The weekly roundup of the most-liked papers"),
+        )
+        @app_commands.choices(sections=on_off, days=day_choices, roundup=on_off)
+        @everywhere
+        @installs
+        async def settings_(
+            interaction: discord.Interaction,
+            papers: app_commands.Range[int, 1, chat_settings.PAPERS_MAX] | None = None,
+            figures: app_commands.Range[int, 0, chat_settings.FIGURES_MAX] | None = None,
+            sections: app_commands.Choice[str] | None = None,
+            days: app_commands.Choice[str] | None = None,
+            roundup: app_commands.Choice[str] | None = None,
+        ) -> None:
+            lang = await self.lang_for(interaction)
+            asked = {"papers": papers, "figures": figures, "sections": sections, "days": days, "roundup": roundup}
+            changes = {k: str(v.value if isinstance(v, app_commands.Choice) else v) for k, v in asked.items() if v is not None}
+            cid = self.chat_id(interaction)
+            if changes:
+                if interaction.guild_id is not None and not interaction.permissions.manage_channels:
+                    raise NeedsManageChannels("Manage Channels is needed")
+                fields: dict[str, Any] = {}
+                for key, value in changes.items():
+                    fields.update(chat_settings.change(key, value))
+                await self._ensure_chat(interaction)
+                await core.store.run(Store.update_chat, PLATFORM, cid, fields)
+            wants = ChatSettings.of(await core.store.run(Store.get_chat, PLATFORM, cid), self.settings)
+            text = "\n".join([*([t("set.done", lang), ""] if changes else []), wants.text(lang)])
+            await self.reply(interaction, text, ephemeral=not changes)
+
+        @tree.command(name="top", description=ls("This channel's most-liked papers of the week or month"))
+        @app_commands.describe(period=ls("week or month"))
+        @app_commands.choices(period=[app_commands.Choice(name="week", value="week"), app_commands.Choice(name="month", value="month")])
+        @everywhere
+        @installs
+        async def top(interaction: discord.Interaction, period: app_commands.Choice[str] | None = None) -> None:
+            lang = await self.lang_for(interaction)
+            found = await roundup_top(core, PLATFORM, self.chat_id(interaction), period.value if period else "week")
+            if not found.entries:
+                await self.reply(interaction, t("roundup.empty", lang), ephemeral=True)
+                return
+            await interaction.response.defer(thinking=True)
+            out = await self._roundup_message(lang, found)
+            try:
+                await interaction.followup.send(**out.kwargs())
+            finally:
+                out.close()
 
         @tree.command(name="help", description=ls("How to use paperbot"))
         @everywhere

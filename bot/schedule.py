@@ -154,7 +154,21 @@ class Scheduler:
         elif result.status == "moved":
             self.remove_chat(platform, chat_id)
             await self.sync_chat(platform, result.detail)
+        if result.status not in ("gone", "moved"):
+            await self._roundup(platform, chat_id)
         return result
+
+    async def _roundup(self, platform: str, chat_id: str) -> None:
+        """The weekly roundup after the digest, on the chat's weekly day (bot.roundup)."""
+        from . import roundup
+
+        channel = self.channels[platform]
+        if not hasattr(channel, "send_roundup"):
+            return
+        try:
+            await roundup.maybe_send(self.bot, channel, chat_id)  # type: ignore[arg-type]
+        except Exception:  # a roundup is a bonus: never a reason for the digest job to fail
+            log.exception("roundup for %s:%s failed", platform, chat_id)
 
     async def catch_up(self, *, harvest: bool = True, only: str | None = None) -> list[DigestResult]:
         """At start (and after a late harvest, or when ``only`` that platform came up): every

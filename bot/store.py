@@ -168,6 +168,12 @@ class Store:
             )
             if "header_sent" not in db["digest_runs"].columns_dict:
                 db["digest_runs"].add_column("header_sent", int)
+            # per-chat settings (bot.chat_settings); a Discord thread's parent channel (its language
+            # unless set), a Telegram forum topic's thread id
+            for column, kind in (("digest_papers", int), ("digest_figures", int), ("digest_sections", int),
+                                 ("digest_days", str), ("roundup", int), ("parent_id", str), ("thread_id", str)):  # fmt: skip
+                if column not in db["chats"].columns_dict:
+                    db["chats"].add_column(column, kind)
             db["kv"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["announcement_papers"].create_index(["paper_id"], if_not_exists=True)
             db["subscriptions"].create_index(["topic"], if_not_exists=True)

@@ -34,8 +34,10 @@ from telegram import (
     ChatMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InlineQueryResultArticle,
     InputFile,
     InputMediaPhoto,
+    InputTextMessageContent,
     LinkPreviewOptions,
     Message,
     MessageEntity,
@@ -64,11 +66,14 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     Defaults,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
+from . import chat_settings, feedback, roundup, threads
+from .chat_settings import ChatSettings
 from .core import Enriched, Paperbot
 from .deliver import ChatGone, ChatInfo, ChatMoved, DeliveryDeferred, chat_info, deliver_digest
 from .errors import BadArxivId, BadSetting, PaperbotError, QueryError, Throttled, TooManySubscriptions
@@ -79,6 +84,7 @@ from .models import Paper
 from .query import parse_query
 from .render import clean, fit, why_text
 from .settings import parse_hhmm, parse_zone
+from .sheet import sheet
 from .store import Store
 from .telegram_render import (
     COMMANDS,
@@ -88,16 +94,24 @@ from .telegram_render import (
     digest_empty,
     digest_header,
     digest_overflow,
+    first_sentence,
     full_summary,
     has_more,
     help_text,
+    inline_card,
     link,
     paper_caption,
     paper_from_payload,
+    paper_markup,
+    paper_sections_text,
     paper_text,
     query_error,
+    recount,
+    roundup_text,
     say,
     search_text,
+    settings_markup,
+    settings_text,
     short_caption,
     start_payload,
     subscriptions_text,
@@ -472,6 +486,9 @@ class TelegramBot:
         app.add_handler(CallbackQueryHandler(self.full_summary_button, pattern=r"^full:"))
         app.add_handler(CallbackQueryHandler(self.abstract_button, pattern=r"^abs:"))
         app.add_handler(CallbackQueryHandler(self.summarize_button, pattern=r"^sum:"))
+        app.add_handler(CallbackQueryHandler(self.vote_button, pattern=r"^v[+-]:"))
+        app.add_handler(CallbackQueryHandler(self.settings_button, pattern=r"^set:"))
+        app.add_handler(InlineQueryHandler(self.inline_query))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self.migrated))
         app.add_handler(ChatMemberHandler(self.membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -573,9 +590,20 @@ class TelegramBot:
 
     # ---- small pieces the handlers share -------------------------------------------------------
     async def _lang(self, chat_id: int | str) -> str:
-        """The chat's language, without creating a row for a chat that never set anything."""
+        """The chat's language, without creating a row for a chat that never set anything (a
+        forum topic without its own speaks its group's)."""
         row = await self.store.run(Store.get_chat, PLATFORM, str(chat_id))
+        if not (row or {}).get("lang") and (group := threads.parent(str(chat_id))) is not None:
+            row = await self.store.run(Store.get_chat, PLATFORM, group)
         return (row or {}).get("lang") or self.settings.default_lang
+
+    @staticmethod
+    def _key(update: Update) -> str:
+        """The chat a command or button belongs to: the group, or in a forum the topic it was
+        sent in (:mod:`bot.threads`); the General topic is the group."""
+        chat, message = update.effective_chat, update.effective_message
+        thread = message.message_thread_id if message is not None and message.is_topic_message else None
+        return threads.key(chat.id if chat is not None else 0, thread)
 
     async def _is_admin(self, chat: Chat, user: User | None, message: Message | None = None) -> bool:
         """Private chats are their user's; in groups, ask Telegram (getChatMember)."""
@@ -596,9 +624,13 @@ class TelegramBot:
         await message.reply_text(say("error.not_admin", lang))
         return False
 
-    async def _ensure_chat(self, chat: Chat) -> None:
+    async def _ensure_chat(self, chat: Chat, key: str | None = None) -> None:
         title = chat.title or chat.full_name
-        await self.store.run(lambda s: s.ensure_chat(PLATFORM, str(chat.id), title=title))
+        key = key or str(chat.id)
+        row = await self.store.run(lambda s: s.ensure_chat(PLATFORM, key, title=title))
+        group = threads.parent(key)
+        if group is not None and row.get("parent_id") != group:  # a forum topic: its group's language unless set
+            await self.store.run(Store.update_chat, PLATFORM, key, {"parent_id": group})
 
     async def _sync(self, chat_id: str) -> None:
         if self.scheduler is not None:
@@ -652,16 +684,19 @@ class TelegramBot:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
         return link(f"https://t.me/{self.bot.username}?start={start_payload(paper.id)}", tt("tg.read_more", lang))
 
-    def _figures_for(self, item: Enriched) -> list[Figure]:
-        """The paper's figures to post (FIGURE_POLICY, DIGEST_FIGURES), as Telegram takes them."""
+    def _figures_for(self, item: Enriched, n: int | None = None) -> list[Figure]:
+        """The paper's figures to post (FIGURE_POLICY, DIGEST_FIGURES or the chat's ``n``), as
+        Telegram takes them."""
         from .figures import may_post_figures, pick_for_digest
 
         if not item.figures or not may_post_figures(self.settings, item.paper):
             return []
-        return [f for f in pick_for_digest(item.figures, self.settings.digest_figures) if _usable(f)][:10]
+        n = self.settings.digest_figures if n is None else n
+        return [f for f in pick_for_digest(item.figures, n) if _usable(f)][:10]
 
     async def _send_figures(
-        self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None
+        self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None,
+        thread: int | None = None,
     ) -> list[Message]:
         """One photo or one album (2–10). Each figure is uploaded once and then sent by its file
         id: while a figure has none yet, the first chat uploads it and the others wait for it."""
@@ -669,17 +704,18 @@ class TelegramBot:
         known = await self.store.run(_file_ids, paths)
         if len(known) == len(paths):
             try:
-                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
             except BadRequest as err:
                 if "file identifier" not in err.message.lower():
                     raise
                 await self.store.run(_forget_file_ids, paths)  # ids Telegram no longer knows
         async with self._uploading:
             known = await self.store.run(_file_ids, paths)
-            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to)
+            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
 
     async def _post_photos(
-        self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None
+        self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None,
+        thread: int | None = None,
     ) -> list[Message]:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         media: list[Any] = []
@@ -690,10 +726,12 @@ class TelegramBot:
                 data = await asyncio.to_thread(Path(path).read_bytes)
                 media.append(InputFile(data, filename=Path(path).name, attach=True))
         if len(media) == 1:
-            sent = [await self.bot.send_photo(chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply)]
+            sent = [await self.bot.send_photo(
+                chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
+            )]
         else:
             items = [InputMediaPhoto(m, caption=caption if i == 0 else None) for i, m in enumerate(media)]
-            sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply))
+            sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply, message_thread_id=thread))
         new = {p: m.photo[-1].file_id for p, m in zip(paths, sent, strict=False) if m.photo and p not in known}
         if new:
             await self.store.run(_save_file_ids, new)
@@ -714,34 +752,44 @@ class TelegramBot:
         except BadRequest as err:
             if "chat not found" in err.message.lower():
                 raise ChatGone(err.message) from err
+            if any(s in err.message.lower() for s in ("thread not found", "topic_deleted", "topic_closed")):
+                # a deleted (or closed) forum topic: its subscription is paused, not retried daily
+                raise ChatGone(f"forum topic: {err.message}") from err
             raise DeliveryDeferred(f"Telegram refused a message: {err.message}") from err
         except NetworkError as err:
             raise DeliveryDeferred(f"network: {err.message}") from err
 
     async def send_header(self, chat: ChatInfo, day: date, topics: list[str], papers: list[Paper]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             try:
-                await self.bot.send_message(int(chat.chat_id), digest_header(day, topics, papers, chat.lang))
+                await self.bot.send_message(chat_id, digest_header(day, topics, papers, chat.lang), message_thread_id=thread)
             except BadRequest as err:
                 if not _markup_problem(err):
                     raise
                 log.error("telegram refused a digest header (%s); sending it plain", err.message)
                 plain = t("digest.header", chat.lang, topics=", ".join(topics), day=day.isoformat(), count=len(papers))
-                await self.bot.send_message(int(chat.chat_id), fit(plain, 4000), parse_mode=None)
+                await self.bot.send_message(chat_id, fit(plain, 4000), parse_mode=None, message_thread_id=thread)
 
     async def send_paper(self, chat: ChatInfo, item: Enriched) -> str | None:
-        """One paper: its figures with the text as caption when it fits (else a short caption
-        and the text as the next message), or the text alone. Returns the text's message id."""
-        chat_id, lang, paper = int(chat.chat_id), chat.lang, item.paper
-        figures = self._figures_for(item)
+        """One paper, one message with its 👍 / 👎 and Full summary buttons: its figures stacked
+        into one photo (:mod:`bot.sheet`: albums take no buttons) with the text as caption when it
+        fits, else the photo with a short caption and the text as the next message (the one
+        with the buttons), or the text alone. Returns the id of the message with the buttons."""
+        (chat_id, thread), lang, paper = threads.split(chat.chat_id), chat.lang, item.paper
+        wants = ChatSettings.of(chat.row, self.settings)
+        figures = self._figures_for(item, wants.figures)
+        markup = paper_markup(paper, lang, full=has_more(item.summary, lang))
         async with self._delivery():
             sent: list[Message] = []
-            if figures:
-                album = len(figures) > 1
-                caption = paper_caption(item, lang, more=self._full_link(paper, lang) if album else None)
-                markup = self._full_button(paper, lang, full=has_more(item.summary, lang)) if caption and not album else None
+            photo = await asyncio.to_thread(sheet, figures) if figures else None
+            if photo is not None and _usable(photo):
+                caption = None if wants.sections else paper_caption(item, lang)
                 try:
-                    sent = await self._send_figures(chat_id, figures, caption or short_caption(paper, lang), markup=markup)
+                    sent = await self._send_figures(
+                        chat_id, [photo], caption or short_caption(paper, lang), markup=markup if caption else None,
+                        thread=thread,
+                    )
                 except BadRequest as err:
                     if not _media_problem(err):
                         raise
@@ -750,12 +798,10 @@ class TelegramBot:
                     self._remember_soon(chat_id, sent, paper.id)
                     return str(sent[0].message_id)
             reply = ReplyParameters(sent[0].message_id, allow_sending_without_reply=True) if sent else None
+            body = paper_sections_text(item, lang) if wants.sections else paper_text(item, lang)
             try:
                 text = await self.bot.send_message(
-                    chat_id,
-                    paper_text(item, lang),
-                    reply_markup=self._full_button(paper, lang, full=has_more(item.summary, lang)),
-                    reply_parameters=reply,
+                    chat_id, body, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
                 )
             except BadRequest as err:
                 if not _markup_problem(err):
@@ -764,18 +810,22 @@ class TelegramBot:
                 # than a chat stuck retrying the same refused message every day
                 log.error("telegram refused the text of %s (%s); sending title and link", paper.id, err.message)
                 plain = f"{fit(clean(paper.title), 3800)}\n{paper.abs_url}"
-                text = await self.bot.send_message(chat_id, plain, parse_mode=None, reply_parameters=reply)
+                text = await self.bot.send_message(
+                    chat_id, plain, parse_mode=None, reply_parameters=reply, reply_markup=markup, message_thread_id=thread
+                )
             self._remember_soon(chat_id, [*sent, text], paper.id)
             return str(text.message_id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             for text in digest_overflow(papers, chat.lang):
-                await self.bot.send_message(int(chat.chat_id), text)
+                await self.bot.send_message(chat_id, text, message_thread_id=thread)
 
     async def send_empty(self, chat: ChatInfo, day: date, topics: list[str]) -> None:
+        chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
-            await self.bot.send_message(int(chat.chat_id), digest_empty(day, topics, chat.lang))
+            await self.bot.send_message(chat_id, digest_empty(day, topics, chat.lang), message_thread_id=thread)
 
     # ---- commands ---------------------------------------------------------------------------------
     async def gatekeeper(self, update: Update, context: Context) -> None:
@@ -832,7 +882,8 @@ class TelegramBot:
         """/subscribe 虚拟人 | /subscribe ti:"gaussian avatar" OR abs:"head avatar" (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.subscribe", lang)))
@@ -850,17 +901,17 @@ class TelegramBot:
         except PaperbotError as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
-        await self._ensure_chat(chat)
+        await self._ensure_chat(chat, key)
         try:
             added = await self.store.run(
-                Store.subscribe, PLATFORM, str(chat.id), sub.topic, sub.query, self.settings.max_subscriptions_per_chat
+                Store.subscribe, PLATFORM, key, sub.topic, sub.query, self.settings.max_subscriptions_per_chat
             )
         except TooManySubscriptions as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
-        await self._sync(str(chat.id))
-        key = "cmd.subscribed" if added else "cmd.already_subscribed"
-        reply = say(key, lang, topic=sub.topic)
+        await self._sync(key)
+        done = "cmd.subscribed" if added else "cmd.already_subscribed"
+        reply = say(done, lang, topic=sub.topic)
         if added and sub.kind == "about":
             reply += "\n" + say("cmd.about_note", lang)
         reply += "".join("\n" + html.escape(fit(w.text(lang), 400), quote=False) for w in warnings if sub.kind == "query")
@@ -869,7 +920,8 @@ class TelegramBot:
     async def unsubscribe_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.unsubscribe", lang)))
@@ -881,26 +933,28 @@ class TelegramBot:
             names.add(topic.name)
         with suppress(QueryError):
             names.add(parse_query(text).text)
-        subs = await self.store.run(Store.subscriptions, PLATFORM, str(chat.id))
+        subs = await self.store.run(Store.subscriptions, PLATFORM, key)
         found = next((s["topic"] for s in subs if s["topic"] in names), None)
         if found is None:
             await message.reply_text(say("cmd.not_subscribed", lang, topic=text))
             return
-        await self.store.run(Store.unsubscribe, PLATFORM, str(chat.id), found)
+        await self.store.run(Store.unsubscribe, PLATFORM, key, found)
         await message.reply_text(say("cmd.unsubscribed", lang, topic=found))
 
     async def subscriptions_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
-        subs = await self.store.run(Store.subscriptions, PLATFORM, str(message.chat_id))
+        key = self._key(update)
+        lang = await self._lang(key)
+        subs = await self.store.run(Store.subscriptions, PLATFORM, key)
         await message.reply_text(subscriptions_text(subs, lang))
 
     async def settime_command(self, update: Update, context: Context) -> None:
         """/settime 09:00 [Asia/Shanghai] (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         args = context.args or []
         if not args:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.settime", lang)))
@@ -920,47 +974,53 @@ class TelegramBot:
                 await message.reply_text(say("error.bad_zone", lang, text=args[1][:64]))
                 return
             fields["timezone"] = args[1]
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), fields)
-        await self._sync(str(chat.id))
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        await self.store.run(Store.update_chat, PLATFORM, key, fields)
+        await self._sync(key)
+        info = await chat_info(self.core, PLATFORM, key)
         await message.reply_text(say("cmd.time_set", lang, time=info.digest_time, zone=info.timezone))
 
     async def lang_command(self, update: Update, context: Context) -> None:
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         choice = (context.args or [""])[0].lower()
         if choice not in ("zh", "en"):
             await message.reply_text(say("error.bad_lang", lang))
             return
         if not await self._admin_or_refuse(update, lang):
             return
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"lang": choice})
+        await self.store.run(Store.update_chat, PLATFORM, key, {"lang": choice})
         await message.reply_text(say("cmd.lang_set", choice))
 
     async def quiet_command(self, update: Update, context: Context) -> None:
         """Toggle the one line sent on announcement days with nothing for this chat."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         if not await self._admin_or_refuse(update, lang):
             return
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
-        await self.store.run(Store.update_chat, PLATFORM, str(chat.id), {"quiet": int(not info.quiet)})
+        info = await chat_info(self.core, PLATFORM, key)
+        await self.store.run(Store.update_chat, PLATFORM, key, {"quiet": int(not info.quiet)})
         await message.reply_text(say("cmd.quiet_off" if info.quiet else "cmd.quiet_on", lang))
 
     async def digest_command(self, update: Update, context: Context) -> None:
         """Today's digest now, from the store: what this chat has not had yet (admins)."""
         message, chat = update.effective_message, update.effective_chat
         assert message is not None and chat is not None
-        lang = await self._lang(chat.id)
+        key = self._key(update)
+        lang = await self._lang(key)
         if not await self._admin_or_refuse(update, lang):
             return
+        if self.core.harvesting:  # just after start or an announcement: wait for it, and say so
+            await message.reply_text(say("digest.harvesting", lang))
+            await self.core.harvested()
         day = await self.core.latest_day()
-        before = await self.store.run(Store.get_digest_run, PLATFORM, str(chat.id), day) if day else None
-        info = await chat_info(self.core, PLATFORM, str(chat.id))
+        before = await self.store.run(Store.get_digest_run, PLATFORM, key, day) if day else None
+        info = await chat_info(self.core, PLATFORM, key)
         async with self._chat_action(chat.id):
-            result = await deliver_digest(self.core, self, str(chat.id), manual=True)
+            result = await deliver_digest(self.core, self, key, manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
         elif result.status == "running":
@@ -971,6 +1031,88 @@ class TelegramBot:
             result.status == "empty" and (info.quiet or (before is not None and before["status"] in ("started", "done")))
         ):
             await message.reply_text(say("digest.nothing_new", lang))
+
+    async def inline_query(self, update: Update, context: Context) -> None:
+        """``@bot 2407.21047`` (or a link) in any chat: the paper's card to post, from the stored
+        summary's one-liner or else the abstract's first sentence; never a model call."""
+        query = update.inline_query
+        if query is None:
+            return
+        lang = "zh" if (query.from_user.language_code or "").startswith("zh") else "en"
+        found = find_arxiv_ids(query.query, limit=1)
+        if not found:
+            await query.answer([], cache_time=60, is_personal=False)
+            return
+        try:
+            paper = await self.core.lookup(str(found[0]))
+        except PaperbotError as err:
+            log.info("inline query %r: %s", query.query[:80], err)
+            await query.answer([], cache_time=10)
+            return
+        summary = await self.core.summarizer.cached(paper, lang)
+        line = clean(summary.summary) if summary is not None else first_sentence(paper.abstract)
+        result = InlineQueryResultArticle(
+            id=paper.id[:64],
+            title=fit(clean(paper.title) or paper.id, 200),
+            description=fit(line, 200),
+            url=paper.abs_url,
+            input_message_content=InputTextMessageContent(inline_card(paper, line, lang)),
+        )
+        await query.answer([result], cache_time=300)
+
+    async def settings_command(self, update: Update, context: Context) -> None:
+        """/settings shows the chat's settings with buttons (anyone may look); /settings KEY
+        VALUE changes one (admins), e.g. /settings papers 5, /settings days fri."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        key = self._key(update)
+        lang = await self._lang(key)
+        args = context.args or []
+        if args:
+            if len(args) != 2:
+                await message.reply_text(say("set.usage", lang))
+                return
+            if not await self._admin_or_refuse(update, lang):
+                return
+            try:
+                fields = chat_settings.change(args[0], args[1])
+            except BadSetting:
+                await message.reply_text(say("set.usage", lang))
+                return
+            await self._ensure_chat(chat, key)
+            await self.store.run(Store.update_chat, PLATFORM, key, fields)
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, key), self.settings)
+        await message.reply_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
+
+    async def top_command(self, update: Update, context: Context) -> None:
+        """/top [week|month]: the chat's most-liked papers (from its votes; no model call)."""
+        message, chat = update.effective_message, update.effective_chat
+        assert message is not None and chat is not None
+        key = self._key(update)
+        lang = await self._lang(key)
+        period = (context.args or ["week"])[0].lower()
+        if period not in roundup.PERIODS:
+            await message.reply_text(say("roundup.bad_period", lang))
+            return
+        found = await roundup.top(self.core, PLATFORM, key, period)
+        if not found.entries:
+            await message.reply_text(say("roundup.empty", lang))
+            return
+        info = await chat_info(self.core, PLATFORM, key)
+        await self.send_roundup(info, found)
+
+    async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
+        """One message ranking the papers, then the top three's teaser figures as one album."""
+        chat_id, thread = threads.split(chat.chat_id)
+        async with self._delivery():
+            text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang), message_thread_id=thread)
+            figures = [e.figure for e in found.entries if e.figure is not None and _usable(e.figure)]
+            if figures:
+                captions = {str(e.figure.path): short_caption(e.paper, chat.lang) for e in found.entries if e.figure}
+                await self._send_figures(
+                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None,
+                    reply_to=text.message_id, thread=thread,
+                )
 
     async def summarize_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
@@ -1048,10 +1190,11 @@ class TelegramBot:
         query = update.callback_query
         assert query is not None and query.data is not None
         chat = update.effective_chat
+        key = self._key(update)
         if chat is None:
             await query.answer()
             return
-        lang = await self._lang(chat.id)
+        lang = await self._lang(key)
         name = query.data.split(":", 1)[1]
         topics = self.core.catalogue.topics
         topic = topics[int(name[1:])] if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(topics) else self.core.catalogue.get(name)
@@ -1061,18 +1204,65 @@ class TelegramBot:
         if not await self._is_admin(chat, query.from_user):
             await query.answer(tt("error.not_admin", lang), show_alert=True)
             return
-        await self._ensure_chat(chat)
+        await self._ensure_chat(chat, key)
         try:
             added = await self.store.run(
-                Store.subscribe, PLATFORM, str(chat.id), topic.name, topic.query, self.settings.max_subscriptions_per_chat
+                Store.subscribe, PLATFORM, key, topic.name, topic.query, self.settings.max_subscriptions_per_chat
             )
         except TooManySubscriptions as err:
             await query.answer(error_text(err, lang)[:200], show_alert=True)
             return
-        await self._sync(str(chat.id))
+        await self._sync(key)
         done = "cmd.subscribed" if added else "cmd.already_subscribed"
         await query.answer(tt(done, lang, topic=topic.name))
-        await self.bot.send_message(chat.id, say(done, lang, topic=topic.name))
+        await self.bot.send_message(chat.id, say(done, lang, topic=topic.name), message_thread_id=threads.split(key)[1])
+
+    async def vote_button(self, update: Update, context: Context) -> None:
+        """👍 / 👎 under a digest paper: anyone in the chat may vote, once per paper (the same
+        button again takes the vote back); the counts on the buttons are updated. No model call."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        chat = update.effective_chat
+        key = self._key(update)
+        if chat is None or not isinstance(query.message, Message):
+            await query.answer()
+            return
+        value = feedback.UP if query.data[1] == "+" else feedback.DOWN
+        paper_id = query.data.split(":", 1)[1]
+        lang = await self._lang(key)
+        got = await self.store.run(
+            feedback.cast, PLATFORM, key, paper_id, str(query.from_user.id), value
+        )
+        said = {feedback.UP: "vote.up", feedback.DOWN: "vote.down", 0: "vote.removed"}[got.mine]
+        await query.answer(tt(said, lang))
+        with suppress(BadRequest):  # counts already shown (two taps crossing): nothing to change
+            await query.edit_message_reply_markup(recount(query.message.reply_markup, got))
+
+    async def settings_button(self, update: Update, context: Context) -> None:
+        """A /settings button: admins change the setting, and the message shows the new state."""
+        query = update.callback_query
+        assert query is not None and query.data is not None
+        chat = update.effective_chat
+        key = self._key(update)
+        _, name, value = query.data.split(":", 2)
+        if chat is None or value == "?" or not isinstance(query.message, Message):
+            await query.answer()
+            return
+        lang = await self._lang(key)
+        if not await self._is_admin(chat, query.from_user):
+            await query.answer(tt("error.not_admin", lang), show_alert=True)
+            return
+        try:
+            fields = chat_settings.change(name, value)
+        except BadSetting:
+            await query.answer(tt("set.usage", lang), show_alert=True)
+            return
+        await self._ensure_chat(chat, key)
+        await self.store.run(Store.update_chat, PLATFORM, key, fields)
+        await query.answer(tt("set.done", lang))
+        wants = ChatSettings.of(await self.store.run(Store.get_chat, PLATFORM, key), self.settings)
+        with suppress(BadRequest):  # the same choice again: nothing to redraw
+            await query.edit_message_text(settings_text(wants, lang), reply_markup=settings_markup(wants, lang))
 
     async def full_summary_button(self, update: Update, context: Context) -> None:
         query = update.callback_query

@@ -58,6 +58,8 @@ TEXT: dict[str, dict[str, str]] = {
     "tg.cmd.ask": {"zh": "针对论文提问", "en": "ask a question about a paper"},
     "tg.cmd.why": {"zh": "某篇论文为何（不）在本群推送中", "en": "why a paper is (not) in this chat's digest"},
     "tg.usage.why": {"zh": "/why 2407.21047", "en": "/why 2407.21047"},
+    "tg.cmd.settings": {"zh": "本群设置：篇数、截图、推送日、每周精选（管理员）", "en": "digest size, figures, days, weekly roundup (admins)"},
+    "tg.cmd.top": {"zh": "本群本周/本月最受欢迎的论文", "en": "this chat's most-liked papers of the week or month"},
     "tg.thinking": {"zh": "⏳ 正在阅读 {id} 并思考你的问题…", "en": "⏳ Reading {id} to answer…"},
     "tg.question": {"zh": "问", "en": "Q"},
     "tg.results": {"zh": "🔎 arXiv 搜索：{query}", "en": "🔎 arXiv search: {query}"},
@@ -75,7 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 COMMANDS = ("start", "help", "topics", "subscribe", "unsubscribe", "subscriptions", "settime", "lang", "quiet",
-            "digest", "summarize", "search", "ask", "why")  # fmt: skip
+            "digest", "summarize", "search", "ask", "why", "settings", "top")  # fmt: skip
 
 
 def tt(key: str, lang: str, /, **params: Any) -> str:
@@ -162,12 +164,17 @@ def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
     return lines
 
 
+def _note(item: Enriched) -> list[str]:
+    """A line a chat's digest puts above the paper (a near miss, bot.ranking)."""
+    return [f"<i>{esc(item.note, 200)}</i>"] if item.note else []
+
+
 def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str | None:
     """The whole paper as a photo/album caption, or None when it does not fit 1,024 characters.
 
     ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
     """
-    lines = paper_head(item.paper, lang, summary=item.summary, links=item.links) + _summary_lines(item.summary, lang)
+    lines = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links) + _summary_lines(item.summary, lang)
     if more:
         lines.append(more)
     text = "\n".join(lines).strip()
@@ -181,9 +188,51 @@ def short_caption(paper: Paper, lang: str) -> str:
 
 def paper_text(item: Enriched, lang: str) -> str:
     """The paper as one text message (≤4,096): head, one-line summary, key takeaways."""
-    head = paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    head = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links)
     lines = head + _summary_lines(item.summary, lang)
     return join_fitted(lines, TEXT_LIMIT, keep=len(head))
+
+
+def paper_sections_text(item: Enriched, lang: str) -> str:
+    """The card plus the summary's sections (a chat's "card + sections" setting), in one
+    message of ≤4,096: whole sections are dropped from the end until it fits."""
+    head = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    lines = head + _summary_lines(item.summary, lang)
+    if item.summary is not None:
+        for label, body in summary_sections(item.summary, lang):
+            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, 1500)}"]
+    return join_fitted(lines, TEXT_LIMIT, keep=len(head))
+
+
+def paper_markup(paper: Paper, lang: str, *, full: bool = True) -> Any:
+    """A digest paper's buttons: 👍 and 👎, Full summary (when the full summary has more than the
+    card) and the abstract."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    row = [InlineKeyboardButton(emoji, callback_data=data)
+           for sign, emoji in (("+", "👍"), ("-", "👎")) if (data := callback(f"v{sign}", paper.id))]  # fmt: skip
+    if full and (data := callback("full", paper.id)):
+        row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
+    if paper.abstract and (data := callback("abs", paper.id)):
+        row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
+    return InlineKeyboardMarkup([row]) if row else None
+
+
+def recount(markup: Any, votes: Any) -> Any:
+    """The same buttons with the 👍 / 👎 counts of ``votes`` (a :class:`bot.feedback.Tally`)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    rows = []
+    for row in markup.inline_keyboard if markup is not None else ():
+        new = []
+        for b in row:
+            data = b.callback_data if isinstance(b.callback_data, str) else ""
+            if data.startswith(("v+:", "v-:")):
+                emoji, n = ("👍", votes.up) if data.startswith("v+") else ("👎", votes.down)
+                b = InlineKeyboardButton(f"{emoji} {n}" if n else emoji, callback_data=data)
+            new.append(b)
+        rows.append(new)
+    return InlineKeyboardMarkup(rows)
 
 
 def has_more(summary: Summary | None, lang: str) -> bool:
@@ -352,3 +401,61 @@ def paper_from_payload(payload: str) -> str | None:
         return None
     return payload[len("full-") :].replace("__", "/").replace("_", ".")
 
+
+
+# ---- per-chat settings and the roundup (issue 12) ---------------------------------------------------
+
+
+def settings_text(wants: Any, lang: str) -> str:
+    """A chat's settings (:class:`bot.chat_settings.ChatSettings`) and how to change them."""
+    return "\n".join([f"<b>{say('set.title', lang)}</b>", "", *(esc(line) for line in wants.lines(lang)), "",
+                      f"<i>{say('set.usage', lang)}</i>"])  # fmt: skip
+
+
+def settings_markup(wants: Any, lang: str) -> Any:
+    """One row of buttons per setting (the week's days on their own row); ✅ marks the current."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from .chat_settings import CHOICES, WEEKDAYS
+    from .i18n import MESSAGES
+
+    def button(key: str, value: str) -> Any:
+        shown = t(f"set.value.{value}", lang) if f"set.value.{value}" in MESSAGES else value
+        shown = shown[:3] if value in WEEKDAYS else shown
+        mark = "✅ " if wants.current(key) == value else ""
+        return InlineKeyboardButton(f"{mark}{shown}", callback_data=f"set:{key}:{value}")
+
+    rows = []
+    for key in ("papers", "figures", "sections", "roundup"):
+        rows.append([InlineKeyboardButton(t(f"set.label.{key}", lang), callback_data=f"set:{key}:?"),
+                     *(button(key, v) for v in CHOICES[key])])  # fmt: skip
+    rows.insert(3, [InlineKeyboardButton(t("set.label.days", lang), callback_data="set:days:?"),
+                    button("days", "daily"), button("days", "weekdays")])  # fmt: skip
+    rows.insert(4, [button("days", d) for d in WEEKDAYS])
+    return InlineKeyboardMarkup(rows)
+
+
+def roundup_text(found: Any, lang: str) -> str:
+    """The roundup as one message: ranked, linked, with each paper's 👍 / 👎."""
+    title = say("roundup.title", lang, period=t(f"roundup.{found.period}", lang))
+    lines = [f"<b>{title}</b>", ""]
+    for i, e in enumerate(found.entries, 1):
+        votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
+        lines.append(f"{i}. {link(e.paper.abs_url, e.paper.title or e.paper.id, 200)} — {votes}")
+    return join_fitted(lines, TEXT_LIMIT)
+
+
+def first_sentence(text: str | None, limit: int = 300) -> str:
+    """The abstract's first sentence: the one-liner of a paper nobody summarized yet."""
+    plain = clean(text)
+    cut = re.split(r"(?<=[.!?])\s+", plain, maxsplit=1)[0] if plain else ""
+    return fit(cut, limit)
+
+
+def inline_card(paper: Paper, line: str, lang: str) -> str:
+    """What an inline result posts: linked title, first authors, the one-liner, the id."""
+    lines = [_title(paper), _byline(paper, lang)]
+    if line:
+        lines += ["", f"💡 {esc(line, 400)}"]
+    lines += ["", f"<code>arXiv:{esc(paper.versioned_id)}</code>"]
+    return join_fitted([x for x in lines if x is not None], TEXT_LIMIT, keep=2)

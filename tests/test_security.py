@@ -412,8 +412,8 @@ async def test_hostile_papers_through_a_telegram_digest(cfg: Settings, tg: FakeT
             assert llm.queue == []  # every paper got the hostile model summary
             # the Full summary of each, too
             texts = [p for p in tg.in_chat(GROUP) if p.buttons]
-            for p in texts:
-                tg.press(GROUP, ADMIN, p.message_id, p.buttons[0]["callback_data"])
+            for p in texts:  # each card's Full summary button (next to 👍 / 👎)
+                tg.press(GROUP, ADMIN, p.message_id, next(b["callback_data"] for b in p.buttons if b["callback_data"].startswith("full:")))
             await until(lambda: sum(1 for p in tg.in_chat(GROUP) if p.reply_to in {m.message_id for m in texts}) >= len(texts))
             await asyncio.sleep(0.3)
     sends = [c for c in tg.calls if c.method in ("sendmessage", "editmessagetext", "sendphoto", "sendmediagroup")]

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 from bot.core import Paperbot
@@ -316,34 +317,36 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         assert "· 2026-06-30 · 4 new papers" in header.visible
         for pid in AVATAR_IDS:
             assert f'<a href="https://arxiv.org/abs/{pid}">' in header.html
-        # the paper whose text fits: one album of its two figures, the caption holds everything
-        album = paper_messages(tg, GROUP, "2606.30001")
-        assert [m.method for m in album] == ["sendMediaGroup"] and len(tg.in_chat(GROUP)) == len(rest) + 1
-        album = [m for m in tg.in_chat(GROUP) if m.media_group_id == album[0].media_group_id]
-        assert len(album) == 2 and all(m.photo for m in album)
-        caption = album[0].visible
+        # the paper whose text fits: one photo, its two figures stacked into one image (albums take
+        # no buttons), the caption holds everything and the message carries 👍 / 👎 / Full summary
+        (photo1,) = paper_messages(tg, GROUP, "2606.30001")
+        assert photo1.method == "sendPhoto" and len(tg.in_chat(GROUP)) == len(rest) + 1
+        (stacked,) = (settings.data_dir / "figures" / "2606.30001v1").glob("sheet-*.png")
+        assert tg.files[photo1.photo][:2] == Image.open(stacked).size  # the sheet is what went out
+        caption = photo1.visible
         assert caption.startswith("Animatable Gaussian Avatars from Monocular Video\nAda Lovelace, Alan Turing, Grace Hopper et al.\nCVPR 2026")
         assert "💡" in caption and "\n1. " in caption and utf16_len(caption) <= 1024
-        assert "Full summary" in caption and "start=full-2606_30001" in album[0].html  # albums take no buttons
-        # the long one: the album keeps a short caption, the text follows as one message with the button
+        assert [b["callback_data"] for b in photo1.buttons] == ["v+:2606.30001", "v-:2606.30001", "full:2606.30001", "abs:2606.30001"]
+        # the long one: the photo keeps a short caption, the text follows as one message with the buttons
         long_msgs = paper_messages(tg, GROUP, "2606.30002")
-        assert [m.method for m in long_msgs] == ["sendMediaGroup", "sendMessage"]
+        assert [m.method for m in long_msgs] == ["sendPhoto", "sendMessage"]
         assert long_msgs[0].visible.startswith("Avatars & <Faces>") and "💡" not in long_msgs[0].visible
+        assert not long_msgs[0].buttons
         assert "&amp; &lt;Faces&gt;" in long_msgs[0].html
         text = long_msgs[1]
         assert "💡" in text.visible and text.reply_to == long_msgs[0].message_id and utf16_len(text.visible) > 1024
-        assert [b["callback_data"] for b in text.buttons] == ["full:2606.30002", "abs:2606.30002"]
-        # one figure: one photo, caption and button on it
+        assert [b["callback_data"] for b in text.buttons] == ["v+:2606.30002", "v-:2606.30002", "full:2606.30002", "abs:2606.30002"]
+        # one figure: one photo, caption and buttons on it
         (photo,) = paper_messages(tg, GROUP, "2606.30003")
-        assert photo.method == "sendPhoto" and photo.buttons and "💡" in photo.visible
+        assert photo.method == "sendPhoto" and len(photo.buttons) == 4 and "💡" in photo.visible
         # no PDF, no figures: one text message
         (plain,) = paper_messages(tg, GROUP, "2606.30004")
         assert plain.method == "sendMessage" and plain.buttons
         assert not paper_messages(tg, GROUP, "2606.30005")
         assert sorted(ledger(settings.db_path, GROUP)) == AVATAR_IDS
-        # each figure is uploaded once; a second chat gets them by file id
+        # each picture is uploaded once (two sheets, one single figure); a second chat gets them by file id
         uploads = tg.uploads
-        assert uploads == 5
+        assert uploads == 3
         # the same digest time again: nothing new is sent
         count = len(tg.posted)
         again = await bot.scheduler.digest("telegram", str(GROUP))

@@ -801,8 +801,14 @@ class FakeDiscord:
             it.original = self._message(channel_id, {"content": ""}, [], flags=128 | int(data.get("flags") or 0),
                                         interaction=it)
             resource["message"] = it.original
-        elif kind == 7:
+        elif kind == 7:  # UPDATE_MESSAGE: the message the component is on changes
             validate_message(data, rec.files, edit=True)
+            target = self.messages.get(str((it.data.get("message") or {}).get("id")))
+            if target is not None:
+                for key in ("content", "embeds", "components"):
+                    if key in data:
+                        target[key] = data[key]
+                target["edited_timestamp"] = _now_iso()
         elif kind not in (1, 6, 9):
             raise FormError(400, {"code": 50035, "errors": {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES"}]}},
                                   "message": "Invalid Form Body"})

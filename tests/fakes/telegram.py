@@ -131,6 +131,7 @@ class Posted:
     from_bot: bool = True
     edits: int = 0
     at: float = 0.0
+    thread: int | None = None  # the forum topic it was posted in
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -153,6 +154,9 @@ class Posted:
             msg["text"] = self.visible
         if self.media_group_id:
             msg["media_group_id"] = self.media_group_id
+        if self.thread:
+            msg["message_thread_id"] = self.thread
+            msg["is_topic_message"] = True
         if self.reply_markup:
             msg["reply_markup"] = self.reply_markup
         return msg
@@ -209,6 +213,8 @@ class FakeTelegram:
     freeze_after: int | None = None  # message calls accepted before requests start hanging
     held: int = 0
     from_people: set[tuple[int, int]] = field(default_factory=set)
+    inline_answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # inline query id -> results
+    topics: dict[int, set[int]] = field(default_factory=dict)  # forum -> its topics' thread ids (General is none)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -235,6 +241,17 @@ class FakeTelegram:
             self.members[(chat_id, u)] = "member"
         return chat_id
 
+    def add_forum(self, chat_id: int, title: str = "Lab forum", *, topics: tuple[int, ...] = (), admins: tuple[int, ...] = (),
+                  members: tuple[int, ...] = ()) -> int:
+        """A supergroup with topics: messages in a topic carry its ``message_thread_id``."""
+        self.add_group(chat_id, title, admins=admins, members=members)
+        self.chats[chat_id]["is_forum"] = True
+        self.topics[chat_id] = set(topics)
+        return chat_id
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        self.topics[chat_id].discard(thread_id)
+
     def add_user(self, user_id: int, name: str = "Ada", lang: str = "en") -> dict[str, Any]:
         user = {"id": user_id, "is_bot": False, "first_name": name, "language_code": lang}
         self.users[user_id] = user
@@ -251,12 +268,14 @@ class FakeTelegram:
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
-    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None, anonymous: bool = False) -> int:
-        """A person writes ``text`` in a chat; returns the message id. ``anonymous``: a group
-        admin writing as the group (from GroupAnonymousBot, with the group as sender_chat)."""
+    def send_text(self, chat_id: int, user_id: int, text: str, *, reply_to: int | None = None, anonymous: bool = False,
+                  thread: int | None = None) -> int:
+        """A person writes ``text`` in a chat (in a forum, in topic ``thread``); returns the message
+        id. ``anonymous``: a group admin writing as the group (from GroupAnonymousBot, with the
+        group as sender_chat)."""
         mid = self._next_message_id(chat_id)
         self.from_people.add((chat_id, mid))
-        self._enqueue({"message": self._person_message(chat_id, mid, user_id, text, reply_to, anonymous)})
+        self._enqueue({"message": self._person_message(chat_id, mid, user_id, text, reply_to, anonymous, thread)})
         return mid
 
     def edit_text(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
@@ -265,11 +284,14 @@ class FakeTelegram:
         msg["edit_date"] = int(time.time())
         self._enqueue({"edited_message": msg})
 
-    def _person_message(self, chat_id: int, mid: int, user_id: int, text: str, reply_to: int | None, anonymous: bool) -> dict[str, Any]:
+    def _person_message(self, chat_id: int, mid: int, user_id: int, text: str, reply_to: int | None, anonymous: bool,
+                        thread: int | None = None) -> dict[str, Any]:
         user = self.users.get(user_id) or self.add_user(user_id)
         if anonymous:
             user = {"id": ANONYMOUS_ADMIN, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
         msg: dict[str, Any] = {"message_id": mid, "date": int(time.time()), "chat": self.chat_json(chat_id), "from": user, "text": text}
+        if thread:
+            msg["message_thread_id"], msg["is_topic_message"] = thread, True
         if anonymous:
             msg["sender_chat"] = self.chat_json(chat_id)
         entities = []
@@ -290,6 +312,13 @@ class FakeTelegram:
         msg = self.message(chat_id, message_id)
         assert data in [b.get("callback_data") for b in msg.buttons], f"no button {data!r} on message {message_id}"
         self._enqueue({"callback_query": {"id": str(next(self._update_ids) + 10_000), "from": user, "chat_instance": str(chat_id), "data": data, "message": msg.json(self)}})
+
+    def inline(self, user_id: int, query: str) -> str:
+        """A person types ``@bot query`` in any chat; returns the inline query's id."""
+        user = self.users.get(user_id) or self.add_user(user_id)
+        qid = str(next(self._update_ids) + 50_000)
+        self._enqueue({"inline_query": {"id": qid, "from": user, "query": query, "offset": ""}})
+        return qid
 
     def migrate(self, old_id: int, new_id: int) -> None:
         """The group ``old_id`` becomes supergroup ``new_id``: the service message the bot gets."""
@@ -468,6 +497,24 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
+    def _m_answerinlinequery(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """Inline results, checked like Telegram: at most 50, ids of 1–64 bytes and unique, an
+        article's title and its message text (which must parse)."""
+        results = params.get("results") or []
+        if len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        ids = [r.get("id", "") for r in results]
+        if len(set(ids)) != len(ids) or any(not 1 <= len(i.encode()) <= 64 for i in ids):
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        for r in results:
+            content = r.get("input_message_content") or {}
+            if r.get("type") == "article" and (not r.get("title") or not content.get("message_text")):
+                raise ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+            if content.get("message_text"):
+                content["visible"] = self._text(content["message_text"], 4096, "text")
+        self.inline_answers[str(params["inline_query_id"])] = results
+        return True
+
     def _m_getchatmember(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
         status = self.members.get((chat_id, user_id), "member" if (chat_id, user_id) not in self.members else "left")
@@ -535,6 +582,16 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: message to be replied not found")
         return mid
 
+    def _thread(self, chat_id: int, params: dict[str, Any]) -> int | None:
+        """The topic a message goes to; Telegram refuses a topic the forum does not have."""
+        thread = params.get("message_thread_id")
+        if thread in (None, ""):
+            return None
+        thread = int(thread)
+        if chat_id not in self.topics or thread not in self.topics[chat_id]:
+            raise ApiError(400, "Bad Request: message thread not found")
+        return thread
+
     def _post(self, chat_id: int, method: str, html_text: str, visible: str, **kw: Any) -> Posted:
         p = Posted(chat_id, self._next_message_id(chat_id), method, html_text, visible, at=time.time(), **kw)
         self.posted.append(p)
@@ -544,7 +601,8 @@ class FakeTelegram:
         chat_id = int(params["chat_id"])
         self._parse_mode(params)
         visible = self._text(params.get("text", ""), 4096, "text")
-        p = self._post(chat_id, "sendMessage", params["text"], visible, reply_markup=self._markup(params), reply_to=self._reply_to(chat_id, params))
+        thread = self._thread(chat_id, params)
+        p = self._post(chat_id, "sendMessage", params["text"], visible, reply_markup=self._markup(params), reply_to=self._reply_to(chat_id, params), thread=thread)
         return p.json(self)
 
     def _m_editmessagetext(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -561,6 +619,20 @@ class FakeTelegram:
         if visible == p.visible and markup == p.reply_markup:
             raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
         p.html, p.visible, p.reply_markup = params["text"], visible, markup
+        p.edits += 1
+        return p.json(self)
+
+    def _m_editmessagereplymarkup(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """New buttons on any message (text or photo), refused when nothing changes, as Telegram does."""
+        chat_id, mid = int(params["chat_id"]), int(params["message_id"])
+        try:
+            p = self.message(chat_id, mid)
+        except KeyError:
+            raise ApiError(400, "Bad Request: message to edit not found") from None
+        markup = self._markup(params)
+        if markup == p.reply_markup:
+            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+        p.reply_markup = markup
         p.edits += 1
         return p.json(self)
 
@@ -599,8 +671,9 @@ class FakeTelegram:
         visible = self._text(caption, 1024, "caption") if caption else ""
         markup = self._markup(params)
         reply_to = self._reply_to(chat_id, params)
+        thread = self._thread(chat_id, params)
         file_id = self._photo(files.get("photo", params.get("photo")), files)
-        p = self._post(chat_id, "sendPhoto", caption, visible, photo=file_id, reply_markup=markup, reply_to=reply_to)
+        p = self._post(chat_id, "sendPhoto", caption, visible, photo=file_id, reply_markup=markup, reply_to=reply_to, thread=thread)
         return p.json(self)
 
     def _m_sendmediagroup(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -620,8 +693,9 @@ class FakeTelegram:
             caption = item.get("caption", "")
             visible = self._text(caption, 1024, "caption") if caption else ""
             checked.append((caption, visible, self._photo(item["media"], files)))
+        thread = self._thread(chat_id, params)
         group_id = f"album{next(self._groups)}"
-        posted = [self._post(chat_id, "sendMediaGroup", c, v, photo=f, media_group_id=group_id, reply_to=reply_to) for c, v, f in checked]
+        posted = [self._post(chat_id, "sendMediaGroup", c, v, photo=f, media_group_id=group_id, reply_to=reply_to, thread=thread) for c, v, f in checked]
         return [p.json(self) for p in posted]
 
 
@@ -631,7 +705,7 @@ def _signature(method: str, params: dict[str, Any]) -> str:
     return method + hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_JSON_FIELDS = {"reply_markup", "media", "link_preview_options", "reply_parameters", "allowed_updates", "commands", "entities", "scope", "caption_entities"}
+_JSON_FIELDS = {"results", "reply_markup", "media", "link_preview_options", "reply_parameters", "allowed_updates", "commands", "entities", "scope", "caption_entities"}
 
 
 async def _read(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:

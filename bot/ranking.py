@@ -1,0 +1,296 @@
+"""Per-chat ranking: each chat's own linear model over the papers' words, trained on its votes.
+
+The topic decides which papers a chat is offered (:mod:`bot.match`, shared by every chat that
+follows the topic); a chat's votes decide their order within that. As arxiv-sanity trains one
+SVM per tag, each chat gets a ridge regression over hashed word and bigram features of title
+and abstract, fitted to its voted papers (👍 = +1, 👎 = -1, summed over people). Then:
+
+* the digest is ordered by topic score + the model's prediction;
+* papers the model predicts the chat dislikes (below :data:`BELOW`) drop out of the cards into
+  the one-line "N more" list;
+* up to :data:`NEAR_MISSES` papers the topic did not take but that had some evidence for it
+  (``evidence > 0``) and that the model predicts strongly (above :data:`NEAR`) are added,
+  marked as such.
+
+Cheap by construction: no model call, no fitted vocabulary (``HashingVectorizer`` is
+stateless, so every day's papers are vectorised once and shared by every chat), a model is
+trained only when the chat's votes changed (its vote epoch, :mod:`bot.feedback`), and it is
+kept as a sparse vector over the words its voted papers contain, so ranking a digest is one
+sparse product per chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import feedback
+from .models import Paper
+from .store import Store
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from .core import Paperbot
+    from .match import Verdict
+
+N_FEATURES = 2**18
+MIN_VOTES = 2  # papers voted on before a chat's model is used at all
+FULL_TRUST = 15  # papers voted on before the chat's model counts fully in its order
+PREF_WEIGHT = 0.3  # how much the chat's model counts against the topic score (tuned by bench.feedback)
+SET_ASIDE_VOTES = 8  # papers voted on before the model may move papers out of the cards
+BELOW = -0.4  # predicted near (or past) the chat's typical 👎 paper (-0.5): into the "N more" list
+NEAR = 0.4  # predicted near (or past) the chat's typical 👍 paper (+0.5): a near miss may be added
+NEAR_MISSES = 2  # at most this many such papers per digest
+ALPHA = 1.0  # ridge regularisation
+DAY_CACHE = 16  # days of vectorised papers kept in memory
+MODEL_CACHE = 4096  # chats whose model is kept in memory (others are trained again when needed)
+MAX_WEIGHTS = 4096  # words and bigrams a chat's model keeps (about 50 KB)
+
+@cache
+def _vectorizer() -> Any:
+    """The hashing vectorizer: stateless (nothing is fitted), so one serves every chat. Made on
+    first use: scikit-learn takes seconds to import, which the bot's start need not wait for."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
+    )  # fmt: skip
+
+
+def text_of(paper: Paper) -> str:
+    """What the model reads: the title twice (it says what the paper is about), the abstract."""
+    return f"{paper.title}. {paper.title}. {paper.abstract}"
+
+
+def features(papers: Sequence[Paper]) -> sparse.csr_matrix:
+    """One l2-normalised row of hashed word and bigram counts per paper."""
+    return _vectorizer().transform([text_of(p) for p in papers]).tocsr()
+
+
+@dataclass(frozen=True)
+class ChatModel:
+    """A chat's preference direction over word features (sparse), and its own scale: where its
+    👍 and 👎 papers land (the mean prediction of each on the papers it was fitted to)."""
+
+    weights: sparse.csr_matrix  # 1 x N_FEATURES
+    voted: int
+    liked: float  # mean prediction of the papers voted 👍 (or 1.0 without any)
+    disliked: float  # mean prediction of the papers voted 👎 (or -1.0 without any)
+    epoch: int = 0
+
+    def predict(self, x: sparse.csr_matrix) -> np.ndarray:
+        """How much the chat likes each row of ``x`` on its own scale: 0 halfway between its
+        typical 👎 and 👍 paper, -0.5 at the typical 👎, +0.5 at the typical 👍."""
+        raw = np.asarray((x @ self.weights.T).todense()).ravel()
+        spread = max(self.liked - self.disliked, 1e-6)
+        return (raw - (self.liked + self.disliked) / 2) / spread
+
+    @property
+    def trust(self) -> float:
+        """0..1: how much the chat's order follows its model rather than the topic score."""
+        return min(1.0, self.voted / FULL_TRUST)
+
+
+def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> ChatModel | None:
+    """Fit a chat's model to its voted papers (label = sign of 👍 minus 👎), or None when it has
+    voted on fewer than :data:`MIN_VOTES` papers."""
+    voted = [p for p in papers if net.get(p.id)]
+    if len(voted) < MIN_VOTES:
+        return None
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
+    x = features(voted)
+    y = np.array([1.0 if net[p.id] > 0 else -1.0 for p in voted])
+    # no intercept: the model learns a direction (which words the chat likes), so a chat that
+    # only ever voted 👍 still ranks papers by their likeness to what it liked
+    model = Ridge(alpha=ALPHA, fit_intercept=False).fit(x, y)
+    coef = np.asarray(model.coef_).ravel()
+    keep = np.flatnonzero(np.abs(coef) > 1e-9)
+    if len(keep) > MAX_WEIGHTS:  # the strongest words carry the ranking; bounded memory per chat
+        keep = keep[np.argsort(-np.abs(coef[keep]))[:MAX_WEIGHTS]]
+    # one row, so only the kept words take memory (a column would carry an index per feature)
+    weights = sparse.csr_matrix(
+        (coef[keep].astype(np.float32), (np.zeros(len(keep), dtype=np.int32), keep)), shape=(1, N_FEATURES)
+    )
+    fitted = np.asarray((x @ weights.T).todense()).ravel()
+    liked = float(fitted[y > 0].mean()) if (y > 0).any() else 1.0
+    disliked = float(fitted[y < 0].mean()) if (y < 0).any() else -1.0
+    if liked <= disliked:
+        liked, disliked = 1.0, -1.0
+    return ChatModel(weights, len(voted), liked, disliked, epoch)
+
+
+# ---- a chat's digest from the day's verdicts -----------------------------------------------------
+
+
+@dataclass
+class Pick:
+    """A paper in a chat's digest: its topics, the topic score, the chat model's prediction."""
+
+    paper: Paper
+    topics: list[str]
+    score: float
+    pref: float = 0.0
+    near_miss: bool = False
+    trust: float = 0.0
+
+    @property
+    def rank(self) -> float:
+        return self.score + PREF_WEIGHT * self.trust * self.pref
+
+
+@dataclass
+class ChatDigest:
+    shown: list[Pick] = field(default_factory=list)  # cards, in the chat's order
+    below: list[Pick] = field(default_factory=list)  # what the chat's votes push into the "N more" list
+
+    def __bool__(self) -> bool:
+        return bool(self.shown or self.below)
+
+
+def candidates(verdicts: Mapping[str, Sequence[Verdict]], papers: Mapping[str, Paper]) -> tuple[list[Pick], list[Pick]]:
+    """From each subscription's verdicts: the papers its topics take (each once, with all its
+    topics and its best score) and the near misses (not taken, but with evidence for a topic)."""
+    taken: dict[str, Pick] = {}
+    near: dict[str, Pick] = {}
+    for topic, found in verdicts.items():
+        for v in found:
+            if v.paper_id not in papers:
+                continue
+            if v.taken:
+                pick = taken.get(v.paper_id)
+                if pick is None:
+                    taken[v.paper_id] = Pick(papers[v.paper_id], [topic], v.score)
+                else:
+                    pick.topics.append(topic)
+                    pick.score = max(pick.score, v.score)
+            elif v.evidence > 0:
+                old = near.get(v.paper_id)
+                if old is None or v.score > old.score:
+                    near[v.paper_id] = Pick(papers[v.paper_id], [topic], v.score, near_miss=True)
+    return list(taken.values()), [p for pid, p in near.items() if pid not in taken]
+
+
+def compose(
+    taken: Sequence[Pick], near: Sequence[Pick], model: ChatModel | None, prefs: Mapping[str, float] | None = None
+) -> ChatDigest:
+    """Order a chat's papers by its model (when it has one), set aside what it predicts it
+    dislikes, and add at most :data:`NEAR_MISSES` near misses it predicts it likes.
+
+    ``prefs`` are the model's predictions by paper id when the caller has them (from the day's
+    shared features); otherwise the candidates are vectorised here.
+    """
+    if model is None:
+        return ChatDigest(sorted(taken, key=lambda p: (-p.score, p.paper.id)))
+    everyone = [*taken, *near]
+    if prefs is None:
+        found = model.predict(features([p.paper for p in everyone])) if everyone else np.zeros(0)
+        prefs = {p.paper.id: float(v) for p, v in zip(everyone, found, strict=True)}
+    for pick in everyone:
+        pick.pref, pick.trust = prefs[pick.paper.id], model.trust
+    sure = model.voted >= SET_ASIDE_VOTES
+    shown = [p for p in taken if not sure or p.pref > BELOW]
+    below = sorted((p for p in taken if sure and p.pref <= BELOW), key=lambda p: (-p.rank, p.paper.id))
+    extra = sorted((p for p in near if sure and p.pref >= NEAR), key=lambda p: (-p.pref, p.paper.id))[:NEAR_MISSES]
+    shown = sorted([*shown, *extra], key=lambda p: (-p.rank, p.paper.id))
+    return ChatDigest(shown, below)
+
+
+# ---- the per-process cache, used by the core ------------------------------------------------------
+
+
+@dataclass
+class _Day:
+    x: sparse.csr_matrix
+    rows: dict[str, int]
+
+
+class Ranker:
+    """Per-chat models (retrained only when the chat's vote epoch moved) and the day's features
+    (vectorised once for every chat). One per :class:`~bot.core.Paperbot`."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str], ChatModel | None] = {}
+        self._epochs: dict[tuple[str, str], int] = {}
+        self._days: dict[str, _Day] = {}
+
+    def day(self, key: str, papers: Sequence[Paper]) -> _Day:
+        found = self._days.get(key)
+        if found is None or len(found.rows) != len(papers):
+            found = _Day(features(papers), {p.id: i for i, p in enumerate(papers)})
+            self._days[key] = found
+            while len(self._days) > DAY_CACHE:
+                self._days.pop(next(iter(self._days)))
+        return found
+
+    async def model(self, bot: Paperbot, platform: str, chat_id: str) -> ChatModel | None:
+        key = (platform, str(chat_id))
+        current = await bot.store.run(feedback.epoch, platform, chat_id)
+        if current == 0:
+            return None
+        if self._epochs.get(key) == current:
+            return self._models[key]
+
+        def labelled(s: Store) -> tuple[dict[str, int], list[Paper]]:
+            net = feedback.net_votes(s, platform, chat_id)
+            return net, s.get_papers(sorted(net))
+
+        net, papers = await bot.store.run(labelled)
+        trained = await asyncio.to_thread(train, papers, net, current)
+        self._models[key] = trained
+        self._epochs[key] = current
+        while len(self._models) > MODEL_CACHE:  # the least recently trained go first
+            oldest = next(iter(self._models))
+            self._models.pop(oldest)
+            self._epochs.pop(oldest, None)
+        return trained
+
+
+async def chat_digest(bot: Paperbot, platform: str, chat_id: str, days: Sequence[date]) -> ChatDigest:
+    """What a chat gets from the listing ``days``, in its order: its topics' papers (minus what
+    the ledger says it had), ranked by its votes, with what it dislikes set aside and near
+    misses added. Several days (a weekly digest) are merged, each paper once."""
+    subs = await bot.store.run(Store.subscriptions, platform, chat_id)
+    queries = {s["topic"]: s["query"] for s in subs if not s["paused"]}
+    if not queries:
+        return ChatDigest()
+    taken: dict[str, Pick] = {}
+    near: dict[str, Pick] = {}
+    day_of: dict[str, date] = {}
+    day_papers: dict[date, list[Paper]] = {}
+    for day in days:
+        papers = day_papers[day] = await bot.papers_for_day(day)
+        by_id = {p.id: p for p in papers}
+        verdicts = {topic: await bot.verdicts(day, topic, query) for topic, query in queries.items()}
+        got, close = candidates(verdicts, by_id)
+        for pick in got:
+            if pick.paper.id not in taken:
+                taken[pick.paper.id] = pick
+                day_of.setdefault(pick.paper.id, day)
+        for pick in close:
+            if pick.paper.id not in near:
+                near[pick.paper.id] = pick
+                day_of.setdefault(pick.paper.id, day)
+    sent = await bot.store.run(Store.delivered_ids, platform, chat_id, sorted(day_of))
+    got = [p for pid, p in taken.items() if pid not in sent]
+    close = [p for pid, p in near.items() if pid not in sent and pid not in taken]
+    model = await bot.ranker.model(bot, platform, chat_id)
+    if model is None:
+        return compose(got, [], None)
+    prefs: dict[str, float] = {}
+    for day in days:
+        picks = [p for p in [*got, *close] if day_of[p.paper.id] == day]
+        if picks:
+            shared = bot.ranker.day(day.isoformat(), day_papers[day])
+            found = model.predict(shared.x[[shared.rows[p.paper.id] for p in picks]])
+            prefs.update({p.paper.id: float(v) for p, v in zip(picks, found, strict=True)})
+    return compose(got, close, model, prefs)

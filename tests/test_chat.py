@@ -1,0 +1,421 @@
+"""The chat teaches the bot (issue 12): votes, per-chat ranking, per-chat settings, roundup.
+
+Telegram tests drive the real python-telegram-bot Application against ``tests/fakes/telegram.py``
+(fixtures and helpers from ``tests/test_telegram.py``); the ranking tests use real Papers and the
+real store. Assertions are on what a person sees (buttons and their counts, the order of the
+cards, the "N more" list) and on the store (votes, settings).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot import feedback, ranking
+from bot.chat_settings import ChatSettings
+from bot.core import Paperbot
+from bot.deliver import deliver_digest
+from bot.models import Paper
+from bot.settings import Settings
+from bot.store import Store
+from tests import test_telegram
+from tests.fakes.arxiv import FakeArxiv
+from tests.fakes.server import serve
+from tests.fakes.telegram import FakeTelegram, Posted
+from tests.test_telegram import (
+    ADMIN,
+    AVATAR_IDS,
+    DAY,
+    GROUP,
+    MEMBER,
+    listing,
+    paper_messages,
+    replies,
+    reply_to,
+    subscribe_directly,
+    telegram,
+    until,
+)
+
+tg, arxiv, cfg = test_telegram.tg, test_telegram.arxiv, test_telegram.cfg  # the Telegram tests' fixtures
+
+# ---- votes ------------------------------------------------------------------------------------------
+
+
+def _labels(message: Posted) -> list[str]:
+    return [b["text"] for b in message.buttons]
+
+
+async def _press(tg: FakeTelegram, chat: int, user: int, message: Posted, data: str, answers: int) -> str:
+    """Tap a button; wait for the bot's answer (the toast) and return its text."""
+    tg.press(chat, user, message.message_id, data)
+    await until(lambda: tg.count("answerCallbackQuery") >= answers)
+    return [c for c in tg.calls if c.method == "answercallbackquery"][answers - 1].params.get("text", "")
+
+
+async def test_votes_on_telegram_one_per_person_changeable_counts_on_the_buttons(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER, MEMBER + 1))
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings) as (core, bot):
+            await core.harvest()
+            result = await deliver_digest(core, bot, str(GROUP))
+            assert result.sent == 4
+            (card,) = paper_messages(tg, GROUP, "2606.30001")
+            assert _labels(card) == ["👍", "👎", "📖 Full summary", "📄 Abstract"]
+            calls = len(llm.generate_calls)
+            # a member votes 👍: the count shows on the button, the toast says so
+            assert await _press(tg, GROUP, MEMBER, card, "v+:2606.30001", 1) == "👍 noted"
+            await until(lambda: _labels(card)[0] == "👍 1")
+            # another member too; then the first switches to 👎
+            await _press(tg, GROUP, MEMBER + 1, card, "v+:2606.30001", 2)
+            await until(lambda: _labels(card)[0] == "👍 2")
+            assert (await _press(tg, GROUP, MEMBER, card, "v-:2606.30001", 3)).startswith("👎 noted")
+            await until(lambda: _labels(card)[:2] == ["👍 1", "👎 1"])
+            # the same button again takes the vote back
+            assert await _press(tg, GROUP, MEMBER, card, "v-:2606.30001", 4) == "Your vote is withdrawn"
+            await until(lambda: _labels(card)[:2] == ["👍 1", "👎"])
+            net = await core.store.run(feedback.net_votes, "telegram", str(GROUP))
+            assert net == {"2606.30001": 1}
+            assert await core.store.run(feedback.epoch, "telegram", str(GROUP)) == 4
+            # votes are per chat: the same paper in another chat has none
+            assert await core.store.run(feedback.tally, "telegram", str(GROUP - 1), "2606.30001") == feedback.Tally()
+            assert len(llm.generate_calls) == calls  # a vote never costs a model call
+            assert tg.count("editMessageReplyMarkup", 400) == 0
+
+
+# ---- ranking ------------------------------------------------------------------------------------------
+
+FACE = "Audio-driven talking face generation with lip sync and facial expression for portrait video"
+BODY = "Human motion generation of full-body dance and locomotion sequences from music"
+
+
+def _paper(pid: str, title: str, abstract: str = "") -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract or f"{title}. We propose a method and evaluate it.")
+
+
+def _voted() -> tuple[list[Paper], dict[str, int]]:
+    """A chat that likes talking faces and dislikes body motion, ten papers voted."""
+    papers = [_paper(f"2601.0{i:04d}", f"{FACE} variant {i}") for i in range(5)]
+    papers += [_paper(f"2601.1{i:04d}", f"{BODY} variant {i}") for i in range(5)]
+    return papers, {p.id: (1 if p.id.startswith("2601.0") else -1) for p in papers}
+
+
+def test_a_chat_model_orders_sets_aside_and_adds_near_misses() -> None:
+    papers, net = _voted()
+    model = ranking.train(papers, net, epoch=3)
+    assert model is not None and model.voted == 10 and model.epoch == 3
+    assert ranking.train(papers[:1], net) is None  # one vote is not a model
+    face, body, other = _paper("2607.00001", FACE), _paper("2607.00002", BODY), _paper("2607.00003", "Avatar benchmark")
+    taken = [ranking.Pick(body, ["t"], 0.95), ranking.Pick(other, ["t"], 0.84), ranking.Pick(face, ["t"], 0.82)]
+    near = [ranking.Pick(_paper("2607.00004", f"{FACE} in the wild"), ["t"], 0.4, near_miss=True),
+            ranking.Pick(_paper("2607.00005", "Protein folding with transformers"), ["t"], 0.45, near_miss=True)]  # fmt: skip
+    plain = ranking.compose(taken, near, None)
+    assert [p.paper.id for p in plain.shown] == ["2607.00002", "2607.00003", "2607.00001"] and not plain.below
+    mine = ranking.compose([ranking.Pick(p.paper, p.topics, p.score) for p in taken], near, model)
+    ids = [p.paper.id for p in mine.shown]
+    assert ids[0] in ("2607.00001", "2607.00004") and "2607.00002" not in ids  # faces first, body motion set aside
+    assert [p.paper.id for p in mine.below] == ["2607.00002"]
+    assert [p.paper.id for p in mine.shown if p.near_miss] == ["2607.00004"]  # the face paper, not the protein one
+
+
+async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings) -> None:
+    papers, net = _voted()
+    async with Paperbot(settings) as core:
+        await core.store.run(Store.upsert_papers, papers)
+        assert await core.ranker.model(core, "telegram", "-5") is None  # no votes: no model
+        for p in papers:
+            await core.store.run(feedback.cast, "telegram", "-5", p.id, "7", net[p.id])
+        first = await core.ranker.model(core, "telegram", "-5")
+        assert first is not None and first.voted == 10
+        assert await core.ranker.model(core, "telegram", "-5") is first  # cached: same epoch
+        await core.store.run(feedback.cast, "telegram", "-5", papers[0].id, "8", 1)
+        again = await core.ranker.model(core, "telegram", "-5")
+        assert again is not first and again is not None and again.epoch == first.epoch + 1
+
+
+LISTING: list[dict[str, Any]] = [
+    {"id": "2606.40001", "title": "Talking Face Avatars with Lip Sync from Audio",
+     "summary": "An audio-driven talking face avatar with lip sync and facial expression for portrait video."},
+    {"id": "2606.40002", "title": "Avatar Human Motion Generation of Full-Body Dance from Music",
+     "summary": f"{BODY} for avatars. We propose a method and evaluate it."},
+    {"id": "2606.40003", "title": "Avatar Human Motion Generation of Full-Body Dance and Locomotion",
+     "summary": f"{BODY} for virtual humans. We propose a method and evaluate it."},
+    {"id": "2606.40004", "title": "Portrait Relighting of Talking Faces",
+     "summary": "Facial relighting of talking face portrait video with lip sync preserved and facial expression."},
+]  # fmt: skip
+
+
+async def test_a_chats_votes_reorder_its_telegram_digest_and_set_aside_what_it_dislikes(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    arxiv.add_day(DAY, [e | {"authors": ["A B"], "categories": ["cs.CV"]} for e in LISTING])
+    arxiv.rss_day = DAY
+    settings = cfg.model_copy(update={"default_lang": "en", "figure_policy": "none"})
+    subscribe_directly(settings, GROUP)
+    subscribe_directly(settings, GROUP - 1)  # the same topic, no votes
+    papers, net = _voted()
+    store = Store(settings.db_path)
+    store.upsert_papers(papers)
+    feedback.ensure_tables(store)
+    for p in papers:
+        feedback.cast(store, "telegram", str(GROUP), p.id, "7", net[p.id])
+    store.close()
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        for chat in (GROUP, GROUP - 1):
+            assert (await deliver_digest(core, bot, str(chat))).status == "done"
+    order = {chat: [pid for p in tg.in_chat(chat)[1:] if (pid := _card_of(p))] for chat in (GROUP, GROUP - 1)}
+    assert len(order[GROUP - 1]) == 4  # unvoted: every paper a card, in the topic's order
+    # the voting chat: faces first, body motion out of the cards into the "N more" list
+    assert set(order[GROUP]) == {"2606.40001", "2606.40004"}
+    *_, more = tg.in_chat(GROUP)
+    assert more.visible.startswith("2 more papers") and "2606.40002" in more.html and "2606.40003" in more.html
+
+
+def _card_of(message: Posted) -> str | None:
+    if message.visible.startswith(("📚", "2 more")):
+        return None
+    for b in message.buttons:
+        if b.get("callback_data", "").startswith("v+:"):
+            return b["callback_data"][3:]
+    return None
+
+
+# ---- settings -----------------------------------------------------------------------------------------
+
+
+def test_chat_settings_defaults_and_days(settings: Settings) -> None:
+    from datetime import date
+
+    from bot.chat_settings import change
+    from bot.errors import BadSetting
+
+    plain = ChatSettings.of({}, settings)
+    assert (plain.papers, plain.figures, plain.sections, plain.days, plain.roundup) == (10, 4, False, "daily", False)
+    weekly = ChatSettings.of({"digest_days": "fri", "roundup": 1}, settings)
+    friday, saturday = date(2026, 7, 3), date(2026, 7, 4)
+    assert weekly.digest_today(friday) and not weekly.digest_today(saturday) and weekly.roundup_today(friday)
+    assert ChatSettings.of({"digest_days": "weekdays"}, settings).digest_today(friday)
+    assert not ChatSettings.of({"digest_days": "weekdays"}, settings).digest_today(saturday)
+    assert change("days", "Friday") == {"digest_days": "fri"} and change("papers", "5") == {"digest_papers": 5}
+    for bad in (("papers", "0"), ("papers", "21"), ("figures", "5"), ("days", "someday"), ("colour", "red")):
+        with pytest.raises(BadSetting):
+            change(*bad)
+    assert "周五" in weekly.text("zh") and "weekly on Friday" in weekly.text("en")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_settings_on_telegram_admins_change_members_look(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY)  # with PDFs: figures would go out
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        (shown,) = await reply_to(tg, GROUP, MEMBER, "/settings")  # anyone may look
+        assert "Papers per digest: 10" in shown.visible and "Weekly roundup: off" in shown.visible
+        assert "✅ 10" in [b["text"] for b in shown.buttons]
+        tg.press(GROUP, MEMBER, shown.message_id, "set:papers:5")  # a member's tap changes nothing
+        await until(lambda: tg.count("answerCallbackQuery") == 1)
+        assert "administrators" in next(c for c in tg.calls if c.method == "answercallbackquery").params["text"]
+        assert (await core.store.run(Store.get_chat, "telegram", str(GROUP)))["digest_papers"] is None
+        tg.press(GROUP, ADMIN, shown.message_id, "set:papers:3")
+        await until(lambda: shown.edits == 1)
+        assert "Papers per digest: 3" in shown.visible
+        assert "✅ 3" in [b["text"] for b in shown.buttons] and "✅ 10" not in [b["text"] for b in shown.buttons]
+        (refused,) = await reply_to(tg, GROUP, MEMBER, "/settings figures 0")
+        assert "only the chat's administrators" in refused.visible
+        (bad,) = await reply_to(tg, GROUP, ADMIN, "/settings papers 99")
+        assert bad.visible.startswith("Usage: /settings papers 1-20")
+        (changed,) = await reply_to(tg, GROUP, ADMIN, "/settings figures 0")
+        assert "Figures per paper: 0" in changed.visible
+        (two,) = await reply_to(tg, GROUP, ADMIN, "/settings papers 2")
+        assert "Papers per digest: 2" in two.visible
+        (weekly,) = await reply_to(tg, GROUP, ADMIN, "/settings days fri")
+        assert "Digest days: weekly on Friday" in weekly.visible
+        await reply_to(tg, GROUP, ADMIN, "/settings days daily")
+        await core.harvest()
+        count = len(tg.in_chat(GROUP))
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        digest = tg.in_chat(GROUP)[count:]
+        assert len(digest) == 4  # header, 2 cards, the list of the other 2
+        assert not any(m.photo for m in digest) and tg.uploads == 0  # figures per paper: 0
+        assert digest[-1].visible.startswith("2 more papers")
+        await reply_to(tg, GROUP, ADMIN, "/lang zh")
+        (in_zh,) = await reply_to(tg, GROUP, MEMBER, "/settings")
+        assert "每次推送的论文卡片：2 篇" in in_zh.visible and "每篇论文的截图：0 张" in in_zh.visible
+
+
+async def test_top_and_the_weekly_roundup_on_telegram(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER, MEMBER + 1))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    # 16:00 UTC on Tuesday 30 June is Wednesday in Shanghai (the default zone): weekly on Wednesday
+    subscribe_directly(settings, GROUP, digest_days="wed")
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        (empty,) = await reply_to(tg, GROUP, MEMBER, "/top")
+        assert empty.visible.startswith("Nobody here has voted 👍")
+        result = await bot.scheduler.digest("telegram", str(GROUP))
+        assert result is not None and result.sent == 4
+        assert not [m for m in tg.in_chat(GROUP) if "🏆" in m.visible]  # the roundup is opt-in
+        cards = {pid: paper_messages(tg, GROUP, pid)[-1] for pid in AVATAR_IDS}
+        answers = 0
+        for user, pid in ((MEMBER, "2606.30003"), (MEMBER + 1, "2606.30003"), (MEMBER, "2606.30001")):
+            answers += 1
+            await _press(tg, GROUP, user, cards[pid], f"v+:{pid}", answers)
+        answers += 1
+        await _press(tg, GROUP, MEMBER + 1, cards["2606.30001"], "v-:2606.30001", answers)
+        (top,) = await reply_to(tg, GROUP, MEMBER, "/top week")
+        assert top.visible.startswith("🏆 This chat's most-liked papers of the week")
+        lines = top.visible.split("\n")[2:]
+        assert lines[0].startswith("1. Codec Avatar Compression") and lines[0].endswith("👍 2")
+        assert len(lines) == 1  # 2606.30001 is at one each way: not liked
+        (bad,) = await reply_to(tg, GROUP, MEMBER, "/top year")
+        assert bad.visible == "Use /top week or /top month."
+        await core.store.run(Store.update_chat, "telegram", str(GROUP), {"roundup": 1})
+        await bot.scheduler.digest("telegram", str(GROUP))  # Wednesday: the roundup follows the digest
+        roundups = await until(lambda: [m for m in tg.in_chat(GROUP) if m.visible.startswith("🏆") and m.message_id > top.message_id])
+        assert len(roundups) == 1 and "Codec Avatar Compression" in roundups[0].visible
+        await bot.scheduler.digest("telegram", str(GROUP))  # again the same week: not repeated
+        assert len([m for m in tg.in_chat(GROUP) if m.visible.startswith("🏆") and m.message_id > top.message_id]) == 1
+
+
+# ---- /digest during a harvest, inline mode ----------------------------------------------------------------
+
+
+async def test_digest_during_a_harvest_waits_for_it_and_says_so(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    import asyncio
+
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,))
+    settings = cfg.model_copy(update={"default_lang": "en", "arxiv_retries": 2})
+    subscribe_directly(settings, GROUP)
+    arxiv.timeout_seconds = 1.5
+    arxiv.faults["rss"].append("timeout")  # arXiv is slow to answer: the harvest takes a while
+    async with telegram(settings) as (core, _bot):
+        harvest = asyncio.create_task(core.harvest())
+        await until(lambda: core.harvesting and arxiv.requests("rss"))
+        mid = tg.send_text(GROUP, ADMIN, "/digest")
+        first = await until(lambda: replies(tg, GROUP, mid))
+        assert first[0].visible.startswith("⏳ Fetching today's papers from arXiv")
+        await harvest
+        papers = await until(lambda: [pid for pid in AVATAR_IDS if paper_messages(tg, GROUP, pid)] == AVATAR_IDS)
+        assert papers and not any(m.visible.startswith("Nothing new") for m in tg.in_chat(GROUP))
+
+
+async def test_inline_mode_offers_the_papers_card_without_a_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings):
+            tg.add_user(MEMBER, "Ada", lang="en")
+            qid = tg.inline(MEMBER, "https://arxiv.org/abs/2606.30003")  # not stored yet: the API has it
+            await until(lambda: qid in tg.inline_answers)
+            (result,) = tg.inline_answers[qid]
+            assert result["title"] == "Codec Avatar Compression for Telepresence"
+            assert result["description"] == "We compress codec avatars for telepresence."  # the abstract's first sentence
+            card = result["input_message_content"]["visible"]
+            assert card.startswith("Codec Avatar Compression for Telepresence\nAda Lovelace") and "💡 We compress" in card
+            assert "arXiv:2606.30003v1" in card
+            nothing = tg.inline(MEMBER, "hello")
+            await until(lambda: nothing in tg.inline_answers)
+            assert tg.inline_answers[nothing] == []
+            assert llm.generate_calls == []  # never a model call from an inline query
+
+
+# ---- Telegram forum topics --------------------------------------------------------------------------------
+
+FORUM = -1005550001
+
+
+async def test_forum_topics_are_chats_of_their_own(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_forum(FORUM, topics=(7, 9, 11), admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        for thread, topic in ((7, "虚拟人"), (9, "Talking Head Generation"), (11, "虚拟人"), (None, "Talking Head Generation")):
+            mid = tg.send_text(FORUM, ADMIN, f"/subscribe {topic}", thread=thread)
+            (ok,) = await until(lambda mid=mid: replies(tg, FORUM, mid))
+            assert ok.visible.startswith("✅ Subscribed") and ok.thread == thread  # answered in the topic
+        assert [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", f"{FORUM}:9")] == ["Talking Head Generation"]
+        # the General topic is the group itself; a topic speaks the group's language unless set
+        mid = tg.send_text(FORUM, ADMIN, "/lang zh")
+        await until(lambda: replies(tg, FORUM, mid))
+        mid = tg.send_text(FORUM, MEMBER, "/subscriptions", thread=9)
+        (listed,) = await until(lambda: replies(tg, FORUM, mid))
+        assert listed.visible.startswith("本群订阅的主题") and listed.thread == 9
+        await core.harvest()
+        for key in (f"{FORUM}:7", f"{FORUM}:9", str(FORUM)):
+            assert (await deliver_digest(core, bot, key)).status == "done"
+        by_thread = {t: [m for m in tg.in_chat(FORUM) if m.thread == t and m.visible.startswith("📚")] for t in (7, 9, None)}
+        assert all(len(h) == 1 for h in by_thread.values())  # each topic got its own digest
+        assert "篇新论文" in by_thread[7][0].visible  # in the group's language
+        assert len([m for m in tg.in_chat(FORUM) if m.thread == 7 and m.buttons]) == 4  # 元宇宙/虚拟人: four papers
+        assert len([m for m in tg.in_chat(FORUM) if m.thread == 9 and m.buttons]) == 1  # talking heads: one
+        # votes in a topic are that topic's
+        card = next(m for m in tg.in_chat(FORUM) if m.thread == 9 and m.buttons)
+        await _press(tg, FORUM, MEMBER, card, card.buttons[0]["callback_data"], 1)
+        assert await core.store.run(feedback.net_votes, "telegram", f"{FORUM}:9") == {"2606.30002": 1}
+        assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
+        # a deleted topic: its subscription is paused with a log line, not retried every day
+        tg.delete_topic(FORUM, 11)
+        gone = await bot.scheduler.digest("telegram", f"{FORUM}:11")
+        assert gone is not None and gone.status == "gone" and "thread not found" in gone.detail
+        row = await core.store.run(Store.get_chat, "telegram", f"{FORUM}:11")
+        assert row["active"] == 0 and "forum topic" in row["inactive_reason"]
+        assert bot.scheduler.aps.get_job(f"digest:telegram:{FORUM}:11") is None
+        assert bot.scheduler.aps.get_job(f"digest:telegram:{FORUM}:7") is not None
+        refused = [c for c in tg.calls if c.status == 400]
+        assert len(refused) == 1 and "thread not found" in refused[0].description
+
+
+def test_a_near_miss_is_marked_above_its_card() -> None:
+    from bot.core import Enriched
+    from bot.i18n import t
+    from bot.telegram_render import paper_caption, paper_text
+
+    item = Enriched(_paper("2607.00004", FACE), None, note=t("label.near_miss", "en"))
+    assert paper_text(item, "en").startswith("<i>✨ Outside this chat's topics, but like papers it voted 👍</i>\n<b>")
+    assert (paper_caption(item, "zh") or "").startswith("<i>✨ Outside")  # the note is in the chat's language when made
+    assert paper_text(Enriched(item.paper, None), "en").startswith("<b>")
+
+
+async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """Run with ``-s`` to see one paper of a digest as Telegram shows it, buttons and counts included."""
+    listing(arxiv, DAY)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "zh"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        await deliver_digest(core, bot, str(GROUP))
+        (card,) = paper_messages(tg, GROUP, "2606.30001")
+        await _press(tg, GROUP, MEMBER, card, "v+:2606.30001", 1)
+        await until(lambda: card.buttons[0]["text"] == "👍 1")
+        w, h, size = tg.files[card.photo]  # type: ignore[index]
+        print(f"\n--- {card.method}: one photo {w}x{h} px ({size} bytes, the paper's figures stacked), caption:")
+        print(card.visible)
+        print("--- buttons:", " | ".join(f"[{b['text']}] ({b['callback_data']})" for b in card.buttons))
+        assert card.method == "sendPhoto" and [b["text"] for b in card.buttons][:2] == ["👍 1", "👎"]

@@ -1,0 +1,124 @@
+"""Issue 12 on Discord: votes on the cards, /settings, /top, threads' language; the real
+discord.py client against ``tests/fakes/discord.py`` (fixtures from ``tests/test_discord.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import feedback
+from bot.deliver import deliver_digest
+from bot.settings import Settings
+from bot.store import Store
+from tests import test_discord
+from tests.fakes.discord import MANAGE_CHANNELS, MEMBER_PERMISSIONS, FakeDiscord
+from tests.test_discord import running
+
+fake, dsettings = test_discord.fake, test_discord.dsettings  # the Discord tests' fixtures
+MANAGER = MEMBER_PERMISSIONS | MANAGE_CHANNELS
+
+
+def _votes(message: dict[str, Any]) -> dict[str, str | None]:
+    """The 👍 / 👎 buttons of a message as Discord stores it: {emoji: label}."""
+    out = {}
+    for row in message["components"]:
+        for b in row["components"]:
+            if str(b.get("custom_id", "")).startswith("paperbot:vote:"):
+                out[b["emoji"]["name"]] = b.get("label")
+    return out
+
+
+async def test_votes_on_discord_cards(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (core, bot):
+        await core.harvest()
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        result = await deliver_digest(core, bot, channel)
+        assert result.status == "done"
+        card = next(r for r in fake.sent(channel) if r.payload.get("components"))
+        mid = card.response["id"]
+        pid = card.payload["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+        assert _votes(fake.messages[mid]) == {"👍": None, "👎": None}
+        alice, bob = fake.user("alice"), fake.user("bob")
+        up = await fake.click(mid, f"paperbot:vote:up:{pid}", user=alice)
+        await fake.wait_until(lambda: up.callback)
+        assert up.callback["type"] == 7  # the card itself is updated
+        assert _votes(fake.messages[mid]) == {"👍": "1", "👎": None}
+        two = await fake.click(mid, f"paperbot:vote:up:{pid}", user=bob)
+        await fake.wait_until(lambda: two.callback)
+        assert _votes(fake.messages[mid]) == {"👍": "2", "👎": None}
+        switch = await fake.click(mid, f"paperbot:vote:down:{pid}", user=alice)
+        await fake.wait_until(lambda: switch.callback)
+        assert _votes(fake.messages[mid]) == {"👍": "1", "👎": "1"}
+        back = await fake.click(mid, f"paperbot:vote:down:{pid}", user=alice)
+        await fake.wait_until(lambda: back.callback)
+        assert _votes(fake.messages[mid]) == {"👍": "1", "👎": None}
+        assert await core.store.run(feedback.net_votes, "discord", channel) == {pid: 1}
+
+
+async def test_settings_and_top_on_discord(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (core, bot):
+        look = await fake.slash("settings", channel_id=channel)  # anyone may look, only to themselves
+        await fake.wait_until(lambda: look.callback)
+        assert look.callback["data"]["flags"] & 64 and "Papers per digest: 10" in look.callback["data"]["content"]
+        refused = await fake.slash("settings", {"papers": 2}, channel_id=channel)
+        await fake.wait_until(lambda: refused.callback)
+        assert "Manage Channels" in refused.callback["data"]["content"]
+        assert (await core.store.run(Store.get_chat, "discord", channel) or {}).get("digest_papers") is None
+        ok = await fake.slash("settings", {"papers": 1, "figures": 0, "sections": "on", "days": "fri", "roundup": "on"},
+                              channel_id=channel, permissions=MANAGER)  # fmt: skip
+        await fake.wait_until(lambda: ok.callback)
+        text = ok.callback["data"]["content"]
+        assert text.startswith("✅ Updated.") and "Papers per digest: 1" in text and "weekly on Friday" in text
+        assert "Weekly roundup: on (Friday)" in text and "card + summary sections" in text
+        row = await core.store.run(Store.get_chat, "discord", channel)
+        assert (row["digest_papers"], row["digest_figures"], row["digest_sections"], row["digest_days"], row["roundup"]) == (1, 0, 1, "fri", 1)
+        # /top from the channel's votes: one message in the channel, ranked
+        await core.harvest()
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        result = await deliver_digest(core, bot, channel, manual=True)  # /digest: on any day
+        assert result.status == "done"
+        cards = [r for r in fake.sent(channel) if r.payload.get("components")]
+        assert len(cards) == 1 and not cards[0].files  # one card, no figures
+        assert len(cards[0].payload["embeds"][0].get("fields") or []) >= 1  # the summary's sections
+        pid = cards[0].payload["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+        up = await fake.click(cards[0].response["id"], f"paperbot:vote:up:{pid}")
+        await fake.wait_until(lambda: up.callback)
+        top = await fake.slash("top", {"period": "week"}, channel_id=channel)
+        await fake.wait_until(lambda: top.followups)
+        embed = top.followups[0]["embeds"][0]
+        assert embed["title"] == "🏆 This chat's most-liked papers of the week" and "👍 1" in embed["description"]
+        # the weekly roundup on the channel's weekly day (08:00 UTC on 30 June is Tuesday in Shanghai)
+        from bot import roundup as weekly
+
+        await core.store.run(Store.update_chat, "discord", channel, {"digest_days": "tue"})
+        assert await weekly.maybe_send(core, bot, channel)
+        posted = fake.sent(channel)[-1].payload["embeds"][0]
+        assert posted["title"] == "🏆 This chat's most-liked papers of the week" and "👍 1" in posted["description"]
+        assert not await weekly.maybe_send(core, bot, channel)  # once a week
+
+
+async def test_a_discord_thread_speaks_its_channels_language_unless_set(dsettings: Settings, fake: FakeDiscord) -> None:
+    from tests.fakes.discord import CHANNEL_PUBLIC_THREAD
+
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    thread = fake.add_channel(guild, "gs-thread", type=CHANNEL_PUBLIC_THREAD, parent_id=channel)
+    other = fake.add_channel(guild, "en-thread", type=CHANNEL_PUBLIC_THREAD, parent_id=channel)
+    async with running(dsettings) as (core, bot):
+        zh = await fake.slash("lang", {"language": "zh"}, channel_id=channel, permissions=MANAGER)
+        await fake.wait_until(lambda: zh.callback)
+        for ch, lang in ((thread, None), (other, "en")):
+            sub = await fake.slash("subscribe", {"topic": "3DGS"}, channel_id=ch, permissions=MANAGER)
+            await fake.wait_until(lambda sub=sub: sub.callback)
+            if lang:
+                it = await fake.slash("lang", {"language": lang}, channel_id=ch, permissions=MANAGER)
+                await fake.wait_until(lambda it=it: it.callback)
+        assert sub.callback["data"]["content"] == "✅ 已订阅：3DGS"  # before its own /lang: the channel's Chinese
+        await core.harvest()
+        await deliver_digest(core, bot, thread)
+        await deliver_digest(core, bot, other)
+        assert fake.sent(thread)[0].payload["content"].startswith("📚 3DGS · 2026-06-30 · ") and "篇新论文" in fake.sent(thread)[0].payload["content"]
+        assert "new papers" in fake.sent(other)[0].payload["content"]
