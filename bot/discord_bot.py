@@ -124,6 +124,14 @@ ZH_TW: dict[str, str] = {
     "Your question": "你的問題",
     "on: silent on empty days; off: one short line": "on：沒有新論文時不提示；off：發送一行提示",
     "Why a paper is or is not in this channel's digest": "某篇論文為何（不）在本頻道推送中",
+    "This channel's digest settings (change them with the options)": "本頻道的推送設定（用選項修改）",
+    "The weekly roundup of the most-liked papers": "每週精選：最受歡迎的論文",
+    "Papers per digest as cards (1-20); the rest as a linked list": "每次推送的論文卡片數（1-20），其餘以連結清單發送",
+    "week or month": "本週或本月",
+    "Figures per paper (0-4)": "每篇論文的截圖數（0-4）",
+    "This channel's most-liked papers of the week or month": "本頻道本週／本月最受歡迎的論文",
+    "on: card + summary sections; off: card only": "on：卡片 + 分節總結；off：僅卡片",
+    "daily, weekdays, or weekly on mon … sun": "每天、工作日，或每週的某一天",
 }
 
 
