@@ -5,9 +5,9 @@ every reply's length."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from bot.llm import OPENAI_MAX_TOKENS
 from bot.models import Paper
@@ -29,6 +29,24 @@ from tests.test_summaries import (  # noqa: F401 (fixtures)
 )
 
 
+@dataclasses.dataclass
+class _Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _manual_clock(summarizer: Any) -> _Clock:
+    """The breaker's clock, moved by the test: its cool-down passes when the test says so."""
+    clock = _Clock()
+    summarizer._provider.breaker.clock = clock
+    return clock
+
+
 def _papers(n: int) -> list[Paper]:
     return [dataclasses.replace(PAPER, id=f"1803.{8500 + i}") for i in range(n)]
 
@@ -39,6 +57,7 @@ async def test_a_dead_gemini_costs_the_breaker_threshold_not_every_paper(
     gemini.delay = 60.0  # every request hangs past LLM_TIMEOUT
     summarizer = make(**with_gemini(gemini, llm_timeout=0.5, llm_retries=3, llm_breaker_failures=3,
                                     llm_breaker_cooldown=1.0))  # fmt: skip
+    clock = _manual_clock(summarizer)
     summaries = [await summarizer.summarize(p, "en", pdf) for p in _papers(10)]
     assert all(s.extractive for s in summaries)
     # three timed-out requests opened the breaker; the other papers fell back without a request
@@ -46,7 +65,7 @@ async def test_a_dead_gemini_costs_the_breaker_threshold_not_every_paper(
     assert [c["ok"] for c in calls(store)] == [0]  # one failed call recorded; the refused ones are not calls
     # after the cool-down one request probes; the model is back, so it answers and the breaker closes
     gemini.delay = 0.0
-    await asyncio.sleep(1.0)  # the cool-down itself, not a race: nothing else is waited for
+    clock.advance(1.0)  # the cool-down passes (a clock of the test's: a loaded machine is no race)
     back = [await summarizer.summarize(p, "en", pdf) for p in _papers(12)[10:]]
     assert [s.extractive for s in back] == [False, False]
     assert len(gemini.generate_calls) == 5
@@ -55,13 +74,14 @@ async def test_a_dead_gemini_costs_the_breaker_threshold_not_every_paper(
 async def test_a_failing_probe_opens_the_breaker_again(make: Factory, oai: FakeOpenAI, pdf: Path) -> None:
     oai.queue += [FakeOpenAI.error(500, retry_after_ms=1)] * 3
     summarizer = make(**with_openai(oai, llm_retries=2, llm_breaker_failures=3, llm_breaker_cooldown=0.5))
+    clock = _manual_clock(summarizer)
     first, second = [await summarizer.summarize(p, "en", pdf) for p in _papers(2)]
     assert first.extractive and second.extractive and len(oai.chat_calls) == 3
-    await asyncio.sleep(0.5)  # the cool-down
+    clock.advance(0.5)  # the cool-down
     oai.queue.append(FakeOpenAI.error(503, retry_after_ms=1))
     probe, after = [await summarizer.summarize(p, "en", pdf) for p in _papers(4)[2:]]
     assert probe.extractive and after.extractive and len(oai.chat_calls) == 4  # one probe, then closed again
-    await asyncio.sleep(0.5)
+    clock.advance(0.5)
     healthy = await summarizer.summarize(_papers(5)[4], "en", pdf)
     assert not healthy.extractive and len(oai.chat_calls) == 5
 
