@@ -11,6 +11,8 @@ file-id cache then uploads it once.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,7 +60,14 @@ def sheet(figures: list[Figure]) -> Figure | None:
     for im in images:
         canvas.paste(im, ((width - im.width) // 2, y))
         y += im.height + GAP
-    tmp = out.with_suffix(".tmp")
-    canvas.save(tmp, "PNG", optimize=True)
-    tmp.replace(out)  # whole or not at all: another chat may be reading it
+    # a temporary file of this writer's own (0600, like every figure), then renamed: whole or not
+    # at all, whoever else is making or reading the same sheet
+    fd, name = tempfile.mkstemp(prefix=out.stem, suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            canvas.save(fh, "PNG", optimize=True)
+        os.replace(name, out)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return replace(drawn[0], path=out, width=width, height=height)

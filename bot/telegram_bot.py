@@ -467,6 +467,7 @@ class TelegramBot:
         )
         self._webhook: web.AppRunner | None = None
         self._uploading = asyncio.Lock()
+        self._stacking = asyncio.Lock()  # one figure sheet made at a time: the chats after it reuse the file
         self._background: set[asyncio.Task[None]] = set()
         self._add_handlers()
 
@@ -782,7 +783,10 @@ class TelegramBot:
         markup = paper_markup(paper, lang, full=has_more(item.summary, lang))
         async with self._delivery():
             sent: list[Message] = []
-            photo = await asyncio.to_thread(sheet, figures) if figures else None
+            photo = None
+            if figures:
+                async with self._stacking:
+                    photo = await asyncio.to_thread(sheet, figures)
             if photo is not None and _usable(photo):
                 caption = None if wants.sections else paper_caption(item, lang)
                 try:

@@ -302,6 +302,30 @@ async def test_subscribe_warns_about_a_query_that_reads_otherwise(cfg: Settings,
 # ---- digests --------------------------------------------------------------------------------------
 
 
+async def test_groups_delivered_at_once_share_each_figure_sheet(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    """Many groups due at the same moment each get the paper's stacked figures: the sheet is made
+    once and every delivery reuses it (two chats stacking the same sheet at once used to collide
+    on one temporary file, and the second digest failed)."""
+    listing(arxiv, DAY)
+    groups = [GROUP - i for i in range(8)]
+    for g in groups:
+        tg.add_group(g, admins=(ADMIN,))
+        subscribe_directly(cfg, g)
+    async with telegram(cfg, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        await core.harvest()
+        runs = await asyncio.gather(*(bot.scheduler.digest("telegram", str(g)) for g in groups))
+        assert [(r.status, r.sent) for r in runs if r is not None] == [("done", 4)] * len(groups)
+        for g in groups:
+            (photo,) = paper_messages(tg, g, "2606.30001")
+            assert photo.method == "sendPhoto" and photo.buttons
+            assert sorted(ledger(cfg.db_path, g)) == AVATAR_IDS
+        folder = cfg.data_dir / "figures" / "2606.30001v1"
+        (stacked,) = folder.glob("sheet-*.png")
+        assert not list(folder.glob("*.tmp"))
+        assert stacked.stat().st_mode & 0o777 == 0o600
+
+
 async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
     listing(arxiv, DAY)
     tg.add_group(GROUP, admins=(ADMIN,))
