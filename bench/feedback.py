@@ -1,15 +1,19 @@
-"""Does a chat's digest learn from its votes? Simulated chats on the labelled listing days.
+"""Does a chat's digest learn from its votes? Simulated chats over real listing days.
 
 ``python -m bench.feedback`` reads the labelled days of ``../shared/data/relevance/labels.tsv``
-(the listing days as :mod:`bench.relevance` loads them) and simulates chats whose interest is
-narrower than the topic they follow, each defined by simple rules on title and abstract:
+(the listing days as :mod:`bench.relevance` loads them) and, before them, the ten unlabelled
+listing days of ``relevance/background/`` (2025-05 to 2026-05: a chat's earlier digests; without
+them, ``--labelled-only``, five small days give a chat a few dozen votes and its narrow interest
+one or two papers to learn from). It simulates chats whose interest is narrower than the topic
+they follow, each a rule on the title (what a reader skimming the digest judges a card by):
 
 * 元宇宙/虚拟人, but only talking heads and faces;
 * 元宇宙/虚拟人, but only human motion (bodies moving, dancing, gesturing);
 * 3DGS, but not SLAM or driving;
-* 3DGS, but only people (avatars, heads, bodies in Gaussians).
+* 3DGS, but only people (avatars, heads, bodies in Gaussians);
+* 3DGS, but only SLAM and driving.
 
-Day by day, in order, each chat is shown its digest (the first ``--cards`` papers as cards) and
+Day by day, in date order, each chat is shown its digest (the first ``--cards`` papers as cards) and
 votes on every card: 👍 when it fits the narrow interest, 👎 when not, and with probability
 ``--noise`` (10 %) a random vote instead. Reported per day: precision of the first 5 cards
 (fraction fitting the narrow interest) and recall of the narrow interest (its papers among the
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bench.relevance import SHARED, load_labels
+from bench.relevance import SHARED, load_day, load_labels
 from bot import feedback, ranking
 from bot.core import Paperbot
 from bot.match import Verdict, score_papers
@@ -47,19 +51,16 @@ AVATAR, GS = "元宇宙/虚拟人", "3DGS"
 LABEL_KEY = {AVATAR: "virtual_human", GS: "3dgs"}
 
 
-def _text(p: Paper) -> str:
-    return f"{p.title} {p.abstract}"
-
-
-def _has(pattern: str) -> Callable[[Paper], bool]:
+def _title(pattern: str) -> Callable[[Paper], bool]:
+    """An interest judged from the title, as a reader skimming the digest judges a card."""
     rx = re.compile(pattern, re.I)
-    return lambda p: bool(rx.search(_text(p)))
+    return lambda p: bool(rx.search(p.title))
 
 
-FACES = _has(r"talking[- ](head|face|portrait)|\bface|facial|\bhead avatar|\bportrait|lip[- ]?sync|expression|\bhead\b")
-MOTION = _has(r"\bmotion|\bdanc|\bgesture|\blocomotion|\bchoreograph|\bmotion generation")
-SLAM_DRIVING = _has(r"\bSLAM\b|driving|autonomous|odometry|\blidar|street|urban|vehicle")
-PEOPLE = _has(r"\bhuman|\bavatar|\bhead\b|\bbody|\bperson|\bface|\bclothed|\bhand\b|\bhands\b")
+FACES = _title(r"talking|\bface|facial|\bhead|portrait|lip|expression|gaze|\beye")
+MOTION = _title(r"motion|danc|gesture|locomotion|choreograph|movement|\bpose")
+SLAM_DRIVING = _title(r"\bSLAM\b|driving|autonomous|odometry|lidar|street|urban|vehicle|\bcars?\b")
+PEOPLE = _title(r"human|avatar|\bhead|\bbody|bodies|person|people|\bface|facial|portrait|clothed|garment|\bhands?\b|actor|performer")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ CHATS = [
     Chat("元宇宙/虚拟人, human motion only", AVATAR, MOTION),
     Chat("3DGS, not SLAM or driving", GS, lambda p: not SLAM_DRIVING(p)),
     Chat("3DGS, people only", GS, PEOPLE),
+    Chat("3DGS, SLAM and driving only", GS, SLAM_DRIVING),
 ]
 
 
@@ -185,10 +187,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="noise seeds averaged")
     ap.add_argument("--chats", type=int, default=1000)
     ap.add_argument("--votes", type=int, default=40, help="votes per simulated chat for the timing")
+    ap.add_argument("--labelled-only", action="store_true", help="the five labelled days alone, without the earlier unlabelled days")
     args = ap.parse_args()
     if not args.labels.exists():
         sys.exit(f"needs {args.labels} (../shared/data), which is absent")
-    days, labels = load_labels(args.labels)
+    labelled, labels = load_labels(args.labels)
+    history = {} if args.labelled_only else {
+        f.stem.split("_")[1]: load_day(f) for f in sorted((SHARED / "relevance" / "background").glob("*.jsonl"))
+    }  # fmt: skip
+    days = {**history, **labelled}  # in date order: the background days are all earlier
     names = list(days)
     print(f"labelled days: {', '.join(names)}; {args.cards} cards per digest, {args.noise:.0%} random votes, "
           f"mean of {args.seeds} seeds\n")  # fmt: skip
@@ -215,7 +222,7 @@ def main() -> None:
     print(f"P@5 rise per chat (points): {', '.join(f'{r * 100:+.0f}' for r in rises)}; "
           f"mean {statistics.mean(rises) * 100:+.0f}; recall never below the unpersonalised digest's: {recall_ok}\n")
 
-    biggest = max(days, key=lambda d: len(days[d]))
+    biggest = max(labelled, key=lambda d: len(labelled[d]))
     times = asyncio.run(timing(biggest, days[biggest], args.chats, args.votes, seed=0))
     print(f"ranking {biggest} ({len(days[biggest])} papers) for {args.chats} chats, {args.votes} votes each, "
           "through the store:")  # fmt: skip

@@ -6,8 +6,9 @@ SVM per tag, each chat gets a ridge regression over hashed word and bigram featu
 and abstract, fitted to its voted papers (👍 = +1, 👎 = -1, summed over people). Then:
 
 * the digest is ordered by topic score + the model's prediction;
-* papers the model predicts the chat dislikes (below :data:`BELOW`) drop out of the cards into
-  the one-line "N more" list;
+* papers predicted where the chat's own record is nearly all 👎 (a line read from its votes'
+  leave-one-out predictions: :func:`_set_aside_line`) drop out of the cards into the one-line
+  "N more" list;
 * up to :data:`NEAR_MISSES` papers the topic did not take but that had some evidence for it
   (``evidence > 0``) and that the model predicts strongly (above :data:`NEAR`) are added,
   marked as such.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -43,15 +44,17 @@ if TYPE_CHECKING:
 N_FEATURES = 2**18
 MIN_VOTES = 2  # papers voted on before a chat's model is used at all
 FULL_TRUST = 15  # papers voted on before the chat's model counts fully in its order
-PREF_WEIGHT = 0.3  # how much the chat's model counts against the topic score (tuned by bench.feedback)
+PREF_WEIGHT = 1.0  # how much the chat's model counts against the topic score (tuned by bench.feedback)
 SET_ASIDE_VOTES = 8  # papers voted on before the model may move papers out of the cards
-BELOW = -0.4  # predicted near (or past) the chat's typical 👎 paper (-0.5): into the "N more" list
+SET_ASIDE_MIN = 4  # voted papers under a line before the chat's record can say it dislikes what falls there
+SET_ASIDE_LOST = 0.05  # the most of the chat's liked papers that may fall under that line
 NEAR = 0.4  # predicted near (or past) the chat's typical 👍 paper (+0.5): a near miss may be added
 NEAR_MISSES = 2  # at most this many such papers per digest
 ALPHA = 1.0  # ridge regularisation
 DAY_CACHE = 16  # days of vectorised papers kept in memory
 MODEL_CACHE = 4096  # chats whose model is kept in memory (others are trained again when needed)
 MAX_WEIGHTS = 4096  # words and bigrams a chat's model keeps (about 50 KB)
+MAX_TRAIN = 600  # the chat's most recently voted papers its model is fitted to
 
 @cache
 def _vectorizer() -> Any:
@@ -63,6 +66,17 @@ def _vectorizer() -> Any:
         n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
         token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
     )  # fmt: skip
+
+
+@cache
+def _blas() -> Any:
+    """The BLAS thread pools' controller (threadpoolctl, which scikit-learn brings). A chat's fit
+    is a few dozen rows: on one thread it takes a fraction of a millisecond, while a BLAS that
+    spreads it over cores busy with other work waits on them (100x slower on a loaded 2-core
+    machine, measured)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def text_of(paper: Paper) -> str:
@@ -85,11 +99,15 @@ class ChatModel:
     liked: float  # mean prediction of the papers voted 👍 (or 1.0 without any)
     disliked: float  # mean prediction of the papers voted 👎 (or -1.0 without any)
     epoch: int = 0
+    intercept: float = 0.0
+    below: float = -np.inf  # on the chat's scale: under this, a paper leaves the cards (see _set_aside_line)
 
     def predict(self, x: sparse.csr_matrix) -> np.ndarray:
         """How much the chat likes each row of ``x`` on its own scale: 0 halfway between its
         typical 👎 and 👍 paper, -0.5 at the typical 👎, +0.5 at the typical 👍."""
-        raw = np.asarray((x @ self.weights.T).todense()).ravel()
+        return self.scale(np.asarray((x @ self.weights.T).todense()).ravel() + self.intercept)
+
+    def scale(self, raw: np.ndarray) -> np.ndarray:
         spread = max(self.liked - self.disliked, 1e-6)
         return (raw - (self.liked + self.disliked) / 2) / spread
 
@@ -101,32 +119,69 @@ class ChatModel:
 
 def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> ChatModel | None:
     """Fit a chat's model to its voted papers (label = sign of 👍 minus 👎), or None when it has
-    voted on fewer than :data:`MIN_VOTES` papers."""
-    voted = [p for p in papers if net.get(p.id)]
+    voted on fewer than :data:`MIN_VOTES` papers.
+
+    Ridge regression, its 👍 and 👎 weighted to count alike (a narrow chat votes 👎 on most of
+    what a broad topic offers, and would otherwise learn only "less of everything"), with an
+    intercept once it has voted both ways. scikit-learn's RidgeCV gives every voted paper's
+    leave-one-out prediction at no extra cost; the chat's scale (where its typical 👍 and 👎
+    land) and its set-aside line are read from those, not from the fitted values: a model always
+    fits the papers it was trained on, and a scale from them would make it look unsure of every
+    new paper."""
+    voted = [p for p in papers if net.get(p.id)][-MAX_TRAIN:]
     if len(voted) < MIN_VOTES:
         return None
     from scipy import sparse
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import RidgeCV
 
     x = features(voted)
     y = np.array([1.0 if net[p.id] > 0 else -1.0 for p in voted])
-    # no intercept: the model learns a direction (which words the chat likes), so a chat that
-    # only ever voted 👍 still ranks papers by their likeness to what it liked
-    model = Ridge(alpha=ALPHA, fit_intercept=False).fit(x, y)
-    coef = np.asarray(model.coef_).ravel()
+    both = bool((y > 0).any() and (y < 0).any())
+    # one way only: no intercept, so the model still learns a direction (which words the chat
+    # likes) and ranks papers by their likeness to what it voted on
+    weight = np.where(y > 0, 0.5 / (y > 0).mean(), 0.5 / (y < 0).mean()) if both else np.ones(len(y))
+    # fitted on the words the voted papers contain (the other 2^18 slots are all zero: the same
+    # model, without scikit-learn carrying a quarter million empty columns through the fit)
+    words = np.unique(x.indices)
+    fitted = RidgeCV(alphas=[ALPHA], fit_intercept=both, store_cv_results=True, scoring="neg_mean_squared_error")
+    with _blas().limit(limits=1, user_api="blas"):
+        fitted.fit(x[:, words], y, sample_weight=weight)
+    held_out = np.asarray(fitted.cv_results_).ravel()  # each paper's prediction by the model fitted without it
+    coef = np.asarray(fitted.coef_).ravel()
     keep = np.flatnonzero(np.abs(coef) > 1e-9)
     if len(keep) > MAX_WEIGHTS:  # the strongest words carry the ranking; bounded memory per chat
         keep = keep[np.argsort(-np.abs(coef[keep]))[:MAX_WEIGHTS]]
     # one row, so only the kept words take memory (a column would carry an index per feature)
     weights = sparse.csr_matrix(
-        (coef[keep].astype(np.float32), (np.zeros(len(keep), dtype=np.int32), keep)), shape=(1, N_FEATURES)
+        (coef[keep].astype(np.float32), (np.zeros(len(keep), dtype=np.int32), words[keep])), shape=(1, N_FEATURES)
     )
-    fitted = np.asarray((x @ weights.T).todense()).ravel()
-    liked = float(fitted[y > 0].mean()) if (y > 0).any() else 1.0
-    disliked = float(fitted[y < 0].mean()) if (y < 0).any() else -1.0
-    if liked <= disliked:
+    liked = float(held_out[y > 0].mean()) if (y > 0).any() else 1.0
+    disliked = float(held_out[y < 0].mean()) if (y < 0).any() else -1.0
+    if liked - disliked < 0.05:  # the votes say nothing the words can tell apart: a neutral scale
         liked, disliked = 1.0, -1.0
-    return ChatModel(weights, len(voted), liked, disliked, epoch)
+    model = ChatModel(weights, len(voted), liked, disliked, epoch, intercept=float(fitted.intercept_))
+    return replace(model, below=_set_aside_line(model.scale(held_out), y))
+
+
+def _set_aside_line(held_out: np.ndarray, y: np.ndarray) -> float:
+    """The prediction under which the chat's own record says it only dislikes papers: the highest
+    line, under the midpoint, with at least :data:`SET_ASIDE_MIN` voted papers under it (by
+    their leave-one-out predictions) and at most :data:`SET_ASIDE_LOST` of the chat's liked
+    papers (what setting aside would have cost it). Minus infinity while its votes show no such
+    line (nothing is set aside)."""
+    line = -np.inf
+    order = np.argsort(held_out)
+    lost = np.cumsum(y[order] > 0)
+    allowed = SET_ASIDE_LOST * max(1, int((y > 0).sum()))
+    for n, i in enumerate(order, start=1):
+        if held_out[i] >= 0 or lost[n - 1] > allowed:
+            break
+        if n >= SET_ASIDE_MIN:
+            # halfway to the next paper up (or to the midpoint): the line sits between what the
+            # chat's record sets aside and what it keeps, not on its last set-aside paper
+            above = min(float(held_out[order[n]]) if n < len(order) else 0.0, 0.0)
+            line = (float(held_out[i]) + above) / 2
+    return line
 
 
 # ---- a chat's digest from the day's verdicts -----------------------------------------------------
@@ -198,8 +253,8 @@ def compose(
     for pick in everyone:
         pick.pref, pick.trust = prefs[pick.paper.id], model.trust
     sure = model.voted >= SET_ASIDE_VOTES
-    shown = [p for p in taken if not sure or p.pref > BELOW]
-    below = sorted((p for p in taken if sure and p.pref <= BELOW), key=lambda p: (-p.rank, p.paper.id))
+    shown = [p for p in taken if not sure or p.pref > model.below]
+    below = sorted((p for p in taken if sure and p.pref <= model.below), key=lambda p: (-p.rank, p.paper.id))
     extra = sorted((p for p in near if sure and p.pref >= NEAR), key=lambda p: (-p.pref, p.paper.id))[:NEAR_MISSES]
     shown = sorted([*shown, *extra], key=lambda p: (-p.rank, p.paper.id))
     return ChatDigest(shown, below)
