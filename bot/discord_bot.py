@@ -521,7 +521,7 @@ class DiscordBot:
         self, paper: Paper, lang: str, links: list[Link] | None = None, votes: feedback.Tally | None = None
     ) -> discord.ui.View:
         """Full summary, PDF, and the paper's own code/data/project links as link buttons; on a
-        digest card, 👍 / 👎 with the channel's counts."""
+        digest card or a /summarize answer, 👍 / 👎 with the channel's counts."""
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
@@ -874,8 +874,11 @@ class DiscordBot:
             item = await core.enrich(found, lang)
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
+            # 👍 / 👎 as on a digest card, with the channel's counts so far: its votes also come from
+            # the papers it asked about
+            votes = await core.store.run(feedback.tally, PLATFORM, self.chat_id(interaction), found.id)
             try:
-                await self.answer_publicly(interaction, view=self._view(found, lang, item.links), **out.kwargs())
+                await self.answer_publicly(interaction, view=self._view(found, lang, item.links, votes), **out.kwargs())
             finally:
                 out.close()
 

@@ -606,6 +606,11 @@ class TelegramBot:
         thread = message.message_thread_id if message is not None and message.is_topic_message else None
         return threads.key(chat.id if chat is not None else 0, thread)
 
+    @staticmethod
+    def _message_key(message: Message) -> str:
+        """:meth:`_key` for a message: its group, or the forum topic it is in."""
+        return threads.key(message.chat_id, message.message_thread_id if message.is_topic_message else None)
+
     async def _is_admin(self, chat: Chat, user: User | None, message: Message | None = None) -> bool:
         """Private chats are their user's; in groups, ask Telegram (getChatMember)."""
         if chat.type == ChatType.PRIVATE:
@@ -670,16 +675,6 @@ class TelegramBot:
         charged before any arXiv or model work; raises RateLimited when it is used up. ``who``
         keys the allowance (an anonymous admin is "chat:user")."""
         return await self.core.paper_for(self.platform, who, text, lang, asking=asking)
-
-    def _full_button(self, paper: Paper, lang: str, *, full: bool = True) -> InlineKeyboardMarkup | None:
-        """The buttons under a paper: the rest of its summary (only when there is a rest, so it
-        never repeats the card) and its abstract."""
-        row = []
-        if full and (data := callback("full", paper.id)) is not None:
-            row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
-        if paper.abstract and (data := callback("abs", paper.id)) is not None:
-            row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
-        return InlineKeyboardMarkup([row]) if row else None
 
     def _full_link(self, paper: Paper, lang: str) -> str:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
@@ -1328,15 +1323,32 @@ class TelegramBot:
             await self._summarize(message, user_id, str(aid))
 
     async def migrated(self, update: Update, context: Context) -> None:
-        """A group became a supergroup: its subscriptions and ledger move to the new id."""
+        """A group became a supergroup: the chat and everything keyed by it (subscriptions,
+        settings, votes, the ledger, its forum topics' chats) move to the new id, once.
+
+        Telegram tells it twice, ``migrate_to_chat_id`` in the old group and
+        ``migrate_from_chat_id`` in the new supergroup, in either order; whichever comes first
+        moves the chat (with one log line, :meth:`bot.store.Store.migrate_chat`), the other
+        finds nothing left to move."""
         message = update.effective_message
-        if message is None or not message.migrate_to_chat_id:
+        if message is None:
             return
-        old, new = str(message.chat_id), str(message.migrate_to_chat_id)
-        await self.store.run(Store.migrate_chat, PLATFORM, old, new)
+        if message.migrate_to_chat_id:
+            old, new = str(message.chat_id), str(message.migrate_to_chat_id)
+        elif message.migrate_from_chat_id:
+            old, new = str(message.migrate_from_chat_id), str(message.chat_id)
+        else:
+            return
+        if not await self.store.run(Store.migrate_chat, PLATFORM, old, new):
+            return
         if self.scheduler is not None:
-            self.scheduler.remove_chat(PLATFORM, old)
-            await self.scheduler.sync_chat(PLATFORM, new)
+            prefix = f"digest:{PLATFORM}:{old}:"
+            for job in self.scheduler.aps.get_jobs():  # the group's and its forum topics' digests
+                if job.id == f"digest:{PLATFORM}:{old}" or job.id.startswith(prefix):
+                    job.remove()
+            for row in await self.store.run(Store.active_chats, PLATFORM):
+                if row["chat_id"] == new or row["chat_id"].startswith(f"{new}:"):
+                    await self.scheduler.sync_chat(PLATFORM, row["chat_id"])
 
     async def membership(self, update: Update, context: Context) -> None:
         """The bot was removed from (or added back to) a chat."""
@@ -1378,9 +1390,12 @@ class TelegramBot:
         return await self.store.run(_paper_of, str(message.chat_id), replied.message_id)
 
     async def _summarize(self, message: Message, user_id: str, text: str) -> None:
-        """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures."""
+        """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures; the
+        last text message carries 👍 / 👎 (votes of the chat, or of the forum topic it was asked in)."""
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        key = self._message_key(message)
+        thread = threads.split(key)[1]
+        lang = await self._lang(key)
         try:
             aid = parse_arxiv_id(text)
         except BadArxivId as err:
@@ -1402,7 +1417,10 @@ class TelegramBot:
             return
         # the whole structured summary (as Discord shows it), folded sections within Telegram's limits
         texts = full_summary(paper, item.summary, lang, links=item.links) if item.summary else [paper_text(item, lang)]
-        markup = self._full_button(paper, lang, full=False)
+        # 👍 / 👎 as on a digest card, with the chat's counts so far: a chat's votes also come from
+        # the papers it asked about (the last message carries the buttons)
+        votes = await self.store.run(feedback.tally, PLATFORM, key, paper.id)
+        markup = paper_markup(paper, lang, full=False, votes=votes)
         first, rest = texts[0], texts[1:]
         if status is None:
             status = await message.reply_text(first, reply_markup=None if rest else markup)
@@ -1412,12 +1430,16 @@ class TelegramBot:
         for i, text in enumerate(rest):
             reply = ReplyParameters(status.message_id, allow_sending_without_reply=True)
             last = i == len(rest) - 1
-            sent_more.append(await self.bot.send_message(chat_id, text, reply_markup=markup if last else None, reply_parameters=reply))
+            sent_more.append(await self.bot.send_message(
+                chat_id, text, reply_markup=markup if last else None, reply_parameters=reply, message_thread_id=thread
+            ))
         await self._remember(chat_id, [status, *sent_more], paper.id)
         figures = self._figures_for(item)
         if figures:
             async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
-                sent = await self._send_figures(chat_id, figures, short_caption(paper, lang), reply_to=status.message_id)
+                sent = await self._send_figures(
+                    chat_id, figures, short_caption(paper, lang), reply_to=status.message_id, thread=thread
+                )
             await self._remember(chat_id, sent, paper.id)
 
     async def _full_summary(self, message: Message, user_id: str, paper_id: str) -> None:

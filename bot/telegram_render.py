@@ -204,12 +204,14 @@ def paper_sections_text(item: Enriched, lang: str) -> str:
     return join_fitted(lines, TEXT_LIMIT, keep=len(head))
 
 
-def paper_markup(paper: Paper, lang: str, *, full: bool = True) -> Any:
-    """A digest paper's buttons: 👍 and 👎, Full summary (when the full summary has more than the
-    card) and the abstract."""
+def paper_markup(paper: Paper, lang: str, *, full: bool = True, votes: Any = None) -> Any:
+    """A paper's buttons (a digest card, a /summarize answer): 👍 and 👎 with the chat's counts
+    so far (``votes``, a :class:`bot.feedback.Tally`), Full summary (when the full summary has more
+    than the card) and the abstract."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-    row = [InlineKeyboardButton(emoji, callback_data=data)
+    counts = {"+": votes.up if votes is not None else 0, "-": votes.down if votes is not None else 0}
+    row = [InlineKeyboardButton(f"{emoji} {counts[sign]}" if counts[sign] else emoji, callback_data=data)
            for sign, emoji in (("+", "👍"), ("-", "👎")) if (data := callback(f"v{sign}", paper.id))]  # fmt: skip
     if full and (data := callback("full", paper.id)):
         row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))

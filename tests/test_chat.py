@@ -419,3 +419,55 @@ async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Setting
         print(card.visible)
         print("--- buttons:", " | ".join(f"[{b['text']}] ({b['callback_data']})" for b in card.buttons))
         assert card.method == "sendPhoto" and [b["text"] for b in card.buttons][:2] == ["👍 1", "👎"]
+
+
+# ---- votes on a /summarize answer -----------------------------------------------------------------------
+
+
+async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, members=(MEMBER, MEMBER + 1))
+    tg.add_forum(FORUM, topics=(9,), members=(MEMBER,))
+    tg.add_user(MEMBER, "Ada", lang="en")
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            (answer,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
+            assert answer.visible.startswith("Codec Avatar Compression for Telepresence")
+            # the same 👍 / 👎 as a digest card, next to the abstract (the whole summary is on screen)
+            assert [(b["text"], b["callback_data"]) for b in answer.buttons] == [
+                ("👍", "v+:2606.30003"), ("👎", "v-:2606.30003"), ("📄 Abstract", "abs:2606.30003")]  # fmt: skip
+            requests = len(llm.requests)
+            assert await _press(tg, GROUP, MEMBER, answer, "v+:2606.30003", 1) == "👍 noted"
+            await until(lambda: _labels(answer)[:2] == ["👍 1", "👎"])
+            await _press(tg, GROUP, MEMBER + 1, answer, "v+:2606.30003", 2)
+            await until(lambda: _labels(answer)[:2] == ["👍 2", "👎"])
+            assert (await _press(tg, GROUP, MEMBER, answer, "v-:2606.30003", 3)).startswith("👎 noted")  # changed
+            await until(lambda: _labels(answer)[:2] == ["👍 1", "👎 1"])
+            assert await core.store.run(feedback.tally, "telegram", str(GROUP), "2606.30003") == feedback.Tally(1, 1)
+            # asked again in the group: the answer shows the chat's counts so far
+            (again,) = await reply_to(tg, GROUP, MEMBER + 1, "/summarize 2606.30003")  # cached: one message
+            assert _labels(again) == ["👍 1", "👎 1", "📄 Abstract"]
+            # in a private chat the votes are that chat's own
+            (private,) = await reply_to(tg, MEMBER, MEMBER, "/summarize 2606.30003")
+            assert _labels(private) == ["👍", "👎", "📄 Abstract"]
+            await _press(tg, MEMBER, MEMBER, private, "v+:2606.30003", 4)
+            await until(lambda: _labels(private)[0] == "👍 1")
+            # in a forum topic, the topic's
+            mid = tg.send_text(FORUM, MEMBER, "/summarize 2606.30003", thread=9)
+            (in_topic,) = await until(lambda: replies(tg, FORUM, mid))
+            assert in_topic.thread == 9 and _labels(in_topic)[:2] == ["👍", "👎"]
+            await _press(tg, FORUM, MEMBER, in_topic, "v-:2606.30003", 5)
+            await until(lambda: _labels(in_topic)[:2] == ["👍", "👎 1"])
+            assert await core.store.run(feedback.net_votes, "telegram", str(MEMBER)) == {"2606.30003": 1}
+            assert await core.store.run(feedback.net_votes, "telegram", f"{FORUM}:9") == {"2606.30003": -1}
+            assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
+            assert await core.store.run(feedback.net_votes, "telegram", str(GROUP)) == {}  # one each way
+            assert len(llm.requests) == requests  # five votes and a cached answer: no model request

@@ -545,7 +545,8 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
                 assert f"\n{heading}\n" in summary.visible, heading
             assert summary.visible.endswith("AI summary · gemini-2.5-flash · from the abstract only (no PDF yet; rewritten once it is there)")
             assert "<blockquote expandable>" in summary.html and "extracted from the abstract" not in summary.visible
-            assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # all on screen: no Full button
+            # votes as on a digest card; all on screen: no Full button
+            assert [b["callback_data"] for b in summary.buttons] == ["v+:2606.30003", "v-:2606.30003", "abs:2606.30003"]
             calls = len(llm.generate_calls)
             # the allowance (2 an hour) is used up: a third model call is refused …
             (limited,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
