@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import SecretStr
+
 from bot import feedback
 from bot.deliver import deliver_digest
 from bot.settings import Settings
 from bot.store import Store
 from tests import test_discord
 from tests.fakes.discord import MANAGE_CHANNELS, MEMBER_PERMISSIONS, FakeDiscord
+from tests.fakes.server import serve
 from tests.test_discord import running
 
 fake, dsettings = test_discord.fake, test_discord.dsettings  # the Discord tests' fixtures
@@ -122,3 +126,59 @@ async def test_a_discord_thread_speaks_its_channels_language_unless_set(dsetting
         await deliver_digest(core, bot, other)
         assert fake.sent(thread)[0].payload["content"].startswith("📚 3DGS · 2026-06-30 · ") and "篇新论文" in fake.sent(thread)[0].payload["content"]
         assert "new papers" in fake.sent(other)[0].payload["content"]
+
+
+async def _click(fake: FakeDiscord, message_id: str, custom_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    """Click a button and wait for the bot's answer to it; the message as it is now."""
+    it = await fake.click(message_id, custom_id, user=user)
+    await fake.wait_until(lambda: it.callback)
+    assert it.callback["type"] == 7  # the message itself is updated
+    return fake.messages[message_id]
+
+
+async def test_votes_on_a_summarize_answer_and_no_model_call_for_a_vote_or_a_setting(
+    dsettings: Settings, fake: FakeDiscord
+) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    alice, bob = fake.user("alice"), fake.user("bob")
+    dm = fake.add_dm(alice)
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = dsettings.model_copy(update={
+            "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"), "gemini_base_url": server.url,
+            "llm_retries": 0,
+        })  # fmt: skip
+        async with running(settings) as (core, _bot):
+            it = await fake.slash("summarize", {"paper": "2409.00001"}, channel_id=channel, user=alice)
+            await fake.wait_until(lambda: it.followups)
+            answer = it.followups[0]
+            assert answer["embeds"][0]["title"] == "A talking avatar from one photo" and not answer["flags"] & 64
+            assert _votes(answer) == {"👍": None, "👎": None}  # next to Full summary and PDF, as on a card
+            assert llm.generate_calls  # the summary was the model's
+            requests = len(llm.requests)
+            vote = "paperbot:vote:{}:2409.00001"
+            assert _votes(await _click(fake, answer["id"], vote.format("up"), alice)) == {"👍": "1", "👎": None}
+            assert _votes(await _click(fake, answer["id"], vote.format("up"), bob)) == {"👍": "2", "👎": None}
+            assert _votes(await _click(fake, answer["id"], vote.format("down"), alice)) == {"👍": "1", "👎": "1"}
+            assert await core.store.run(feedback.tally, "discord", channel, "2409.00001") == feedback.Tally(1, 1)
+            # asked again: the channel's counts so far; in a DM, the DM's own votes
+            again = await fake.slash("summarize", {"paper": "2409.00001"}, channel_id=channel, user=bob)
+            await fake.wait_until(lambda: again.followups)
+            assert _votes(again.followups[0]) == {"👍": "1", "👎": "1"}
+            private = await fake.slash("summarize", {"paper": "2409.00001"}, channel_id=dm, user=alice)
+            await fake.wait_until(lambda: private.followups)
+            assert _votes(private.followups[0]) == {"👍": None, "👎": None}
+            assert _votes(await _click(fake, private.followups[0]["id"], vote.format("up"), alice)) == {"👍": "1", "👎": None}
+            assert await core.store.run(feedback.net_votes, "discord", dm) == {"2409.00001": 1}
+            # a settings change, a look at the settings and /top: no model either
+            ok = await fake.slash("settings", {"papers": 3, "sections": "on"}, channel_id=channel, permissions=MANAGER)
+            await fake.wait_until(lambda: ok.callback)
+            assert ok.callback["data"]["content"].startswith("✅ Updated.")
+            look = await fake.slash("settings", channel_id=channel)
+            await fake.wait_until(lambda: look.callback)
+            top = await fake.slash("top", channel_id=dm, user=alice)
+            await fake.wait_until(lambda: top.followups)
+            assert "A talking avatar from one photo" in top.followups[0]["embeds"][0]["description"]
+            assert len(llm.requests) == requests  # cached answers, four votes, settings, /top: no model request
