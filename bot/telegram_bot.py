@@ -1340,6 +1340,7 @@ class TelegramBot:
         else:
             return
         if not await self.store.run(Store.migrate_chat, PLATFORM, old, new):
+            log.debug("telegram: chat %s was moved to %s already", old, new)
             return
         if self.scheduler is not None:
             prefix = f"digest:{PLATFORM}:{old}:"

@@ -8,6 +8,9 @@ cards, the "N more" list) and on the store (votes, settings).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,7 +303,6 @@ async def test_top_and_the_weekly_roundup_on_telegram(cfg: Settings, tg: FakeTel
 
 
 async def test_digest_during_a_harvest_waits_for_it_and_says_so(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
-    import asyncio
 
     listing(arxiv, DAY, pdfs=False)
     tg.add_group(GROUP, admins=(ADMIN,))
@@ -471,3 +473,101 @@ async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
             assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
             assert await core.store.run(feedback.net_votes, "telegram", str(GROUP)) == {}  # one each way
             assert len(llm.requests) == requests  # five votes and a cached answer: no model request
+
+
+# ---- a group becomes a supergroup -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("from_first", [False, True])
+async def test_a_group_that_becomes_a_supergroup_keeps_everything_under_its_new_id(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv, caplog: pytest.LogCaptureFixture, from_first: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.store")
+    caplog.set_level(logging.DEBUG, logger="bot.telegram_bot")
+    listing(arxiv, DAY, pdfs=False)
+    old, new = -4343, -1004343
+    tg.add_group(old, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, old)
+    subscribe_directly(settings, f"{old}:5", "Talking Head Generation", parent_id=str(old))  # type: ignore[arg-type]
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        for key in (str(old), f"{old}:5"):
+            await bot.scheduler.sync_chat("telegram", key)
+        await reply_to(tg, old, ADMIN, "/settings papers 2")
+        await reply_to(tg, old, ADMIN, "/lang zh")
+        await core.harvest()
+        assert (await deliver_digest(core, bot, str(old))).sent == 4
+        cards = [m for m in tg.in_chat(old) if _card_of(m)]
+        assert len(cards) == 2  # two cards, the other two in the list
+        await _press(tg, old, MEMBER, cards[0], f"v+:{_card_of(cards[0])}", 1)
+        liked = _card_of(cards[0])
+        await core.store.run(Store.set_kv, f"roundup.telegram.{old}.2026-W27", "1")  # this week's roundup is out
+
+        tg.migrate(old, new, from_first=from_first)  # Telegram tells it in both chats
+        said = await until(lambda: (found := _migration_lines(caplog)) and found["already"] and found)
+        assert len(said["moved"]) == 1 and len(said["already"]) == 1  # moved once, one log line
+        line = said["moved"][0]
+        assert re.fullmatch(rf"telegram chat {old} moved to {new} \(a supergroup now\): \d+ rows", line), line
+        assert await core.store.run(Store.get_chat, "telegram", str(old)) is None
+        # everything keyed by the chat is under the new id: subscriptions, settings, language, votes, ledger
+        (subs,) = await reply_to(tg, new, MEMBER, "/subscriptions")
+        assert subs.visible.startswith("本群订阅的主题") and "元宇宙/虚拟人" in subs.visible
+        row = await core.store.run(Store.get_chat, "telegram", str(new))
+        assert (row["digest_papers"], row["lang"]) == (2, "zh")
+        assert await core.store.run(feedback.net_votes, "telegram", str(new)) == {liked: 1}
+        assert await core.store.run(Store.delivered_ids, "telegram", str(new), AVATAR_IDS) == set(AVATAR_IDS)
+        before = len(tg.in_chat(new))
+        assert (await deliver_digest(core, bot, str(new))).sent == 0  # the ledger moved: nothing again
+        assert len(tg.in_chat(new)) == before
+        assert await core.store.run(Store.get_kv, f"roundup.telegram.{new}.2026-W27") == "1"
+        assert await core.store.run(Store.get_kv, f"roundup.telegram.{old}.2026-W27") is None
+        # its forum-topic chat moved with it, and speaks its language
+        topic = await core.store.run(Store.get_chat, "telegram", f"{new}:5")
+        assert topic is not None and topic["parent_id"] == str(new)
+        assert [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", f"{new}:5")] == ["Talking Head Generation"]
+        for table in ("chats", "subscriptions", "deliveries", "digest_runs", "votes", "vote_epochs", "telegram_messages"):
+            left = await core.store.run(lambda s, table=table: s.db.execute(
+                f"select count(*) from {table} where chat_id = ? or chat_id like ?", [str(old), f"{old}:%"]
+            ).fetchone()[0])  # fmt: skip
+            assert left == 0, table
+        # the digests are scheduled under the new ids only
+        jobs = sorted(j.id for j in bot.scheduler.aps.get_jobs())
+        assert jobs == [f"digest:telegram:{new}", f"digest:telegram:{new}:5"]
+        # /top in the new supergroup counts the votes cast before the move
+        (top,) = await reply_to(tg, new, MEMBER, "/top")
+        assert top.visible.startswith("🏆") and "👍 1" in top.visible
+    assert len(_migration_lines(caplog)["moved"]) == 1
+
+
+def _migration_lines(caplog: pytest.LogCaptureFixture) -> dict[str, list[str]]:
+    said = [r.getMessage() for r in caplog.records]
+    return {"moved": [m for m in said if "a supergroup now" in m], "already": [m for m in said if m.endswith(" already")]}
+
+
+def test_moving_a_chat_onto_an_id_that_spoke_first_keeps_both(settings: Settings) -> None:
+    """The new supergroup may have a row already (someone ran /settings there before the move
+    arrived): what it set stays, the rest is the old group's; a vote the new id had wins; the
+    chat's vote epoch moves, so its model is trained again."""
+    store = Store(settings.db_path)
+    try:
+        feedback.ensure_tables(store)
+        store.subscribe("telegram", "-7", "3DGS", "ti:gaussian")
+        store.update_chat("telegram", "-7", {"lang": "zh", "digest_papers": 3})
+        store.update_chat("telegram", "-1007", {"digest_papers": 5})
+        feedback.cast(store, "telegram", "-7", "2606.1", "u1", feedback.UP)
+        feedback.cast(store, "telegram", "-7", "2606.2", "u1", feedback.UP)
+        feedback.cast(store, "telegram", "-1007", "2606.2", "u1", feedback.DOWN)
+        feedback.cast(store, "discord", "-7", "2606.1", "u1", feedback.DOWN)  # another platform's chat -7: stays
+        epoch = feedback.epoch(store, "telegram", "-1007")
+        assert store.migrate_chat("telegram", "-7", "-1007") > 0
+        row = store.get_chat("telegram", "-1007")
+        assert row is not None and (row["lang"], row["digest_papers"]) == ("zh", 5)
+        assert store.get_chat("telegram", "-7") is None
+        assert [s["topic"] for s in store.subscriptions("telegram", "-1007")] == ["3DGS"]
+        assert feedback.net_votes(store, "telegram", "-1007") == {"2606.1": 1, "2606.2": -1}
+        assert feedback.epoch(store, "telegram", "-1007") > epoch
+        assert feedback.net_votes(store, "discord", "-7") == {"2606.1": -1}
+        assert store.migrate_chat("telegram", "-7", "-1007") == 0  # told again: nothing to move
+    finally:
+        store.close()
