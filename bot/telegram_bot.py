@@ -110,6 +110,7 @@ from .telegram_render import (
     roundup_text,
     say,
     search_text,
+    sections_cut,
     settings_markup,
     settings_text,
     short_caption,
@@ -775,7 +776,9 @@ class TelegramBot:
         (chat_id, thread), lang, paper = threads.split(chat.chat_id), chat.lang, item.paper
         wants = ChatSettings.of(chat.row, self.settings)
         figures = self._figures_for(item, wants.figures)
-        markup = paper_markup(paper, lang, full=has_more(item.summary, lang))
+        # Full summary only when it shows more than this message (with sections on: one was cut)
+        full = has_more(item.summary, lang) and (not wants.sections or sections_cut(item, lang))
+        markup = paper_markup(paper, lang, full=full)
         async with self._delivery():
             sent: list[Message] = []
             photo = None

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
+SECTION_CHARS = 1500  # a section's length in a "card + sections" message
 
 # Strings only the Telegram adapter says (bot.i18n has the shared ones).
 TEXT: dict[str, dict[str, str]] = {
@@ -200,8 +201,20 @@ def paper_sections_text(item: Enriched, lang: str) -> str:
     lines = head + _summary_lines(item.summary, lang)
     if item.summary is not None:
         for label, body in summary_sections(item.summary, lang):
-            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, 1500)}"]
+            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, SECTION_CHARS)}"]
     return join_fitted(lines, TEXT_LIMIT, keep=len(head))
+
+
+def sections_cut(item: Enriched, lang: str) -> bool:
+    """Whether the card + sections message leaves part of the summary's sections out (one
+    shortened, or dropped from the end to fit): only then has its Full summary button more to show."""
+    if item.summary is None:
+        return False
+    sections = summary_sections(item.summary, lang)
+    if any(len(body) > SECTION_CHARS for _, body in sections):
+        return True
+    text = paper_sections_text(item, lang)
+    return any(f"<b>{html.escape(label, quote=False)}</b>\n" not in text for label, _ in sections)
 
 
 def paper_markup(paper: Paper, lang: str, *, full: bool = True, votes: Any = None) -> Any:

@@ -571,3 +571,86 @@ def test_moving_a_chat_onto_an_id_that_spoke_first_keeps_both(settings: Settings
         assert store.migrate_chat("telegram", "-7", "-1007") == 0  # told again: nothing to move
     finally:
         store.close()
+
+
+# ---- what a paper looks like with "card + sections" -----------------------------------------------------
+
+CODEC_HEAD = (
+    '<b><a href="https://arxiv.org/abs/2606.30003">Codec Avatar Compression for Telepresence</a></b>\n'
+    "Ada Lovelace, Alan Turing, Grace Hopper et al.\n"
+    '<code>arXiv:2606.30003</code> · <a href="https://arxiv.org/abs/2606.30003">abs</a> · '
+    '<a href="https://arxiv.org/pdf/2606.30003v1">PDF</a>'
+)
+CODEC_CARD = (
+    "💡[extract] We compress codec avatars for telepresence.\n"
+    "1. The bitrate drops by half.\n"
+    "2. Quality is unchanged.\n"
+    "<i>(extracted from the abstract, not written by a model)</i>"
+)
+
+
+async def test_card_and_sections_on_telegram_the_figures_then_the_text_with_the_buttons(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    """``/settings sections on``: each paper with figures is its stacked figures as one photo under
+    a short caption (no buttons), then the card and the summary's sections as the text message
+    that replies to it and carries 👍 / 👎 (Full summary only when a section had to be cut); a
+    paper without figures is that text alone. Card only: one photo whose caption is the card."""
+    listing(arxiv, DAY)  # figures: 2606.30001 two, 2606.30002 two, 2606.30003 one, 2606.30004 none
+    sections, plain = GROUP, GROUP - 1
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, sections, digest_sections=1)
+    subscribe_directly(settings, plain)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        for chat in (sections, plain):
+            assert (await deliver_digest(core, bot, str(chat))).sent == 4
+    header, *posts = tg.in_chat(sections)
+    assert header.visible.startswith("📚 元宇宙/虚拟人 · 2026-06-30 · 4 new papers")
+    shape = [(m.method, _card_of(m) or (m.html.split('abs/', 1)[1][:10] if m.photo else None)) for m in posts]
+    assert shape == [
+        ("sendPhoto", "2606.30001"), ("sendMessage", "2606.30001"),
+        ("sendPhoto", "2606.30003"), ("sendMessage", "2606.30003"),
+        ("sendPhoto", "2606.30002"), ("sendMessage", "2606.30002"),
+        ("sendMessage", "2606.30004"),
+    ]  # fmt: skip
+    for photo, text in (posts[0:2], posts[2:4], posts[4:6]):
+        assert not photo.buttons and text.reply_to == photo.message_id and text.photo is None
+    photo, text = posts[2:4]
+    assert photo.html == CODEC_HEAD  # the short caption: title, authors, links
+    assert text.html == f"{CODEC_HEAD}\n\n{CODEC_CARD}\n\n<b>Keywords</b>\ncodec avatar compression"
+    assert [(b["text"], b["callback_data"]) for b in text.buttons] == [
+        ("👍", "v+:2606.30003"), ("👎", "v-:2606.30003"), ("📄 Abstract", "abs:2606.30003")]  # fmt: skip
+    long_one = posts[5]  # every section is whole (the extractive Results ends in "…" itself): no Full summary
+    assert "\n\n<b>Results</b>\nSentence 7 explains" in long_one.html and "…\n\n<b>Keywords</b>\n" in long_one.html
+    assert _labels(long_one) == ["👍", "👎", "📄 Abstract"]
+    assert posts[6].html.startswith('<b><a href="https://arxiv.org/abs/2606.30004">A Metaverse Avatar Benchmark</a></b>')
+    assert posts[6].html.endswith("\n\n<b>Keywords</b>\nmetaverse avatar benchmark") and posts[6].reply_to is None
+    # card only: one message per paper, the card as the photo's caption, with the buttons (a card too
+    # long for a caption, 2606.30002's, is the photo, then the text with the buttons)
+    _, *cards = tg.in_chat(plain)
+    assert [(m.method, _card_of(m)) for m in cards] == [
+        ("sendPhoto", "2606.30001"), ("sendPhoto", "2606.30003"), ("sendPhoto", None), ("sendMessage", "2606.30002"),
+        ("sendMessage", "2606.30004")]  # fmt: skip
+    assert cards[1].html == f"{CODEC_HEAD}\n\n{CODEC_CARD}"
+    assert _labels(cards[1]) == ["👍", "👎", "📖 Full summary", "📄 Abstract"]  # the sections are behind Full summary
+
+
+def test_card_and_sections_offers_the_full_summary_only_when_a_section_was_cut() -> None:
+    from bot.core import Enriched
+    from bot.summarize import Summary
+    from bot.telegram_render import SECTION_CHARS, paper_sections_text, sections_cut
+
+    def item(results: str) -> Enriched:
+        summary = Summary(summary="One line.", key_takeaways=["A."], background="Why.", past_methods="", method="How.",
+                          results=results, conclusion="So.", keywords=["k"], language="en", source="pdf",
+                          model="gemini:m")  # fmt: skip
+        return Enriched(_paper("2607.00009", "A paper"), summary)
+
+    whole = item("It works.")
+    assert not sections_cut(whole, "en") and "<b>Results</b>\nIt works.\n\n<b>Conclusion</b>" in paper_sections_text(whole, "en")
+    cut = item("Long. " * (SECTION_CHARS // 5))
+    assert sections_cut(cut, "en")
+    dropped = item(" ".join(f"Result {i}." for i in range(140)))  # each section fits; together they do not
+    dropped.summary.method = dropped.summary.background = dropped.summary.conclusion = dropped.summary.results  # type: ignore[union-attr]
+    assert "<b>Conclusion</b>" not in paper_sections_text(dropped, "en") and sections_cut(dropped, "en")

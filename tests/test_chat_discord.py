@@ -182,3 +182,47 @@ async def test_votes_on_a_summarize_answer_and_no_model_call_for_a_vote_or_a_set
             await fake.wait_until(lambda: top.followups)
             assert "A talking avatar from one photo" in top.followups[0]["embeds"][0]["description"]
             assert len(llm.requests) == requests  # cached answers, four votes, settings, /top: no model request
+
+
+async def test_card_and_sections_on_discord_is_the_same_one_message_with_the_sections_as_fields(
+    dsettings: Settings, fake: FakeDiscord
+) -> None:
+    """``/settings sections on`` on Discord: still one message per paper, the same card (title,
+    authors, summary and takeaways, footer, buttons) with the summary's sections as its fields;
+    card only has none."""
+    guild = fake.add_guild()
+    plain, sections = fake.add_channel(guild, "plain"), fake.add_channel(guild, "sections")
+    async with running(dsettings) as (core, bot):
+        await core.harvest()
+        for ch in (plain, sections):
+            await core.store.run(Store.subscribe, "discord", ch, "3DGS", core.catalogue.resolve("3DGS").query)
+        await core.store.run(Store.update_chat, "discord", sections, {"digest_sections": 1})
+        for ch in (plain, sections):
+            assert (await deliver_digest(core, bot, ch)).sent == 3
+    cards = {ch: [r.payload for r in fake.sent(ch)[1:]] for ch in (plain, sections)}
+    assert [len(c) for c in cards.values()] == [3, 3]  # one message per paper either way
+    card, full = cards[plain][0]["embeds"][0], cards[sections][0]["embeds"][0]
+    assert card["title"] == full["title"] == "Gaussian Splatting Head Avatars"
+    assert card["description"] == full["description"] and card["footer"] == full["footer"] == {"text": "arXiv:2606.00001v1 · cs.CV · 3DGS"}
+    assert full["description"].endswith(
+        "**Summary** [extract]\nWe propose a new method for real-time rendering.\n\n**Key takeaways** [extract]\n"
+        "1. The method predicts Gaussian primitives with one feed-forward network.\n"
+        "2. It handles unseen identities without any fine-tuning on them.\n"
+        "3. Experiments on three benchmarks show state-of-the-art quality.\n\n"
+        "*(extracted from the abstract, not written by a model)*"
+    )
+    assert "fields" not in card or not card["fields"]
+    assert [(f["name"], f["value"]) for f in full["fields"]] == [
+        ("Background [extract]", "Gaussian Splatting Head Avatars."),
+        ("Earlier methods and their problems [extract]", "Existing methods are slow and need hours of training for every scene."),
+        ("Method [extract]", "It is fast and accurate."),
+        ("Conclusion [extract]", "We believe it opens the way to interactive telepresence."),
+        ("Keywords [extract]", "gaussian splatting head, head avatars"),
+    ]
+    for payload in (cards[plain][0], cards[sections][0]):
+        buttons = [(b.get("label"), b.get("custom_id") or b.get("url"), (b.get("emoji") or {}).get("name"))
+                   for row in payload["components"] for b in row["components"]]  # fmt: skip
+        assert buttons == [
+            ("Full summary", "paperbot:full:2606.00001", "📄"), ("PDF", "https://arxiv.org/pdf/2606.00001v1", None),
+            (None, "paperbot:vote:up:2606.00001", "👍"), (None, "paperbot:vote:down:2606.00001", "👎"),
+        ]  # fmt: skip
