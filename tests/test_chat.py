@@ -654,3 +654,35 @@ def test_card_and_sections_offers_the_full_summary_only_when_a_section_was_cut()
     dropped = item(" ".join(f"Result {i}." for i in range(140)))  # each section fits; together they do not
     dropped.summary.method = dropped.summary.background = dropped.summary.conclusion = dropped.summary.results  # type: ignore[union-attr]
     assert "<b>Conclusion</b>" not in paper_sections_text(dropped, "en") and sections_cut(dropped, "en")
+
+
+async def test_telegram_settings_votes_and_top_never_reach_the_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings) as (core, bot):
+            await core.harvest()
+            assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+            requests = len(llm.requests)
+            assert requests > 0  # the digest's summaries were the model's
+            (shown,) = await reply_to(tg, GROUP, ADMIN, "/settings")
+            tg.press(GROUP, ADMIN, shown.message_id, "set:figures:1")
+            await until(lambda: shown.edits == 1)
+            tg.press(GROUP, MEMBER, shown.message_id, "set:roundup:on")  # refused: not an admin
+            await until(lambda: tg.count("answerCallbackQuery") == 2)
+            for command in ("/settings sections on", "/settings days weekdays", "/settings papers 3", "/top month"):
+                await reply_to(tg, GROUP, ADMIN, command)
+            row = await core.store.run(Store.get_chat, "telegram", str(GROUP))
+            assert (row["digest_figures"], row["digest_sections"], row["digest_days"], row["digest_papers"], row["roundup"]) == (1, 1, "weekdays", 3, None)
+            card = paper_messages(tg, GROUP, "2606.30003")[-1]
+            await _press(tg, GROUP, MEMBER, card, "v+:2606.30003", 3)
+            (top,) = await reply_to(tg, GROUP, MEMBER, "/top")
+            assert "Codec Avatar Compression" in top.visible
+            assert len(llm.requests) == requests  # settings, votes and /top: not one model request

@@ -226,3 +226,26 @@ async def test_card_and_sections_on_discord_is_the_same_one_message_with_the_sec
             ("Full summary", "paperbot:full:2606.00001", "📄"), ("PDF", "https://arxiv.org/pdf/2606.00001v1", None),
             (None, "paperbot:vote:up:2606.00001", "👍"), (None, "paperbot:vote:down:2606.00001", "👎"),
         ]  # fmt: skip
+
+
+async def test_discord_digest_during_a_harvest_waits_for_it_and_says_so(
+    dsettings: Settings, fake: FakeDiscord, fake_arxiv: Any
+) -> None:
+    import asyncio
+
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    fake_arxiv.timeout_seconds = 1.5
+    fake_arxiv.faults["rss"].append("timeout")  # arXiv is slow to answer: the harvest takes a while
+    async with running(dsettings) as (core, _bot):
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        harvest = asyncio.create_task(core.harvest())
+        await fake.wait_until(lambda: core.harvesting and fake_arxiv.requests("rss"))
+        it = await fake.slash("digest", channel_id=channel, permissions=MANAGER)
+        await fake.wait_until(lambda: it.followups)
+        assert it.followups[0]["content"].startswith("⏳ Fetching today's papers from arXiv")
+        await harvest
+        await fake.wait_until(lambda: len(it.followups) == 2)
+        assert it.followups[1]["content"] == "✅ Sent 3 papers."
+        cards = [r for r in fake.sent(channel) if r.payload.get("components")]
+        assert len(cards) == 3  # the digest went out after the harvest, not "nothing new"
