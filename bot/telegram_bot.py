@@ -861,18 +861,18 @@ class TelegramBot:
         if paper_id:
             await self._full_summary(message, _who(update), paper_id)
             return
-        await message.reply_text(help_text(await self._lang(message.chat_id)))
+        await message.reply_text(help_text(await self._lang(self._message_key(message))))
 
     async def help_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
         assert message is not None
-        await message.reply_text(help_text(await self._lang(message.chat_id)))
+        await message.reply_text(help_text(await self._lang(self._message_key(message))))
 
     async def topics_command(self, update: Update, context: Context) -> None:
         """The catalogue, one subscribe button per topic."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         buttons = []
         for i, topic in enumerate(self.core.catalogue.topics):
             data = callback("sub", topic.name) or f"sub:#{i}"
@@ -1121,7 +1121,7 @@ class TelegramBot:
         assert message is not None
         text = _arg_text(message)
         if not text:
-            lang = await self._lang(message.chat_id)
+            lang = await self._lang(self._message_key(message))
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.summarize", lang)))
             return
         await self._summarize(message, _who(update), text)
@@ -1130,13 +1130,13 @@ class TelegramBot:
         """/why ID: for each of this chat's topics, whether its digest takes the paper and why."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.why", lang)))
             return
         try:
-            paper, verdicts = await self.core.chat_why(PLATFORM, str(message.chat_id), text)
+            paper, verdicts = await self.core.chat_why(PLATFORM, self._message_key(message), text)  # a topic's own
         except PaperbotError as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
@@ -1146,7 +1146,7 @@ class TelegramBot:
         """The arXiv API's top 5 for words or a query, each with a Summarize button."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.search", lang)))
@@ -1182,7 +1182,7 @@ class TelegramBot:
             replied = await self._replied(message)
             paper_id, question = (replied[0] if replied else None), text
         if paper_id is None or not question.strip():
-            await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
+            await message.reply_text(say("cmd.ask_needs_paper", await self._lang(self._message_key(message))))
             return
         await self._ask(message, _who(update), paper_id, question)
 
@@ -1280,7 +1280,7 @@ class TelegramBot:
         await query.answer()
         if not isinstance(query.message, Message):
             return
-        lang = await self._lang(query.message.chat_id)
+        lang = await self._lang(self._message_key(query.message))
         try:
             paper = await self.core.lookup(query.data.split(":", 1)[1])
         except PaperbotError as err:
@@ -1449,7 +1449,7 @@ class TelegramBot:
     async def _full_summary(self, message: Message, user_id: str, paper_id: str) -> None:
         """The structured summary, in as many messages as it takes, replying to ``message``."""
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        lang = await self._lang(self._message_key(message))
         try:
             paper = await self._paper_for(user_id, paper_id, lang)
             async with self._chat_action(chat_id):
@@ -1466,7 +1466,7 @@ class TelegramBot:
 
     async def _ask(self, message: Message, user_id: str, paper_id: str, question: str) -> None:
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        lang = await self._lang(self._message_key(message))
         status = await message.reply_text(say("tg.thinking", lang, id=paper_id))
         try:
             paper = await self._paper_for(user_id, paper_id, lang, asking=True)

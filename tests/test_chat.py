@@ -686,3 +686,26 @@ async def test_telegram_settings_votes_and_top_never_reach_the_model(cfg: Settin
             (top,) = await reply_to(tg, GROUP, MEMBER, "/top")
             assert "Codec Avatar Compression" in top.visible
             assert len(llm.requests) == requests  # settings, votes and /top: not one model request
+
+
+async def test_a_forum_topic_answers_in_its_own_language_and_why_looks_at_its_own_topics(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_forum(FORUM, topics=(9,), admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "zh"})
+    subscribe_directly(settings, FORUM)  # the group (General): 元宇宙/虚拟人, in Chinese
+    subscribe_directly(settings, f"{FORUM}:9", "Talking Head Generation", parent_id=str(FORUM), lang="en")  # type: ignore[arg-type]
+    async with telegram(settings) as (_core, _bot):
+        await _core.harvest()
+        answers = {}
+        for thread in (None, 9):
+            for command in ("/help", "/why 2606.30004"):
+                mid = tg.send_text(FORUM, MEMBER, command, thread=thread)
+                (answers[thread, command],) = await until(lambda mid=mid: replies(tg, FORUM, mid))
+                assert answers[thread, command].thread == thread
+        assert "/subscribe" in answers[9, "/help"].visible and "订阅" not in answers[9, "/help"].visible
+        assert "订阅" in answers[None, "/help"].visible
+        assert "Talking Head Generation" in answers[9, "/why 2606.30004"].visible
+        assert "虚拟人" not in answers[9, "/why 2606.30004"].visible
+        assert "虚拟人" in answers[None, "/why 2606.30004"].visible
