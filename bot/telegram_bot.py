@@ -107,6 +107,7 @@ from .telegram_render import (
     paper_text,
     query_error,
     recount,
+    roundup_caption,
     roundup_text,
     say,
     search_text,
@@ -693,26 +694,27 @@ class TelegramBot:
 
     async def _send_figures(
         self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None,
-        thread: int | None = None,
+        thread: int | None = None, captions: list[str] | None = None,
     ) -> list[Message]:
         """One photo or one album (2–10). Each figure is uploaded once and then sent by its file
-        id: while a figure has none yet, the first chat uploads it and the others wait for it."""
+        id: while a figure has none yet, the first chat uploads it and the others wait for it.
+        ``captions``: one per figure (an album's ``caption`` is the first photo's)."""
         paths = [str(f.path) for f in figures]
         known = await self.store.run(_file_ids, paths)
         if len(known) == len(paths):
             try:
-                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
+                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread, captions)
             except BadRequest as err:
                 if "file identifier" not in err.message.lower():
                     raise
                 await self.store.run(_forget_file_ids, paths)  # ids Telegram no longer knows
         async with self._uploading:
             known = await self.store.run(_file_ids, paths)
-            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
+            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread, captions)
 
     async def _post_photos(
         self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None,
-        thread: int | None = None,
+        thread: int | None = None, captions: list[str] | None = None,
     ) -> list[Message]:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         media: list[Any] = []
@@ -722,12 +724,13 @@ class TelegramBot:
             else:
                 data = await asyncio.to_thread(Path(path).read_bytes)
                 media.append(InputFile(data, filename=Path(path).name, attach=True))
+        each = captions or [caption, *([None] * (len(media) - 1))]
         if len(media) == 1:
             sent = [await self.bot.send_photo(
-                chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
+                chat_id, media[0], caption=each[0], reply_markup=markup, reply_parameters=reply, message_thread_id=thread
             )]
         else:
-            items = [InputMediaPhoto(m, caption=caption if i == 0 else None) for i, m in enumerate(media)]
+            items = [InputMediaPhoto(m, caption=c) for m, c in zip(media, each, strict=True)]
             sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply, message_thread_id=thread))
         new = {p: m.photo[-1].file_id for p, m in zip(paths, sent, strict=False) if m.photo and p not in known}
         if new:
@@ -1108,12 +1111,11 @@ class TelegramBot:
         chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang), message_thread_id=thread)
-            figures = [e.figure for e in found.entries if e.figure is not None and _usable(e.figure)]
-            if figures:
-                captions = {str(e.figure.path): short_caption(e.paper, chat.lang) for e in found.entries if e.figure}
+            shown = [(i, e) for i, e in enumerate(found.entries, 1) if e.figure is not None and _usable(e.figure)]
+            if shown:  # each figure captioned with its place in the list
                 await self._send_figures(
-                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None,
-                    reply_to=text.message_id, thread=thread,
+                    chat_id, [e.figure for _, e in shown if e.figure is not None], None, reply_to=text.message_id, thread=thread,
+                    captions=[roundup_caption(i, e.paper) for i, e in shown],
                 )
 
     async def summarize_command(self, update: Update, context: Context) -> None:

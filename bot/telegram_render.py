@@ -460,6 +460,11 @@ def roundup_text(found: Any, lang: str) -> str:
     return join_fitted(lines, TEXT_LIMIT)
 
 
+def roundup_caption(rank: int, paper: Paper) -> str:
+    """A roundup figure's caption: which paper of the list it is."""
+    return f"{rank}. {link(paper.abs_url, paper.title or paper.id, 300)}"
+
+
 def first_sentence(text: str | None, limit: int = 300) -> str:
     """The abstract's first sentence: the one-liner of a paper nobody summarized yet."""
     plain = clean(text)

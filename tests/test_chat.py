@@ -709,3 +709,40 @@ async def test_a_forum_topic_answers_in_its_own_language_and_why_looks_at_its_ow
         assert "Talking Head Generation" in answers[9, "/why 2606.30004"].visible
         assert "虚拟人" not in answers[9, "/why 2606.30004"].visible
         assert "虚拟人" in answers[None, "/why 2606.30004"].visible
+
+
+async def test_the_telegram_roundup_is_one_message_and_the_top_threes_figures(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY)  # with PDFs: the digest extracts figures, the roundup reuses them (never extracts)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        answers = 0
+        for pid in ("2606.30002", "2606.30003", "2606.30001", "2606.30004"):
+            answers += 1
+            await _press(tg, GROUP, MEMBER, paper_messages(tg, GROUP, pid)[-1], f"v+:{pid}", answers)
+        answers += 1
+        await _press(tg, GROUP, ADMIN, paper_messages(tg, GROUP, "2606.30002")[-1], "v+:2606.30002", answers)
+        uploads = tg.uploads
+        mid = tg.send_text(GROUP, MEMBER, "/top")
+        posts = await until(lambda: (r := replies(tg, GROUP, mid)) and len(r) == 4 and r)
+    text, *album = posts
+    assert text.visible.split("\n")[2:] == [
+        "1. Avatars & <Faces>: Talking Avatar Synthesis at Scale — 👍 2",
+        "2. Animatable Gaussian Avatars from Monocular Video — 👍 1",
+        "3. Codec Avatar Compression for Telepresence — 👍 1",
+        "4. A Metaverse Avatar Benchmark — 👍 1",
+    ]  # ties in the order of their ids
+    # the first three's teaser figures, as one album replying to the list
+    assert [m.method for m in album] == ["sendMediaGroup"] * 3 and len({m.media_group_id for m in album}) == 1
+    assert all(m.reply_to == text.message_id for m in album)
+    assert [m.visible for m in album] == [  # which paper each figure is
+        "1. Avatars & <Faces>: Talking Avatar Synthesis at Scale",
+        "2. Animatable Gaussian Avatars from Monocular Video",
+        "3. Codec Avatar Compression for Telepresence",
+    ]
+    assert tg.uploads - uploads <= 3  # each teaser uploaded at most once (a one-figure sheet is the figure itself)
