@@ -613,9 +613,12 @@ class DiscordBot:
         embed = discord.Embed(title=fit(title, dr.TITLE_MAX), description=fit("\n".join(lines), dr.DESCRIPTION_MAX),
                               colour=dr.DEFAULT_COLOUR)  # fmt: skip
         out = dr.Outgoing(embeds=[embed])
-        for i, e in enumerate(x for x in found.entries if x.figure is not None and x.figure.path is not None):
-            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)  # type: ignore[union-attr,arg-type]
-            out.files.append(discord.File(io.BytesIO(data), filename=f"top{i + 1}.png"))
+        for rank, e in enumerate(found.entries, 1):  # named by their place in the list, described by their title
+            if e.figure is None or e.figure.path is None:
+                continue
+            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)
+            title = fit(f"{rank}. {clean(e.paper.title) or e.paper.id}", 1000)
+            out.files.append(discord.File(io.BytesIO(data), filename=f"top{rank}.png", description=title))
         return out
 
     async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:

@@ -249,3 +249,30 @@ async def test_discord_digest_during_a_harvest_waits_for_it_and_says_so(
         assert it.followups[1]["content"] == "✅ Sent 3 papers."
         cards = [r for r in fake.sent(channel) if r.payload.get("components")]
         assert len(cards) == 3  # the digest went out after the harvest, not "nothing new"
+
+
+async def test_discord_top_is_one_message_with_the_top_threes_figures_named_by_their_place(
+    dsettings: Settings, fake: FakeDiscord, tmp_path: Any
+) -> None:
+    from tests.test_discord import seed_figures
+
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    alice, bob = fake.user("alice"), fake.user("bob")
+    async with running(dsettings) as (core, _bot):
+        await core.harvest()
+        for pid in ("2606.00001", "2606.00003"):  # figures extracted for an earlier digest; 2606.00002 has none
+            await seed_figures(core, pid, tmp_path / pid, [20_000])
+        for user, pid in ((alice, "2606.00002"), (bob, "2606.00002"), (alice, "2606.00001"), (alice, "2606.00003")):
+            await core.store.run(feedback.cast, "discord", channel, pid, user["id"], feedback.UP)
+        top = await fake.slash("top", {"period": "week"}, channel_id=channel)
+        await fake.wait_until(lambda: top.followups)
+    (message,) = top.followups
+    lines = message["embeds"][0]["description"].split("\n")
+    assert lines[0].startswith("1. [Gaussian Splatting word0 word1") and "](https://arxiv.org/abs/2606.00002)" in lines[0]
+    assert lines[1].startswith("2. [Gaussian Splatting Head Avatars](https://arxiv.org/abs/2606.00001)")
+    assert lines[2].startswith("3. [Fast Gaussian Splatting for \\*everyone\\*\\_](https://arxiv.org/abs/2606.00003)")
+    assert [line.rsplit(" — ", 1)[1] for line in lines] == ["👍 2", "👍 1", "👍 1"]
+    assert [f.filename for f in top.followup_files[0]] == ["top2.png", "top3.png"]  # the second and third have figures
+    described = [a.get("description") for a in message["attachments"]]
+    assert described == ["2. Gaussian Splatting Head Avatars", "3. Fast Gaussian Splatting for *everyone*_"]
