@@ -97,6 +97,18 @@ ZH: dict[str, str] = {
     "The weekly roundup of the most-liked papers": "每周精选：最受欢迎的论文",
     "This channel's most-liked papers of the week or month": "本频道本周/本月最受欢迎的论文",
     "week or month": "本周或本月",
+    # the choices' names (/settings days, /top period)
+    "daily": "每天",
+    "weekdays": "工作日",
+    "mon": "每周一",
+    "tue": "每周二",
+    "wed": "每周三",
+    "thu": "每周四",
+    "fri": "每周五",
+    "sat": "每周六",
+    "sun": "每周日",
+    "week": "本周",
+    "month": "本月",
 }
 
 
@@ -132,6 +144,18 @@ ZH_TW: dict[str, str] = {
     "This channel's most-liked papers of the week or month": "本頻道本週／本月最受歡迎的論文",
     "on: card + summary sections; off: card only": "on：卡片 + 分節總結；off：僅卡片",
     "daily, weekdays, or weekly on mon … sun": "每天、工作日，或每週的某一天",
+    # the choices' names (/settings days, /top period)
+    "daily": "每天",
+    "weekdays": "工作日",
+    "mon": "每週一",
+    "tue": "每週二",
+    "wed": "每週三",
+    "thu": "每週四",
+    "fri": "每週五",
+    "sat": "每週六",
+    "sun": "每週日",
+    "week": "本週",
+    "month": "本月",
 }
 
 
@@ -937,7 +961,7 @@ class DiscordBot:
             await self.answer_publicly(interaction, embed=embed)
 
         on_off = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
-        day_choices = [app_commands.Choice(name=d, value=d) for d in chat_settings.CHOICES["days"]]
+        day_choices = [app_commands.Choice(name=ls(d), value=d) for d in chat_settings.CHOICES["days"]]  # names in zh too
 
         @tree.command(name="settings", description=ls("This channel's digest settings (change them with the options)"))
         @app_commands.describe(
@@ -976,7 +1000,7 @@ class DiscordBot:
 
         @tree.command(name="top", description=ls("This channel's most-liked papers of the week or month"))
         @app_commands.describe(period=ls("week or month"))
-        @app_commands.choices(period=[app_commands.Choice(name="week", value="week"), app_commands.Choice(name="month", value="month")])
+        @app_commands.choices(period=[app_commands.Choice(name=ls("week"), value="week"), app_commands.Choice(name=ls("month"), value="month")])
         @everywhere
         @installs
         async def top(interaction: discord.Interaction, period: app_commands.Choice[str] | None = None) -> None:

@@ -276,3 +276,15 @@ async def test_discord_top_is_one_message_with_the_top_threes_figures_named_by_t
     assert [f.filename for f in top.followup_files[0]] == ["top2.png", "top3.png"]  # the second and third have figures
     described = [a.get("description") for a in message["attachments"]]
     assert described == ["2. Gaussian Splatting Head Avatars", "3. Fast Gaussian Splatting for *everyone*_"]
+
+
+async def test_discord_settings_and_top_choices_are_named_in_chinese_too(dsettings: Settings, fake: FakeDiscord) -> None:
+    async with running(dsettings):
+        commands = {c["name"]: c for c in fake.commands}
+    days = next(o for o in commands["settings"]["options"] if o["name"] == "days")
+    named = {c["value"]: (c["name"], c.get("name_localizations") or {}) for c in days["choices"]}
+    assert named["fri"] == ("fri", {"zh-CN": "每周五", "zh-TW": "每週五"})
+    assert named["weekdays"] == ("weekdays", {"zh-CN": "工作日", "zh-TW": "工作日"})
+    period = commands["top"]["options"][0]
+    assert [(c["value"], c["name_localizations"]["zh-TW"]) for c in period["choices"]] == [("week", "本週"), ("month", "本月")]
+    assert commands["settings"]["description_localizations"]["zh-TW"] == "本頻道的推送設定（用選項修改）"
