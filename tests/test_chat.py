@@ -446,6 +446,7 @@ async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
             # the same 👍 / 👎 as a digest card, next to the abstract (the whole summary is on screen)
             assert [(b["text"], b["callback_data"]) for b in answer.buttons] == [
                 ("👍", "v+:2606.30003"), ("👎", "v-:2606.30003"), ("📄 Abstract", "abs:2606.30003")]  # fmt: skip
+            (other,) = await reply_to(tg, MEMBER, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
             requests = len(llm.requests)
             assert await _press(tg, GROUP, MEMBER, answer, "v+:2606.30003", 1) == "👍 noted"
             await until(lambda: _labels(answer)[:2] == ["👍 1", "👎"])
@@ -468,11 +469,15 @@ async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
             assert in_topic.thread == 9 and _labels(in_topic)[:2] == ["👍", "👎"]
             await _press(tg, FORUM, MEMBER, in_topic, "v-:2606.30003", 5)
             await until(lambda: _labels(in_topic)[:2] == ["👍", "👎 1"])
-            assert await core.store.run(feedback.net_votes, "telegram", str(MEMBER)) == {"2606.30003": 1}
+            await _press(tg, MEMBER, MEMBER, other, "v-:2606.30004", 6)
+            assert await core.store.run(feedback.net_votes, "telegram", str(MEMBER)) == {"2606.30003": 1, "2606.30004": -1}
+            # what the private chat asked about and voted on is what its ranking learns from
+            model = await core.ranker.model(core, "telegram", str(MEMBER))
+            assert (model is not None and model.voted == 2) == (ranking.MIN_VOTES <= 2)
             assert await core.store.run(feedback.net_votes, "telegram", f"{FORUM}:9") == {"2606.30003": -1}
             assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
             assert await core.store.run(feedback.net_votes, "telegram", str(GROUP)) == {}  # one each way
-            assert len(llm.requests) == requests  # five votes and a cached answer: no model request
+            assert len(llm.requests) == requests  # six votes, cached answers, a model trained: no model request
 
 
 # ---- a group becomes a supergroup -------------------------------------------------------------------------
@@ -746,3 +751,30 @@ async def test_the_telegram_roundup_is_one_message_and_the_top_threes_figures(
         "3. Codec Avatar Compression for Telepresence",
     ]
     assert tg.uploads - uploads <= 3  # each teaser uploaded at most once (a one-figure sheet is the figure itself)
+
+
+async def test_inline_mode_offers_a_cached_summarys_one_liner(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    from bot.render import clean
+
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, members=(MEMBER,))
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            tg.add_user(MEMBER, "Ada", lang="en")
+            await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
+            paper = await core.store.run(Store.get_paper, "2606.30003")
+            summary = await core.summarizer.cached(paper, "en")
+            assert summary is not None and not summary.extractive
+            requests = len(llm.requests)
+            qid = tg.inline(MEMBER, "2606.30003")
+            await until(lambda: qid in tg.inline_answers)
+            (result,) = tg.inline_answers[qid]
+            assert result["description"] == clean(summary.summary)  # the model's one-liner, from the cache
+            assert f"💡 {clean(summary.summary)}" in result["input_message_content"]["visible"]
+            assert len(llm.requests) == requests
