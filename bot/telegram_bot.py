@@ -655,13 +655,13 @@ class TelegramBot:
         task.add_done_callback(self._background.discard)
 
     @asynccontextmanager
-    async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING) -> AsyncIterator[None]:
+    async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING, thread: int | None = None) -> AsyncIterator[None]:
         """Show "typing…" (Telegram clears it after 5 s, so it is repeated) while work runs."""
 
         async def keep_showing() -> None:
             while True:
                 with suppress(TelegramError):
-                    await self.bot.send_chat_action(chat_id, action)
+                    await self.bot.send_chat_action(chat_id, action, message_thread_id=thread)  # in its forum topic
                 await asyncio.sleep(4.5)
 
         task = asyncio.create_task(keep_showing())
@@ -1024,7 +1024,7 @@ class TelegramBot:
         day = await self.core.latest_day()
         before = await self.store.run(Store.get_digest_run, PLATFORM, key, day) if day else None
         info = await chat_info(self.core, PLATFORM, key)
-        async with self._chat_action(chat.id):
+        async with self._chat_action(chat.id, thread=threads.split(key)[1]):
             result = await deliver_digest(self.core, self, key, manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
@@ -1415,7 +1415,7 @@ class TelegramBot:
         status = None if ready else await message.reply_text(say("cmd.working", lang, id=str(aid)))
         try:
             paper = await self._paper_for(user_id, str(aid), lang)
-            async with self._chat_action(chat_id):
+            async with self._chat_action(chat_id, thread=thread):
                 item = await self.core.enrich(paper, lang, figures=may_post_figures(self.settings, paper))
         except PaperbotError as err:
             problem = html.escape(error_text(err, lang), quote=False)
@@ -1442,7 +1442,7 @@ class TelegramBot:
         await self._remember(chat_id, [status, *sent_more], paper.id)
         figures = self._figures_for(item)
         if figures:
-            async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
+            async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO, thread):
                 sent = await self._send_figures(
                     chat_id, figures, short_caption(paper, lang), reply_to=status.message_id, thread=thread
                 )
