@@ -199,7 +199,8 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         assert "一句话总结 〔摘录〕" in summary.visible and "1. " in summary.visible and "关键词" in summary.visible
         assert "arXiv:2606.30003 · abs · PDF" in summary.visible
         assert summary.visible.endswith("（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）")
-        assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # nothing to repeat: no Full button
+        # votes as on a digest card; nothing to repeat: no Full button
+        assert [b["callback_data"] for b in summary.buttons] == ["v+:2606.30003", "v-:2606.30003", "abs:2606.30003"]
         # garbage gets one sentence, no status line, nothing edited
         (bad,) = await reply_to(tg, DM_USER, DM_USER, "/summarize not-a-paper")
         assert "不是 arXiv 编号或链接" in bad.visible and bad.edits == 0
