@@ -602,9 +602,10 @@ class DiscordBot:
         if item.note:  # a near miss (bot.ranking): said above the card
             out.content = fit(item.note, dr.CONTENT_MAX)
         with_files = bool(out.files)
+        votes = await self.core.store.run(feedback.tally, PLATFORM, chat.chat_id, item.paper.id)  # e.g. on its /summarize answer
         try:
             msg = await self._post(
-                chat, out, self._view(item.paper, chat.lang, item.links, feedback.Tally()), once=f"paper:{item.paper.id}"
+                chat, out, self._view(item.paper, chat.lang, item.links, votes), once=f"paper:{item.paper.id}"
             )
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
@@ -615,7 +616,7 @@ class DiscordBot:
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
             plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics, item.links), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, feedback.Tally()))
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, votes))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:

@@ -781,7 +781,8 @@ class TelegramBot:
         figures = self._figures_for(item, wants.figures)
         # Full summary only when it shows more than this message (with sections on: one was cut)
         full = has_more(item.summary, lang) and (not wants.sections or sections_cut(item, lang))
-        markup = paper_markup(paper, lang, full=full)
+        votes = await self.store.run(feedback.tally, PLATFORM, chat.chat_id, paper.id)  # e.g. on its /summarize answer
+        markup = paper_markup(paper, lang, full=full, votes=votes)
         async with self._delivery():
             sent: list[Message] = []
             photo = None

@@ -778,3 +778,19 @@ async def test_inline_mode_offers_a_cached_summarys_one_liner(cfg: Settings, tg:
             assert result["description"] == clean(summary.summary)  # the model's one-liner, from the cache
             assert f"💡 {clean(summary.summary)}" in result["input_message_content"]["visible"]
             assert len(llm.requests) == requests
+
+
+async def test_a_digest_card_shows_the_votes_its_paper_already_has_in_the_chat(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        (answer,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: bool(r[0].buttons))
+        await _press(tg, GROUP, MEMBER, answer, "v+:2606.30003", 1)  # liked before the digest came
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        assert _labels(paper_messages(tg, GROUP, "2606.30003")[-1])[:2] == ["👍 1", "👎"]
+        assert _labels(paper_messages(tg, GROUP, "2606.30001")[-1])[:2] == ["👍", "👎"]

@@ -288,3 +288,19 @@ async def test_discord_settings_and_top_choices_are_named_in_chinese_too(dsettin
     period = commands["top"]["options"][0]
     assert [(c["value"], c["name_localizations"]["zh-TW"]) for c in period["choices"]] == [("week", "本週"), ("month", "本月")]
     assert commands["settings"]["description_localizations"]["zh-TW"] == "本頻道的推送設定（用選項修改）"
+
+
+async def test_a_discord_card_shows_the_votes_its_paper_already_has_in_the_channel(dsettings: Settings, fake: FakeDiscord) -> None:
+    guild = fake.add_guild()
+    channel = fake.add_channel(guild, "papers")
+    async with running(dsettings) as (core, bot):
+        await core.harvest()
+        it = await fake.slash("summarize", {"paper": "2606.00001"}, channel_id=channel)
+        await fake.wait_until(lambda: it.followups)
+        await _click(fake, it.followups[0]["id"], "paperbot:vote:up:2606.00001", fake.user("alice"))  # before the digest
+        await core.store.run(Store.subscribe, "discord", channel, "3DGS", core.catalogue.resolve("3DGS").query)
+        assert (await deliver_digest(core, bot, channel)).sent == 3
+    cards = {r.payload["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]: r.payload
+             for r in fake.sent(channel) if r.payload.get("components")}  # fmt: skip
+    assert _votes(cards["2606.00001"]) == {"👍": "1", "👎": None}
+    assert _votes(cards["2606.00003"]) == {"👍": None, "👎": None}
