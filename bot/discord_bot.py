@@ -97,6 +97,18 @@ ZH: dict[str, str] = {
     "The weekly roundup of the most-liked papers": "每周精选：最受欢迎的论文",
     "This channel's most-liked papers of the week or month": "本频道本周/本月最受欢迎的论文",
     "week or month": "本周或本月",
+    # the choices' names (/settings days, /top period)
+    "daily": "每天",
+    "weekdays": "工作日",
+    "mon": "每周一",
+    "tue": "每周二",
+    "wed": "每周三",
+    "thu": "每周四",
+    "fri": "每周五",
+    "sat": "每周六",
+    "sun": "每周日",
+    "week": "本周",
+    "month": "本月",
 }
 
 
@@ -132,6 +144,18 @@ ZH_TW: dict[str, str] = {
     "This channel's most-liked papers of the week or month": "本頻道本週／本月最受歡迎的論文",
     "on: card + summary sections; off: card only": "on：卡片 + 分節總結；off：僅卡片",
     "daily, weekdays, or weekly on mon … sun": "每天、工作日，或每週的某一天",
+    # the choices' names (/settings days, /top period)
+    "daily": "每天",
+    "weekdays": "工作日",
+    "mon": "每週一",
+    "tue": "每週二",
+    "wed": "每週三",
+    "thu": "每週四",
+    "fri": "每週五",
+    "sat": "每週六",
+    "sun": "每週日",
+    "week": "本週",
+    "month": "本月",
 }
 
 
@@ -521,7 +545,7 @@ class DiscordBot:
         self, paper: Paper, lang: str, links: list[Link] | None = None, votes: feedback.Tally | None = None
     ) -> discord.ui.View:
         """Full summary, PDF, and the paper's own code/data/project links as link buttons; on a
-        digest card, 👍 / 👎 with the channel's counts."""
+        digest card or a /summarize answer, 👍 / 👎 with the channel's counts."""
         view = discord.ui.View(timeout=None)
         view.add_item(FullSummaryButton(paper.id, label=t("label.full_summary", lang)))
         view.add_item(discord.ui.Button(label=t("label.pdf", lang), url=paper.pdf_url or f"https://arxiv.org/pdf/{paper.id}"))
@@ -578,9 +602,10 @@ class DiscordBot:
         if item.note:  # a near miss (bot.ranking): said above the card
             out.content = fit(item.note, dr.CONTENT_MAX)
         with_files = bool(out.files)
+        votes = await self.core.store.run(feedback.tally, PLATFORM, chat.chat_id, item.paper.id)  # e.g. on its /summarize answer
         try:
             msg = await self._post(
-                chat, out, self._view(item.paper, chat.lang, item.links, feedback.Tally()), once=f"paper:{item.paper.id}"
+                chat, out, self._view(item.paper, chat.lang, item.links, votes), once=f"paper:{item.paper.id}"
             )
         except (discord.HTTPException, ChatGone) as err:
             cause = err.__cause__ if isinstance(err, ChatGone) else err
@@ -591,7 +616,7 @@ class DiscordBot:
             # not foresee): post the card without figures rather than fail the digest.
             log.warning("discord refused %s (%s); sending it without figures", item.paper.id, cause)
             plain = dr.paper_message(Enriched(item.paper, item.summary, [], item.topics, item.links), chat.lang, [])
-            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, feedback.Tally()))
+            msg = await self._post(chat, plain, self._view(item.paper, chat.lang, item.links, votes))
         return str(msg.id)
 
     async def send_overflow(self, chat: ChatInfo, day: date, papers: list[Paper]) -> None:
@@ -613,9 +638,12 @@ class DiscordBot:
         embed = discord.Embed(title=fit(title, dr.TITLE_MAX), description=fit("\n".join(lines), dr.DESCRIPTION_MAX),
                               colour=dr.DEFAULT_COLOUR)  # fmt: skip
         out = dr.Outgoing(embeds=[embed])
-        for i, e in enumerate(x for x in found.entries if x.figure is not None and x.figure.path is not None):
-            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)  # type: ignore[union-attr,arg-type]
-            out.files.append(discord.File(io.BytesIO(data), filename=f"top{i + 1}.png"))
+        for rank, e in enumerate(found.entries, 1):  # named by their place in the list, described by their title
+            if e.figure is None or e.figure.path is None:
+                continue
+            data = await asyncio.to_thread(Path(e.figure.path).read_bytes)
+            title = fit(f"{rank}. {clean(e.paper.title) or e.paper.id}", 1000)
+            out.files.append(discord.File(io.BytesIO(data), filename=f"top{rank}.png", description=title))
         return out
 
     async def send_roundup(self, chat: ChatInfo, found: roundup.Roundup) -> None:
@@ -874,8 +902,11 @@ class DiscordBot:
             item = await core.enrich(found, lang)
             figures = self._figures_for(item, self.settings.digest_figures)
             out = await asyncio.to_thread(functools.partial(dr.paper_message, item, lang, figures, sections=True))
+            # 👍 / 👎 as on a digest card, with the channel's counts so far: its votes also come from
+            # the papers it asked about
+            votes = await core.store.run(feedback.tally, PLATFORM, self.chat_id(interaction), found.id)
             try:
-                await self.answer_publicly(interaction, view=self._view(found, lang, item.links), **out.kwargs())
+                await self.answer_publicly(interaction, view=self._view(found, lang, item.links, votes), **out.kwargs())
             finally:
                 out.close()
 
@@ -931,7 +962,7 @@ class DiscordBot:
             await self.answer_publicly(interaction, embed=embed)
 
         on_off = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
-        day_choices = [app_commands.Choice(name=d, value=d) for d in chat_settings.CHOICES["days"]]
+        day_choices = [app_commands.Choice(name=ls(d), value=d) for d in chat_settings.CHOICES["days"]]  # names in zh too
 
         @tree.command(name="settings", description=ls("This channel's digest settings (change them with the options)"))
         @app_commands.describe(
@@ -970,7 +1001,7 @@ class DiscordBot:
 
         @tree.command(name="top", description=ls("This channel's most-liked papers of the week or month"))
         @app_commands.describe(period=ls("week or month"))
-        @app_commands.choices(period=[app_commands.Choice(name="week", value="week"), app_commands.Choice(name="month", value="month")])
+        @app_commands.choices(period=[app_commands.Choice(name=ls("week"), value="week"), app_commands.Choice(name=ls("month"), value="month")])
         @everywhere
         @installs
         async def top(interaction: discord.Interaction, period: app_commands.Choice[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ from .errors import TooManySubscriptions
 from .models import Announcement, Paper
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> str:
@@ -362,14 +364,75 @@ class Store:
         with self.db.conn:
             self.db["chats"].update((platform, str(chat_id)), fields)
 
-    def migrate_chat(self, platform: str, old_id: str, new_id: str) -> None:
-        """A Telegram group became a supergroup: move its chat, subscriptions and ledger."""
+    def migrate_chat(self, platform: str, old_id: str, new_id: str) -> int:
+        """A Telegram group became a supergroup: everything keyed by the chat moves to its new id.
+
+        Every table with ``platform`` and ``chat_id`` columns (the chat and its settings,
+        subscriptions, the ledger, votes, feature tables added later) and the adapter's own
+        tables named ``<platform>_…`` with a ``chat_id``; forum-topic chats ``old:thread`` become
+        ``new:thread`` with their ``parent_id``; the chat's ``kv`` marks (``….<platform>.<old>.…``,
+        e.g. this week's roundup) follow. A row the new id already has is kept and the old one
+        dropped. Returns how many rows moved: 0 when the chat was moved already (Telegram tells
+        it twice, as ``migrate_to_chat_id`` in the old group and ``migrate_from_chat_id`` in the
+        new one, and a digest may meet the move too), so the caller logs it once.
+        """
+        old, new = str(old_id), str(new_id)
+        if old == new:
+            return 0
+        moved = 0
+        pattern = old.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
         with self.db.conn:
-            for table in ("chats", "subscriptions", "deliveries", "digest_runs", "in_flight"):
-                self.db.execute(
-                    f"update or ignore {table} set chat_id = ? where platform = ? and chat_id = ?",
-                    [str(new_id), platform, str(old_id)],
+            both = {r["chat_id"]: r for r in self.db.query(
+                "select * from chats where platform = ? and chat_id in (?, ?)", [platform, old, new]
+            )}  # fmt: skip
+            if old in both and new in both:  # the new id spoke first: it keeps what it set, the rest is the old chat's
+                fill = {k: v for k, v in both[old].items() if v is not None and both[new].get(k) is None}
+                if fill:
+                    self.db["chats"].update((platform, new), fill)
+            for table in self.db.table_names():
+                columns = self.db[table].columns_dict
+                if "chat_id" not in columns:
+                    continue
+                if "platform" in columns:
+                    where, args = "platform = ? and ", [platform]
+                elif table.startswith(f"{platform}_"):
+                    where, args = "", []
+                else:
+                    continue
+                # the chat itself, then its forum topics (old:thread -> new:thread)
+                cur = self.db.execute(
+                    f"update or ignore [{table}] set chat_id = ? where {where}chat_id = ?", [new, *args, old]
                 )
+                moved += cur.rowcount
+                cur = self.db.execute(
+                    f"update or ignore [{table}] set chat_id = ? || substr(chat_id, ?) "
+                    f"where {where}chat_id like ? escape '\\'",
+                    [new, len(old) + 1, *args, pattern],
+                )
+                moved += cur.rowcount
+                self.db.execute(  # what the new id had already stays; the old rows go
+                    f"delete from [{table}] where {where}(chat_id = ? or chat_id like ? escape '\\')",
+                    [*args, old, pattern],
+                )
+            if moved:
+                self.db.execute(
+                    "update chats set parent_id = ? where platform = ? and parent_id = ?", [new, platform, old]
+                )
+                if "vote_epochs" in self.db.table_names():  # the chat's votes changed: its model is trained again
+                    self.db.execute(
+                        "update vote_epochs set epoch = epoch + 1 where platform = ? and (chat_id = ? or chat_id like ?)",
+                        [platform, new, new + ":%"],
+                    )
+                marker = f".{platform}.{old}."
+                for row in list(self.db.query("select key from kv where instr(key, ?) > 0", [marker])):
+                    self.db.execute(
+                        "update or ignore kv set key = ? where key = ?",
+                        [row["key"].replace(marker, f".{platform}.{new}.", 1), row["key"]],
+                    )
+                    self.db.execute("delete from kv where key = ?", [row["key"]])
+        if moved:
+            log.info("%s chat %s moved to %s (a supergroup now): %d rows", platform, old, new, moved)
+        return moved
 
     def active_chats(self, platform: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from chats where active = 1"

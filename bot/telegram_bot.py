@@ -107,9 +107,11 @@ from .telegram_render import (
     paper_text,
     query_error,
     recount,
+    roundup_caption,
     roundup_text,
     say,
     search_text,
+    sections_cut,
     settings_markup,
     settings_text,
     short_caption,
@@ -606,6 +608,11 @@ class TelegramBot:
         thread = message.message_thread_id if message is not None and message.is_topic_message else None
         return threads.key(chat.id if chat is not None else 0, thread)
 
+    @staticmethod
+    def _message_key(message: Message) -> str:
+        """:meth:`_key` for a message: its group, or the forum topic it is in."""
+        return threads.key(message.chat_id, message.message_thread_id if message.is_topic_message else None)
+
     async def _is_admin(self, chat: Chat, user: User | None, message: Message | None = None) -> bool:
         """Private chats are their user's; in groups, ask Telegram (getChatMember)."""
         if chat.type == ChatType.PRIVATE:
@@ -648,13 +655,13 @@ class TelegramBot:
         task.add_done_callback(self._background.discard)
 
     @asynccontextmanager
-    async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING) -> AsyncIterator[None]:
+    async def _chat_action(self, chat_id: int, action: str = ChatAction.TYPING, thread: int | None = None) -> AsyncIterator[None]:
         """Show "typing…" (Telegram clears it after 5 s, so it is repeated) while work runs."""
 
         async def keep_showing() -> None:
             while True:
                 with suppress(TelegramError):
-                    await self.bot.send_chat_action(chat_id, action)
+                    await self.bot.send_chat_action(chat_id, action, message_thread_id=thread)  # in its forum topic
                 await asyncio.sleep(4.5)
 
         task = asyncio.create_task(keep_showing())
@@ -670,16 +677,6 @@ class TelegramBot:
         charged before any arXiv or model work; raises RateLimited when it is used up. ``who``
         keys the allowance (an anonymous admin is "chat:user")."""
         return await self.core.paper_for(self.platform, who, text, lang, asking=asking)
-
-    def _full_button(self, paper: Paper, lang: str, *, full: bool = True) -> InlineKeyboardMarkup | None:
-        """The buttons under a paper: the rest of its summary (only when there is a rest, so it
-        never repeats the card) and its abstract."""
-        row = []
-        if full and (data := callback("full", paper.id)) is not None:
-            row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
-        if paper.abstract and (data := callback("abs", paper.id)) is not None:
-            row.append(InlineKeyboardButton(tt("tg.abstract", lang), callback_data=data))
-        return InlineKeyboardMarkup([row]) if row else None
 
     def _full_link(self, paper: Paper, lang: str) -> str:
         """The album's way to the full summary (albums take no buttons): a /start deep link."""
@@ -697,26 +694,27 @@ class TelegramBot:
 
     async def _send_figures(
         self, chat_id: int, figures: list[Figure], caption: str | None, *, markup: Any = None, reply_to: int | None = None,
-        thread: int | None = None,
+        thread: int | None = None, captions: list[str] | None = None,
     ) -> list[Message]:
         """One photo or one album (2–10). Each figure is uploaded once and then sent by its file
-        id: while a figure has none yet, the first chat uploads it and the others wait for it."""
+        id: while a figure has none yet, the first chat uploads it and the others wait for it.
+        ``captions``: one per figure (an album's ``caption`` is the first photo's)."""
         paths = [str(f.path) for f in figures]
         known = await self.store.run(_file_ids, paths)
         if len(known) == len(paths):
             try:
-                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
+                return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread, captions)
             except BadRequest as err:
                 if "file identifier" not in err.message.lower():
                     raise
                 await self.store.run(_forget_file_ids, paths)  # ids Telegram no longer knows
         async with self._uploading:
             known = await self.store.run(_file_ids, paths)
-            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread)
+            return await self._post_photos(chat_id, paths, known, caption, markup, reply_to, thread, captions)
 
     async def _post_photos(
         self, chat_id: int, paths: list[str], known: dict[str, str], caption: str | None, markup: Any, reply_to: int | None,
-        thread: int | None = None,
+        thread: int | None = None, captions: list[str] | None = None,
     ) -> list[Message]:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         media: list[Any] = []
@@ -726,12 +724,13 @@ class TelegramBot:
             else:
                 data = await asyncio.to_thread(Path(path).read_bytes)
                 media.append(InputFile(data, filename=Path(path).name, attach=True))
+        each = captions or [caption, *([None] * (len(media) - 1))]
         if len(media) == 1:
             sent = [await self.bot.send_photo(
-                chat_id, media[0], caption=caption, reply_markup=markup, reply_parameters=reply, message_thread_id=thread
+                chat_id, media[0], caption=each[0], reply_markup=markup, reply_parameters=reply, message_thread_id=thread
             )]
         else:
-            items = [InputMediaPhoto(m, caption=caption if i == 0 else None) for i, m in enumerate(media)]
+            items = [InputMediaPhoto(m, caption=c) for m, c in zip(media, each, strict=True)]
             sent = list(await self.bot.send_media_group(chat_id, items, reply_parameters=reply, message_thread_id=thread))
         new = {p: m.photo[-1].file_id for p, m in zip(paths, sent, strict=False) if m.photo and p not in known}
         if new:
@@ -780,7 +779,10 @@ class TelegramBot:
         (chat_id, thread), lang, paper = threads.split(chat.chat_id), chat.lang, item.paper
         wants = ChatSettings.of(chat.row, self.settings)
         figures = self._figures_for(item, wants.figures)
-        markup = paper_markup(paper, lang, full=has_more(item.summary, lang))
+        # Full summary only when it shows more than this message (with sections on: one was cut)
+        full = has_more(item.summary, lang) and (not wants.sections or sections_cut(item, lang))
+        votes = await self.store.run(feedback.tally, PLATFORM, chat.chat_id, paper.id)  # e.g. on its /summarize answer
+        markup = paper_markup(paper, lang, full=full, votes=votes)
         async with self._delivery():
             sent: list[Message] = []
             photo = None
@@ -863,18 +865,18 @@ class TelegramBot:
         if paper_id:
             await self._full_summary(message, _who(update), paper_id)
             return
-        await message.reply_text(help_text(await self._lang(message.chat_id)))
+        await message.reply_text(help_text(await self._lang(self._message_key(message))))
 
     async def help_command(self, update: Update, context: Context) -> None:
         message = update.effective_message
         assert message is not None
-        await message.reply_text(help_text(await self._lang(message.chat_id)))
+        await message.reply_text(help_text(await self._lang(self._message_key(message))))
 
     async def topics_command(self, update: Update, context: Context) -> None:
         """The catalogue, one subscribe button per topic."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         buttons = []
         for i, topic in enumerate(self.core.catalogue.topics):
             data = callback("sub", topic.name) or f"sub:#{i}"
@@ -1023,7 +1025,7 @@ class TelegramBot:
         day = await self.core.latest_day()
         before = await self.store.run(Store.get_digest_run, PLATFORM, key, day) if day else None
         info = await chat_info(self.core, PLATFORM, key)
-        async with self._chat_action(chat.id):
+        async with self._chat_action(chat.id, thread=threads.split(key)[1]):
             result = await deliver_digest(self.core, self, key, manual=True)
         if result.status == "no-subscriptions":
             await message.reply_text(say("digest.no_subscriptions", lang))
@@ -1110,12 +1112,11 @@ class TelegramBot:
         chat_id, thread = threads.split(chat.chat_id)
         async with self._delivery():
             text = await self.bot.send_message(chat_id, roundup_text(found, chat.lang), message_thread_id=thread)
-            figures = [e.figure for e in found.entries if e.figure is not None and _usable(e.figure)]
-            if figures:
-                captions = {str(e.figure.path): short_caption(e.paper, chat.lang) for e in found.entries if e.figure}
+            shown = [(i, e) for i, e in enumerate(found.entries, 1) if e.figure is not None and _usable(e.figure)]
+            if shown:  # each figure captioned with its place in the list
                 await self._send_figures(
-                    chat_id, figures, captions[str(figures[0].path)] if len(figures) == 1 else None,
-                    reply_to=text.message_id, thread=thread,
+                    chat_id, [e.figure for _, e in shown if e.figure is not None], None, reply_to=text.message_id, thread=thread,
+                    captions=[roundup_caption(i, e.paper) for i, e in shown],
                 )
 
     async def summarize_command(self, update: Update, context: Context) -> None:
@@ -1123,7 +1124,7 @@ class TelegramBot:
         assert message is not None
         text = _arg_text(message)
         if not text:
-            lang = await self._lang(message.chat_id)
+            lang = await self._lang(self._message_key(message))
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.summarize", lang)))
             return
         await self._summarize(message, _who(update), text)
@@ -1132,13 +1133,13 @@ class TelegramBot:
         """/why ID: for each of this chat's topics, whether its digest takes the paper and why."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.why", lang)))
             return
         try:
-            paper, verdicts = await self.core.chat_why(PLATFORM, str(message.chat_id), text)
+            paper, verdicts = await self.core.chat_why(PLATFORM, self._message_key(message), text)  # a topic's own
         except PaperbotError as err:
             await message.reply_text(html.escape(error_text(err, lang), quote=False))
             return
@@ -1148,7 +1149,7 @@ class TelegramBot:
         """The arXiv API's top 5 for words or a query, each with a Summarize button."""
         message = update.effective_message
         assert message is not None
-        lang = await self._lang(message.chat_id)
+        lang = await self._lang(self._message_key(message))
         text = _arg_text(message)
         if not text:
             await message.reply_text(say("error.missing_arg", lang, usage=tt("tg.usage.search", lang)))
@@ -1184,7 +1185,7 @@ class TelegramBot:
             replied = await self._replied(message)
             paper_id, question = (replied[0] if replied else None), text
         if paper_id is None or not question.strip():
-            await message.reply_text(say("cmd.ask_needs_paper", await self._lang(message.chat_id)))
+            await message.reply_text(say("cmd.ask_needs_paper", await self._lang(self._message_key(message))))
             return
         await self._ask(message, _who(update), paper_id, question)
 
@@ -1282,7 +1283,7 @@ class TelegramBot:
         await query.answer()
         if not isinstance(query.message, Message):
             return
-        lang = await self._lang(query.message.chat_id)
+        lang = await self._lang(self._message_key(query.message))
         try:
             paper = await self.core.lookup(query.data.split(":", 1)[1])
         except PaperbotError as err:
@@ -1328,15 +1329,33 @@ class TelegramBot:
             await self._summarize(message, user_id, str(aid))
 
     async def migrated(self, update: Update, context: Context) -> None:
-        """A group became a supergroup: its subscriptions and ledger move to the new id."""
+        """A group became a supergroup: the chat and everything keyed by it (subscriptions,
+        settings, votes, the ledger, its forum topics' chats) move to the new id, once.
+
+        Telegram tells it twice, ``migrate_to_chat_id`` in the old group and
+        ``migrate_from_chat_id`` in the new supergroup, in either order; whichever comes first
+        moves the chat (with one log line, :meth:`bot.store.Store.migrate_chat`), the other
+        finds nothing left to move."""
         message = update.effective_message
-        if message is None or not message.migrate_to_chat_id:
+        if message is None:
             return
-        old, new = str(message.chat_id), str(message.migrate_to_chat_id)
-        await self.store.run(Store.migrate_chat, PLATFORM, old, new)
+        if message.migrate_to_chat_id:
+            old, new = str(message.chat_id), str(message.migrate_to_chat_id)
+        elif message.migrate_from_chat_id:
+            old, new = str(message.migrate_from_chat_id), str(message.chat_id)
+        else:
+            return
+        if not await self.store.run(Store.migrate_chat, PLATFORM, old, new):
+            log.debug("telegram: chat %s was moved to %s already", old, new)
+            return
         if self.scheduler is not None:
-            self.scheduler.remove_chat(PLATFORM, old)
-            await self.scheduler.sync_chat(PLATFORM, new)
+            prefix = f"digest:{PLATFORM}:{old}:"
+            for job in self.scheduler.aps.get_jobs():  # the group's and its forum topics' digests
+                if job.id == f"digest:{PLATFORM}:{old}" or job.id.startswith(prefix):
+                    job.remove()
+            for row in await self.store.run(Store.active_chats, PLATFORM):
+                if row["chat_id"] == new or row["chat_id"].startswith(f"{new}:"):
+                    await self.scheduler.sync_chat(PLATFORM, row["chat_id"])
 
     async def membership(self, update: Update, context: Context) -> None:
         """The bot was removed from (or added back to) a chat."""
@@ -1378,9 +1397,12 @@ class TelegramBot:
         return await self.store.run(_paper_of, str(message.chat_id), replied.message_id)
 
     async def _summarize(self, message: Message, user_id: str, text: str) -> None:
-        """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures."""
+        """A status reply ("⏳ Reading …") edited into the paper's summary, then its figures; the
+        last text message carries 👍 / 👎 (votes of the chat, or of the forum topic it was asked in)."""
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        key = self._message_key(message)
+        thread = threads.split(key)[1]
+        lang = await self._lang(key)
         try:
             aid = parse_arxiv_id(text)
         except BadArxivId as err:
@@ -1394,7 +1416,7 @@ class TelegramBot:
         status = None if ready else await message.reply_text(say("cmd.working", lang, id=str(aid)))
         try:
             paper = await self._paper_for(user_id, str(aid), lang)
-            async with self._chat_action(chat_id):
+            async with self._chat_action(chat_id, thread=thread):
                 item = await self.core.enrich(paper, lang, figures=may_post_figures(self.settings, paper))
         except PaperbotError as err:
             problem = html.escape(error_text(err, lang), quote=False)
@@ -1402,7 +1424,10 @@ class TelegramBot:
             return
         # the whole structured summary (as Discord shows it), folded sections within Telegram's limits
         texts = full_summary(paper, item.summary, lang, links=item.links) if item.summary else [paper_text(item, lang)]
-        markup = self._full_button(paper, lang, full=False)
+        # 👍 / 👎 as on a digest card, with the chat's counts so far: a chat's votes also come from
+        # the papers it asked about (the last message carries the buttons)
+        votes = await self.store.run(feedback.tally, PLATFORM, key, paper.id)
+        markup = paper_markup(paper, lang, full=False, votes=votes)
         first, rest = texts[0], texts[1:]
         if status is None:
             status = await message.reply_text(first, reply_markup=None if rest else markup)
@@ -1412,18 +1437,22 @@ class TelegramBot:
         for i, text in enumerate(rest):
             reply = ReplyParameters(status.message_id, allow_sending_without_reply=True)
             last = i == len(rest) - 1
-            sent_more.append(await self.bot.send_message(chat_id, text, reply_markup=markup if last else None, reply_parameters=reply))
+            sent_more.append(await self.bot.send_message(
+                chat_id, text, reply_markup=markup if last else None, reply_parameters=reply, message_thread_id=thread
+            ))
         await self._remember(chat_id, [status, *sent_more], paper.id)
         figures = self._figures_for(item)
         if figures:
-            async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO):
-                sent = await self._send_figures(chat_id, figures, short_caption(paper, lang), reply_to=status.message_id)
+            async with self._chat_action(chat_id, ChatAction.UPLOAD_PHOTO, thread):
+                sent = await self._send_figures(
+                    chat_id, figures, short_caption(paper, lang), reply_to=status.message_id, thread=thread
+                )
             await self._remember(chat_id, sent, paper.id)
 
     async def _full_summary(self, message: Message, user_id: str, paper_id: str) -> None:
         """The structured summary, in as many messages as it takes, replying to ``message``."""
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        lang = await self._lang(self._message_key(message))
         try:
             paper = await self._paper_for(user_id, paper_id, lang)
             async with self._chat_action(chat_id):
@@ -1440,7 +1469,7 @@ class TelegramBot:
 
     async def _ask(self, message: Message, user_id: str, paper_id: str, question: str) -> None:
         chat_id = message.chat_id
-        lang = await self._lang(chat_id)
+        lang = await self._lang(self._message_key(message))
         status = await message.reply_text(say("tg.thinking", lang, id=paper_id))
         try:
             paper = await self._paper_for(user_id, paper_id, lang, asking=True)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
+SECTION_CHARS = 1500  # a section's length in a "card + sections" message
 
 # Strings only the Telegram adapter says (bot.i18n has the shared ones).
 TEXT: dict[str, dict[str, str]] = {
@@ -200,16 +201,30 @@ def paper_sections_text(item: Enriched, lang: str) -> str:
     lines = head + _summary_lines(item.summary, lang)
     if item.summary is not None:
         for label, body in summary_sections(item.summary, lang):
-            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, 1500)}"]
+            lines += ["", f"<b>{html.escape(label, quote=False)}</b>\n{esc(body, SECTION_CHARS)}"]
     return join_fitted(lines, TEXT_LIMIT, keep=len(head))
 
 
-def paper_markup(paper: Paper, lang: str, *, full: bool = True) -> Any:
-    """A digest paper's buttons: 👍 and 👎, Full summary (when the full summary has more than the
-    card) and the abstract."""
+def sections_cut(item: Enriched, lang: str) -> bool:
+    """Whether the card + sections message leaves part of the summary's sections out (one
+    shortened, or dropped from the end to fit): only then has its Full summary button more to show."""
+    if item.summary is None:
+        return False
+    sections = summary_sections(item.summary, lang)
+    if any(len(body) > SECTION_CHARS for _, body in sections):
+        return True
+    text = paper_sections_text(item, lang)
+    return any(f"<b>{html.escape(label, quote=False)}</b>\n" not in text for label, _ in sections)
+
+
+def paper_markup(paper: Paper, lang: str, *, full: bool = True, votes: Any = None) -> Any:
+    """A paper's buttons (a digest card, a /summarize answer): 👍 and 👎 with the chat's counts
+    so far (``votes``, a :class:`bot.feedback.Tally`), Full summary (when the full summary has more
+    than the card) and the abstract."""
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-    row = [InlineKeyboardButton(emoji, callback_data=data)
+    counts = {"+": votes.up if votes is not None else 0, "-": votes.down if votes is not None else 0}
+    row = [InlineKeyboardButton(f"{emoji} {counts[sign]}" if counts[sign] else emoji, callback_data=data)
            for sign, emoji in (("+", "👍"), ("-", "👎")) if (data := callback(f"v{sign}", paper.id))]  # fmt: skip
     if full and (data := callback("full", paper.id)):
         row.append(InlineKeyboardButton(tt("tg.read_more", lang), callback_data=data))
@@ -443,6 +458,11 @@ def roundup_text(found: Any, lang: str) -> str:
         votes = f"👍 {e.up}" + (f" · 👎 {e.down}" if e.down else "")
         lines.append(f"{i}. {link(e.paper.abs_url, e.paper.title or e.paper.id, 200)} — {votes}")
     return join_fitted(lines, TEXT_LIMIT)
+
+
+def roundup_caption(rank: int, paper: Paper) -> str:
+    """A roundup figure's caption: which paper of the list it is."""
+    return f"{rank}. {link(paper.abs_url, paper.title or paper.id, 300)}"
 
 
 def first_sentence(text: str | None, limit: int = 300) -> str:

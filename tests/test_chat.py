@@ -8,6 +8,9 @@ cards, the "N more" list) and on the store (votes, settings).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,7 +303,6 @@ async def test_top_and_the_weekly_roundup_on_telegram(cfg: Settings, tg: FakeTel
 
 
 async def test_digest_during_a_harvest_waits_for_it_and_says_so(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
-    import asyncio
 
     listing(arxiv, DAY, pdfs=False)
     tg.add_group(GROUP, admins=(ADMIN,))
@@ -419,3 +421,376 @@ async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Setting
         print(card.visible)
         print("--- buttons:", " | ".join(f"[{b['text']}] ({b['callback_data']})" for b in card.buttons))
         assert card.method == "sendPhoto" and [b["text"] for b in card.buttons][:2] == ["👍 1", "👎"]
+
+
+# ---- votes on a /summarize answer -----------------------------------------------------------------------
+
+
+async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, members=(MEMBER, MEMBER + 1))
+    tg.add_forum(FORUM, topics=(9,), members=(MEMBER,))
+    tg.add_user(MEMBER, "Ada", lang="en")
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            (answer,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
+            assert answer.visible.startswith("Codec Avatar Compression for Telepresence")
+            # the same 👍 / 👎 as a digest card, next to the abstract (the whole summary is on screen)
+            assert [(b["text"], b["callback_data"]) for b in answer.buttons] == [
+                ("👍", "v+:2606.30003"), ("👎", "v-:2606.30003"), ("📄 Abstract", "abs:2606.30003")]  # fmt: skip
+            (other,) = await reply_to(tg, MEMBER, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)
+            requests = len(llm.requests)
+            assert await _press(tg, GROUP, MEMBER, answer, "v+:2606.30003", 1) == "👍 noted"
+            await until(lambda: _labels(answer)[:2] == ["👍 1", "👎"])
+            await _press(tg, GROUP, MEMBER + 1, answer, "v+:2606.30003", 2)
+            await until(lambda: _labels(answer)[:2] == ["👍 2", "👎"])
+            assert (await _press(tg, GROUP, MEMBER, answer, "v-:2606.30003", 3)).startswith("👎 noted")  # changed
+            await until(lambda: _labels(answer)[:2] == ["👍 1", "👎 1"])
+            assert await core.store.run(feedback.tally, "telegram", str(GROUP), "2606.30003") == feedback.Tally(1, 1)
+            # asked again in the group: the answer shows the chat's counts so far
+            (again,) = await reply_to(tg, GROUP, MEMBER + 1, "/summarize 2606.30003")  # cached: one message
+            assert _labels(again) == ["👍 1", "👎 1", "📄 Abstract"]
+            # in a private chat the votes are that chat's own
+            (private,) = await reply_to(tg, MEMBER, MEMBER, "/summarize 2606.30003")
+            assert _labels(private) == ["👍", "👎", "📄 Abstract"]
+            await _press(tg, MEMBER, MEMBER, private, "v+:2606.30003", 4)
+            await until(lambda: _labels(private)[0] == "👍 1")
+            # in a forum topic, the topic's
+            mid = tg.send_text(FORUM, MEMBER, "/summarize 2606.30003", thread=9)
+            (in_topic,) = await until(lambda: replies(tg, FORUM, mid))
+            assert in_topic.thread == 9 and _labels(in_topic)[:2] == ["👍", "👎"]
+            await _press(tg, FORUM, MEMBER, in_topic, "v-:2606.30003", 5)
+            await until(lambda: _labels(in_topic)[:2] == ["👍", "👎 1"])
+            await _press(tg, MEMBER, MEMBER, other, "v-:2606.30004", 6)
+            assert await core.store.run(feedback.net_votes, "telegram", str(MEMBER)) == {"2606.30003": 1, "2606.30004": -1}
+            # what the private chat asked about and voted on is what its ranking learns from
+            model = await core.ranker.model(core, "telegram", str(MEMBER))
+            assert (model is not None and model.voted == 2) == (ranking.MIN_VOTES <= 2)
+            assert await core.store.run(feedback.net_votes, "telegram", f"{FORUM}:9") == {"2606.30003": -1}
+            assert await core.store.run(feedback.net_votes, "telegram", str(FORUM)) == {}
+            assert await core.store.run(feedback.net_votes, "telegram", str(GROUP)) == {}  # one each way
+            assert len(llm.requests) == requests  # six votes, cached answers, a model trained: no model request
+
+
+# ---- a group becomes a supergroup -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("from_first", [False, True])
+async def test_a_group_that_becomes_a_supergroup_keeps_everything_under_its_new_id(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv, caplog: pytest.LogCaptureFixture, from_first: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.store")
+    caplog.set_level(logging.DEBUG, logger="bot.telegram_bot")
+    listing(arxiv, DAY, pdfs=False)
+    old, new = -4343, -1004343
+    tg.add_group(old, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, old)
+    subscribe_directly(settings, f"{old}:5", "Talking Head Generation", parent_id=str(old))  # type: ignore[arg-type]
+    async with telegram(settings, scheduler=True) as (core, bot):
+        assert bot.scheduler is not None
+        for key in (str(old), f"{old}:5"):
+            await bot.scheduler.sync_chat("telegram", key)
+        await reply_to(tg, old, ADMIN, "/settings papers 2")
+        await reply_to(tg, old, ADMIN, "/lang zh")
+        await core.harvest()
+        assert (await deliver_digest(core, bot, str(old))).sent == 4
+        cards = [m for m in tg.in_chat(old) if _card_of(m)]
+        assert len(cards) == 2  # two cards, the other two in the list
+        await _press(tg, old, MEMBER, cards[0], f"v+:{_card_of(cards[0])}", 1)
+        liked = _card_of(cards[0])
+        await core.store.run(Store.set_kv, f"roundup.telegram.{old}.2026-W27", "1")  # this week's roundup is out
+
+        tg.migrate(old, new, from_first=from_first)  # Telegram tells it in both chats
+        said = await until(lambda: (found := _migration_lines(caplog)) and found["already"] and found)
+        assert len(said["moved"]) == 1 and len(said["already"]) == 1  # moved once, one log line
+        line = said["moved"][0]
+        assert re.fullmatch(rf"telegram chat {old} moved to {new} \(a supergroup now\): \d+ rows", line), line
+        assert await core.store.run(Store.get_chat, "telegram", str(old)) is None
+        # everything keyed by the chat is under the new id: subscriptions, settings, language, votes, ledger
+        (subs,) = await reply_to(tg, new, MEMBER, "/subscriptions")
+        assert subs.visible.startswith("本群订阅的主题") and "元宇宙/虚拟人" in subs.visible
+        row = await core.store.run(Store.get_chat, "telegram", str(new))
+        assert (row["digest_papers"], row["lang"]) == (2, "zh")
+        assert await core.store.run(feedback.net_votes, "telegram", str(new)) == {liked: 1}
+        assert await core.store.run(Store.delivered_ids, "telegram", str(new), AVATAR_IDS) == set(AVATAR_IDS)
+        before = len(tg.in_chat(new))
+        assert (await deliver_digest(core, bot, str(new))).sent == 0  # the ledger moved: nothing again
+        assert len(tg.in_chat(new)) == before
+        assert await core.store.run(Store.get_kv, f"roundup.telegram.{new}.2026-W27") == "1"
+        assert await core.store.run(Store.get_kv, f"roundup.telegram.{old}.2026-W27") is None
+        # its forum-topic chat moved with it, and speaks its language
+        topic = await core.store.run(Store.get_chat, "telegram", f"{new}:5")
+        assert topic is not None and topic["parent_id"] == str(new)
+        assert [s["topic"] for s in await core.store.run(Store.subscriptions, "telegram", f"{new}:5")] == ["Talking Head Generation"]
+        for table in ("chats", "subscriptions", "deliveries", "digest_runs", "votes", "vote_epochs", "telegram_messages"):
+            left = await core.store.run(lambda s, table=table: s.db.execute(
+                f"select count(*) from {table} where chat_id = ? or chat_id like ?", [str(old), f"{old}:%"]
+            ).fetchone()[0])  # fmt: skip
+            assert left == 0, table
+        # the digests are scheduled under the new ids only
+        jobs = sorted(j.id for j in bot.scheduler.aps.get_jobs())
+        assert jobs == [f"digest:telegram:{new}", f"digest:telegram:{new}:5"]
+        # /top in the new supergroup counts the votes cast before the move
+        (top,) = await reply_to(tg, new, MEMBER, "/top")
+        assert top.visible.startswith("🏆") and "👍 1" in top.visible
+    assert len(_migration_lines(caplog)["moved"]) == 1
+
+
+def _migration_lines(caplog: pytest.LogCaptureFixture) -> dict[str, list[str]]:
+    said = [r.getMessage() for r in caplog.records]
+    return {"moved": [m for m in said if "a supergroup now" in m], "already": [m for m in said if m.endswith(" already")]}
+
+
+def test_moving_a_chat_onto_an_id_that_spoke_first_keeps_both(settings: Settings) -> None:
+    """The new supergroup may have a row already (someone ran /settings there before the move
+    arrived): what it set stays, the rest is the old group's; a vote the new id had wins; the
+    chat's vote epoch moves, so its model is trained again."""
+    store = Store(settings.db_path)
+    try:
+        feedback.ensure_tables(store)
+        store.subscribe("telegram", "-7", "3DGS", "ti:gaussian")
+        store.update_chat("telegram", "-7", {"lang": "zh", "digest_papers": 3})
+        store.update_chat("telegram", "-1007", {"digest_papers": 5})
+        feedback.cast(store, "telegram", "-7", "2606.1", "u1", feedback.UP)
+        feedback.cast(store, "telegram", "-7", "2606.2", "u1", feedback.UP)
+        feedback.cast(store, "telegram", "-1007", "2606.2", "u1", feedback.DOWN)
+        feedback.cast(store, "discord", "-7", "2606.1", "u1", feedback.DOWN)  # another platform's chat -7: stays
+        epoch = feedback.epoch(store, "telegram", "-1007")
+        assert store.migrate_chat("telegram", "-7", "-1007") > 0
+        row = store.get_chat("telegram", "-1007")
+        assert row is not None and (row["lang"], row["digest_papers"]) == ("zh", 5)
+        assert store.get_chat("telegram", "-7") is None
+        assert [s["topic"] for s in store.subscriptions("telegram", "-1007")] == ["3DGS"]
+        assert feedback.net_votes(store, "telegram", "-1007") == {"2606.1": 1, "2606.2": -1}
+        assert feedback.epoch(store, "telegram", "-1007") > epoch
+        assert feedback.net_votes(store, "discord", "-7") == {"2606.1": -1}
+        assert store.migrate_chat("telegram", "-7", "-1007") == 0  # told again: nothing to move
+    finally:
+        store.close()
+
+
+# ---- what a paper looks like with "card + sections" -----------------------------------------------------
+
+CODEC_HEAD = (
+    '<b><a href="https://arxiv.org/abs/2606.30003">Codec Avatar Compression for Telepresence</a></b>\n'
+    "Ada Lovelace, Alan Turing, Grace Hopper et al.\n"
+    '<code>arXiv:2606.30003</code> · <a href="https://arxiv.org/abs/2606.30003">abs</a> · '
+    '<a href="https://arxiv.org/pdf/2606.30003v1">PDF</a>'
+)
+CODEC_CARD = (
+    "💡[extract] We compress codec avatars for telepresence.\n"
+    "1. The bitrate drops by half.\n"
+    "2. Quality is unchanged.\n"
+    "<i>(extracted from the abstract, not written by a model)</i>"
+)
+
+
+async def test_card_and_sections_on_telegram_the_figures_then_the_text_with_the_buttons(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    """``/settings sections on``: each paper with figures is its stacked figures as one photo under
+    a short caption (no buttons), then the card and the summary's sections as the text message
+    that replies to it and carries 👍 / 👎 (Full summary only when a section had to be cut); a
+    paper without figures is that text alone. Card only: one photo whose caption is the card."""
+    listing(arxiv, DAY)  # figures: 2606.30001 two, 2606.30002 two, 2606.30003 one, 2606.30004 none
+    sections, plain = GROUP, GROUP - 1
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, sections, digest_sections=1)
+    subscribe_directly(settings, plain)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        for chat in (sections, plain):
+            assert (await deliver_digest(core, bot, str(chat))).sent == 4
+    header, *posts = tg.in_chat(sections)
+    assert header.visible.startswith("📚 元宇宙/虚拟人 · 2026-06-30 · 4 new papers")
+    shape = [(m.method, _card_of(m) or (m.html.split('abs/', 1)[1][:10] if m.photo else None)) for m in posts]
+    assert shape == [
+        ("sendPhoto", "2606.30001"), ("sendMessage", "2606.30001"),
+        ("sendPhoto", "2606.30003"), ("sendMessage", "2606.30003"),
+        ("sendPhoto", "2606.30002"), ("sendMessage", "2606.30002"),
+        ("sendMessage", "2606.30004"),
+    ]  # fmt: skip
+    for photo, text in (posts[0:2], posts[2:4], posts[4:6]):
+        assert not photo.buttons and text.reply_to == photo.message_id and text.photo is None
+    photo, text = posts[2:4]
+    assert photo.html == CODEC_HEAD  # the short caption: title, authors, links
+    assert text.html == f"{CODEC_HEAD}\n\n{CODEC_CARD}\n\n<b>Keywords</b>\ncodec avatar compression"
+    assert [(b["text"], b["callback_data"]) for b in text.buttons] == [
+        ("👍", "v+:2606.30003"), ("👎", "v-:2606.30003"), ("📄 Abstract", "abs:2606.30003")]  # fmt: skip
+    long_one = posts[5]  # every section is whole (the extractive Results ends in "…" itself): no Full summary
+    assert "\n\n<b>Results</b>\nSentence 7 explains" in long_one.html and "…\n\n<b>Keywords</b>\n" in long_one.html
+    assert _labels(long_one) == ["👍", "👎", "📄 Abstract"]
+    assert posts[6].html.startswith('<b><a href="https://arxiv.org/abs/2606.30004">A Metaverse Avatar Benchmark</a></b>')
+    assert posts[6].html.endswith("\n\n<b>Keywords</b>\nmetaverse avatar benchmark") and posts[6].reply_to is None
+    # card only: one message per paper, the card as the photo's caption, with the buttons (a card too
+    # long for a caption, 2606.30002's, is the photo, then the text with the buttons)
+    _, *cards = tg.in_chat(plain)
+    assert [(m.method, _card_of(m)) for m in cards] == [
+        ("sendPhoto", "2606.30001"), ("sendPhoto", "2606.30003"), ("sendPhoto", None), ("sendMessage", "2606.30002"),
+        ("sendMessage", "2606.30004")]  # fmt: skip
+    assert cards[1].html == f"{CODEC_HEAD}\n\n{CODEC_CARD}"
+    assert _labels(cards[1]) == ["👍", "👎", "📖 Full summary", "📄 Abstract"]  # the sections are behind Full summary
+
+
+def test_card_and_sections_offers_the_full_summary_only_when_a_section_was_cut() -> None:
+    from bot.core import Enriched
+    from bot.summarize import Summary
+    from bot.telegram_render import SECTION_CHARS, paper_sections_text, sections_cut
+
+    def item(results: str) -> Enriched:
+        summary = Summary(summary="One line.", key_takeaways=["A."], background="Why.", past_methods="", method="How.",
+                          results=results, conclusion="So.", keywords=["k"], language="en", source="pdf",
+                          model="gemini:m")  # fmt: skip
+        return Enriched(_paper("2607.00009", "A paper"), summary)
+
+    whole = item("It works.")
+    assert not sections_cut(whole, "en") and "<b>Results</b>\nIt works.\n\n<b>Conclusion</b>" in paper_sections_text(whole, "en")
+    cut = item("Long. " * (SECTION_CHARS // 5))
+    assert sections_cut(cut, "en")
+    dropped = item(" ".join(f"Result {i}." for i in range(140)))  # each section fits; together they do not
+    dropped.summary.method = dropped.summary.background = dropped.summary.conclusion = dropped.summary.results  # type: ignore[union-attr]
+    assert "<b>Conclusion</b>" not in paper_sections_text(dropped, "en") and sections_cut(dropped, "en")
+
+
+async def test_telegram_settings_votes_and_top_never_reach_the_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        subscribe_directly(settings, GROUP)
+        async with telegram(settings) as (core, bot):
+            await core.harvest()
+            assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+            requests = len(llm.requests)
+            assert requests > 0  # the digest's summaries were the model's
+            (shown,) = await reply_to(tg, GROUP, ADMIN, "/settings")
+            tg.press(GROUP, ADMIN, shown.message_id, "set:figures:1")
+            await until(lambda: shown.edits == 1)
+            tg.press(GROUP, MEMBER, shown.message_id, "set:roundup:on")  # refused: not an admin
+            await until(lambda: tg.count("answerCallbackQuery") == 2)
+            for command in ("/settings sections on", "/settings days weekdays", "/settings papers 3", "/top month"):
+                await reply_to(tg, GROUP, ADMIN, command)
+            row = await core.store.run(Store.get_chat, "telegram", str(GROUP))
+            assert (row["digest_figures"], row["digest_sections"], row["digest_days"], row["digest_papers"], row["roundup"]) == (1, 1, "weekdays", 3, None)
+            card = paper_messages(tg, GROUP, "2606.30003")[-1]
+            await _press(tg, GROUP, MEMBER, card, "v+:2606.30003", 3)
+            (top,) = await reply_to(tg, GROUP, MEMBER, "/top")
+            assert "Codec Avatar Compression" in top.visible
+            assert len(llm.requests) == requests  # settings, votes and /top: not one model request
+
+
+async def test_a_forum_topic_answers_in_its_own_language_and_why_looks_at_its_own_topics(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_forum(FORUM, topics=(9,), admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "zh"})
+    subscribe_directly(settings, FORUM)  # the group (General): 元宇宙/虚拟人, in Chinese
+    subscribe_directly(settings, f"{FORUM}:9", "Talking Head Generation", parent_id=str(FORUM), lang="en")  # type: ignore[arg-type]
+    async with telegram(settings) as (_core, _bot):
+        await _core.harvest()
+        answers = {}
+        for thread in (None, 9):
+            for command in ("/help", "/why 2606.30004"):
+                mid = tg.send_text(FORUM, MEMBER, command, thread=thread)
+                (answers[thread, command],) = await until(lambda mid=mid: replies(tg, FORUM, mid))
+                assert answers[thread, command].thread == thread
+        assert "/subscribe" in answers[9, "/help"].visible and "订阅" not in answers[9, "/help"].visible
+        assert "订阅" in answers[None, "/help"].visible
+        assert "Talking Head Generation" in answers[9, "/why 2606.30004"].visible
+        assert "虚拟人" not in answers[9, "/why 2606.30004"].visible
+        assert "虚拟人" in answers[None, "/why 2606.30004"].visible
+
+
+async def test_the_telegram_roundup_is_one_message_and_the_top_threes_figures(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY)  # with PDFs: the digest extracts figures, the roundup reuses them (never extracts)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        answers = 0
+        for pid in ("2606.30002", "2606.30003", "2606.30001", "2606.30004"):
+            answers += 1
+            await _press(tg, GROUP, MEMBER, paper_messages(tg, GROUP, pid)[-1], f"v+:{pid}", answers)
+        answers += 1
+        await _press(tg, GROUP, ADMIN, paper_messages(tg, GROUP, "2606.30002")[-1], "v+:2606.30002", answers)
+        uploads = tg.uploads
+        mid = tg.send_text(GROUP, MEMBER, "/top")
+        posts = await until(lambda: (r := replies(tg, GROUP, mid)) and len(r) == 4 and r)
+    text, *album = posts
+    assert text.visible.split("\n")[2:] == [
+        "1. Avatars & <Faces>: Talking Avatar Synthesis at Scale — 👍 2",
+        "2. Animatable Gaussian Avatars from Monocular Video — 👍 1",
+        "3. Codec Avatar Compression for Telepresence — 👍 1",
+        "4. A Metaverse Avatar Benchmark — 👍 1",
+    ]  # ties in the order of their ids
+    # the first three's teaser figures, as one album replying to the list
+    assert [m.method for m in album] == ["sendMediaGroup"] * 3 and len({m.media_group_id for m in album}) == 1
+    assert all(m.reply_to == text.message_id for m in album)
+    assert [m.visible for m in album] == [  # which paper each figure is
+        "1. Avatars & <Faces>: Talking Avatar Synthesis at Scale",
+        "2. Animatable Gaussian Avatars from Monocular Video",
+        "3. Codec Avatar Compression for Telepresence",
+    ]
+    assert tg.uploads - uploads <= 3  # each teaser uploaded at most once (a one-figure sheet is the figure itself)
+
+
+async def test_inline_mode_offers_a_cached_summarys_one_liner(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
+    gemini = pytest.importorskip("tests.fakes.gemini")
+    from bot.render import clean
+
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, members=(MEMBER,))
+    llm = gemini.FakeGemini()
+    with serve(llm.app()) as server:
+        settings = cfg.model_copy(update={
+            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
+            "gemini_base_url": server.url, "llm_retries": 0,
+        })  # fmt: skip
+        async with telegram(settings) as (core, _bot):
+            tg.add_user(MEMBER, "Ada", lang="en")
+            await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
+            paper = await core.store.run(Store.get_paper, "2606.30003")
+            summary = await core.summarizer.cached(paper, "en")
+            assert summary is not None and not summary.extractive
+            requests = len(llm.requests)
+            qid = tg.inline(MEMBER, "2606.30003")
+            await until(lambda: qid in tg.inline_answers)
+            (result,) = tg.inline_answers[qid]
+            assert result["description"] == clean(summary.summary)  # the model's one-liner, from the cache
+            assert f"💡 {clean(summary.summary)}" in result["input_message_content"]["visible"]
+            assert len(llm.requests) == requests
+
+
+async def test_a_digest_card_shows_the_votes_its_paper_already_has_in_the_chat(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
+    settings = cfg.model_copy(update={"default_lang": "en"})
+    subscribe_directly(settings, GROUP)
+    async with telegram(settings) as (core, bot):
+        await core.harvest()
+        (answer,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: bool(r[0].buttons))
+        await _press(tg, GROUP, MEMBER, answer, "v+:2606.30003", 1)  # liked before the digest came
+        assert (await deliver_digest(core, bot, str(GROUP))).sent == 4
+        assert _labels(paper_messages(tg, GROUP, "2606.30003")[-1])[:2] == ["👍 1", "👎"]
+        assert _labels(paper_messages(tg, GROUP, "2606.30001")[-1])[:2] == ["👍", "👎"]

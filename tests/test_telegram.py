@@ -199,7 +199,8 @@ async def test_menu_help_and_dm_link(cfg: Settings, tg: FakeTelegram, arxiv: Fak
         assert "一句话总结 〔摘录〕" in summary.visible and "1. " in summary.visible and "关键词" in summary.visible
         assert "arXiv:2606.30003 · abs · PDF" in summary.visible
         assert summary.visible.endswith("（摘录自摘要原句，未经模型总结；没有模型，文字保持英文）")
-        assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # nothing to repeat: no Full button
+        # votes as on a digest card; nothing to repeat: no Full button
+        assert [b["callback_data"] for b in summary.buttons] == ["v+:2606.30003", "v-:2606.30003", "abs:2606.30003"]
         # garbage gets one sentence, no status line, nothing edited
         (bad,) = await reply_to(tg, DM_USER, DM_USER, "/summarize not-a-paper")
         assert "不是 arXiv 编号或链接" in bad.visible and bad.edits == 0
@@ -545,7 +546,8 @@ async def test_ask_and_summarize_with_the_fake_llm_and_the_hourly_allowance(cfg:
                 assert f"\n{heading}\n" in summary.visible, heading
             assert summary.visible.endswith("AI summary · gemini-2.5-flash · from the abstract only (no PDF yet; rewritten once it is there)")
             assert "<blockquote expandable>" in summary.html and "extracted from the abstract" not in summary.visible
-            assert [b["callback_data"] for b in summary.buttons] == ["abs:2606.30003"]  # all on screen: no Full button
+            # votes as on a digest card; all on screen: no Full button
+            assert [b["callback_data"] for b in summary.buttons] == ["v+:2606.30003", "v-:2606.30003", "abs:2606.30003"]
             calls = len(llm.generate_calls)
             # the allowance (2 an hour) is used up: a third model call is refused …
             (limited,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30004", settle=lambda r: r[0].edits > 0)

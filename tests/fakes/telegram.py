@@ -320,12 +320,23 @@ class FakeTelegram:
         self._enqueue({"inline_query": {"id": qid, "from": user, "query": query, "offset": ""}})
         return qid
 
-    def migrate(self, old_id: int, new_id: int) -> None:
-        """The group ``old_id`` becomes supergroup ``new_id``: the service message the bot gets."""
+    def migrate(self, old_id: int, new_id: int, *, from_first: bool = False) -> None:
+        """The group ``old_id`` becomes supergroup ``new_id``, as Telegram tells a bot: a service
+        message with ``migrate_to_chat_id`` in the old group and one with ``migrate_from_chat_id``
+        in the new supergroup (``from_first``: that one arrives first). Its people are members
+        of the supergroup, with their roles; the old group refuses messages from now on."""
         self.migrated[old_id] = new_id
         self.add_group(new_id, self.chats.get(old_id, {}).get("title", "Lab group"))
-        msg = {"message_id": self._next_message_id(old_id), "date": int(time.time()), "chat": self.chat_json(old_id), "from": self.users.get(1, {"id": 1, "is_bot": False, "first_name": "x"}), "migrate_to_chat_id": new_id}
-        self._enqueue({"message": msg})
+        for (chat, user), status in list(self.members.items()):
+            if chat == old_id:
+                self.members[(new_id, user)] = status
+        sender = self.users.get(1, {"id": 1, "is_bot": False, "first_name": "x"})
+        to = {"message_id": self._next_message_id(old_id), "date": int(time.time()), "chat": self.chat_json(old_id),
+              "from": sender, "migrate_to_chat_id": new_id}
+        came = {"message_id": self._next_message_id(new_id), "date": int(time.time()), "chat": self.chat_json(new_id),
+                "from": sender, "migrate_from_chat_id": old_id}
+        for msg in ((came, to) if from_first else (to, came)):
+            self._enqueue({"message": msg})
 
     def _enqueue(self, update: dict[str, Any]) -> None:
         with self._lock:
