@@ -110,16 +110,17 @@ def _paper(pid: str, title: str, abstract: str = "") -> Paper:
 
 
 def _voted() -> tuple[list[Paper], dict[str, int]]:
-    """A chat that likes talking faces and dislikes body motion, ten papers voted."""
-    papers = [_paper(f"2601.0{i:04d}", f"{FACE} variant {i}") for i in range(5)]
-    papers += [_paper(f"2601.1{i:04d}", f"{BODY} variant {i}") for i in range(5)]
+    """A chat that likes talking faces and dislikes body motion, twenty papers voted (enough for
+    its model to set papers aside: ranking.SET_ASIDE_VOTES)."""
+    papers = [_paper(f"2601.0{i:04d}", f"{FACE} variant {i}") for i in range(10)]
+    papers += [_paper(f"2601.1{i:04d}", f"{BODY} variant {i}") for i in range(10)]
     return papers, {p.id: (1 if p.id.startswith("2601.0") else -1) for p in papers}
 
 
 def test_a_chat_model_orders_sets_aside_and_adds_near_misses() -> None:
     papers, net = _voted()
     model = ranking.train(papers, net, epoch=3)
-    assert model is not None and model.voted == 10 and model.epoch == 3
+    assert model is not None and model.voted == 20 and model.epoch == 3
     assert ranking.train(papers[:1], net) is None  # one vote is not a model
     face, body, other = _paper("2607.00001", FACE), _paper("2607.00002", BODY), _paper("2607.00003", "Avatar benchmark")
     taken = [ranking.Pick(body, ["t"], 0.95), ranking.Pick(other, ["t"], 0.84), ranking.Pick(face, ["t"], 0.82)]
@@ -142,7 +143,7 @@ async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings)
         for p in papers:
             await core.store.run(feedback.cast, "telegram", "-5", p.id, "7", net[p.id])
         first = await core.ranker.model(core, "telegram", "-5")
-        assert first is not None and first.voted == 10
+        assert first is not None and first.voted == len(papers)
         assert await core.ranker.model(core, "telegram", "-5") is first  # cached: same epoch
         await core.store.run(feedback.cast, "telegram", "-5", papers[0].id, "8", 1)
         again = await core.ranker.model(core, "telegram", "-5")
