@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,18 +61,25 @@ async def _press(tg: FakeTelegram, chat: int, user: int, message: Posted, data: 
     return [c for c in tg.calls if c.method == "answercallbackquery"][answers - 1].params.get("text", "")
 
 
-async def test_votes_on_telegram_one_per_person_changeable_counts_on_the_buttons(
-    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
-) -> None:
+@contextmanager
+def model_behind(cfg: Settings) -> Iterator[tuple[Any, Settings]]:
+    """The fake Gemini serving, and English settings that use it (no retries): for tests that
+    count what reaches the model."""
     gemini = pytest.importorskip("tests.fakes.gemini")
-    listing(arxiv, DAY, pdfs=False)
-    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER, MEMBER + 1))
     llm = gemini.FakeGemini()
     with serve(llm.app()) as server:
-        settings = cfg.model_copy(update={
+        yield llm, cfg.model_copy(update={
             "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
             "gemini_base_url": server.url, "llm_retries": 0,
         })  # fmt: skip
+
+
+async def test_votes_on_telegram_one_per_person_changeable_counts_on_the_buttons(
+    cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
+) -> None:
+    listing(arxiv, DAY, pdfs=False)
+    tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER, MEMBER + 1))
+    with model_behind(cfg) as (llm, settings):
         subscribe_directly(settings, GROUP)
         async with telegram(settings) as (core, bot):
             await core.harvest()
@@ -323,14 +332,8 @@ async def test_digest_during_a_harvest_waits_for_it_and_says_so(cfg: Settings, t
 
 
 async def test_inline_mode_offers_the_papers_card_without_a_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
-    gemini = pytest.importorskip("tests.fakes.gemini")
     listing(arxiv, DAY, pdfs=False)
-    llm = gemini.FakeGemini()
-    with serve(llm.app()) as server:
-        settings = cfg.model_copy(update={
-            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
-            "gemini_base_url": server.url, "llm_retries": 0,
-        })  # fmt: skip
+    with model_behind(cfg) as (llm, settings):
         async with telegram(settings):
             tg.add_user(MEMBER, "Ada", lang="en")
             qid = tg.inline(MEMBER, "https://arxiv.org/abs/2606.30003")  # not stored yet: the API has it
@@ -430,17 +433,11 @@ async def test_print_one_telegram_digest_message_as_a_group_sees_it(cfg: Setting
 async def test_votes_on_a_summarize_answer_in_a_group_a_dm_and_a_forum_topic(
     cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv
 ) -> None:
-    gemini = pytest.importorskip("tests.fakes.gemini")
     listing(arxiv, DAY, pdfs=False)
     tg.add_group(GROUP, members=(MEMBER, MEMBER + 1))
     tg.add_forum(FORUM, topics=(9,), members=(MEMBER,))
     tg.add_user(MEMBER, "Ada", lang="en")
-    llm = gemini.FakeGemini()
-    with serve(llm.app()) as server:
-        settings = cfg.model_copy(update={
-            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
-            "gemini_base_url": server.url, "llm_retries": 0,
-        })  # fmt: skip
+    with model_behind(cfg) as (llm, settings):
         async with telegram(settings) as (core, _bot):
             (answer,) = await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
             assert answer.visible.startswith("Codec Avatar Compression for Telepresence")
@@ -663,15 +660,9 @@ def test_card_and_sections_offers_the_full_summary_only_when_a_section_was_cut()
 
 
 async def test_telegram_settings_votes_and_top_never_reach_the_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
-    gemini = pytest.importorskip("tests.fakes.gemini")
     listing(arxiv, DAY, pdfs=False)
     tg.add_group(GROUP, admins=(ADMIN,), members=(MEMBER,))
-    llm = gemini.FakeGemini()
-    with serve(llm.app()) as server:
-        settings = cfg.model_copy(update={
-            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
-            "gemini_base_url": server.url, "llm_retries": 0,
-        })  # fmt: skip
+    with model_behind(cfg) as (llm, settings):
         subscribe_directly(settings, GROUP)
         async with telegram(settings) as (core, bot):
             await core.harvest()
@@ -755,17 +746,11 @@ async def test_the_telegram_roundup_is_one_message_and_the_top_threes_figures(
 
 
 async def test_inline_mode_offers_a_cached_summarys_one_liner(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:
-    gemini = pytest.importorskip("tests.fakes.gemini")
     from bot.render import clean
 
     listing(arxiv, DAY, pdfs=False)
     tg.add_group(GROUP, members=(MEMBER,))
-    llm = gemini.FakeGemini()
-    with serve(llm.app()) as server:
-        settings = cfg.model_copy(update={
-            "default_lang": "en", "llm_provider": "gemini", "gemini_api_key": SecretStr("test-key"),
-            "gemini_base_url": server.url, "llm_retries": 0,
-        })  # fmt: skip
+    with model_behind(cfg) as (llm, settings):
         async with telegram(settings) as (core, _bot):
             tg.add_user(MEMBER, "Ada", lang="en")
             await reply_to(tg, GROUP, MEMBER, "/summarize 2606.30003", settle=lambda r: r[0].edits > 0)
