@@ -478,8 +478,14 @@ def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], captio
         density = max(density, g.density)
     if covered < 0.5 * area:
         return None
+    # each run of text's own height (a label's, a subscript's: what must be read), not its line's;
+    # under 1.5 pt it is a minus sign, an accent or a rule set as a glyph, not text
     heights = [
-        ln.height for ln in lines if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+        r.height
+        for ln in lines
+        if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+        for r in ln.rects
+        if r.height >= 1.5
     ]
     if heights:
         density = max(density, TEXT_PX / statistics.median(heights))
