@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 TEXT_PX = 10.0  # the height a crop's text is drawn at, at least, when its images would allow less
 
 
+_SOLID = ("image", "form", "shading")  # what a figure may hold past the text's edge
+
+
 @dataclass(slots=True)
 class Walk:
     items: list[Item]
@@ -91,7 +94,8 @@ def walk(
     graphic_gap = (1.6 if table else 3.0) * h
     text_gap = (1.5 if table else 2.5) * h
     tight = (1.5 if table else 0.8) * h
-    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+    wide = bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0)
+    if wide:
         lo, hi = 0.0, math.inf  # the whole width: figures may reach into the margins
     elif (bx0 + bx1) / 2 < layout.mid:
         lo, hi = 0.0, bx1 + 6
@@ -113,7 +117,9 @@ def walk(
         if it.kind == "caption":
             continue
         b = it.box
-        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
+        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width and (it.kind not in _SOLID or not wide):
+            # beside the band; but a figure as wide as the page may reach into the margins with
+            # its pictures (not its paths: a plot's lines run on, clipped, past its axes)
             continue
         clipped = Box(max(b.x0, lo), max(b.top, span[0]), min(b.x1, hi), min(b.bottom, span[1]))
         if clipped.width <= 0.5 or (clipped.height <= 0.3 and it.kind == "text"):
@@ -152,7 +158,9 @@ def walk(
             break
         if first_gap == math.inf:
             first_gap = gap
-        if is_text and not table and not pending and gap <= tight and ink is not None:
+        if is_text and not table and not pending and gap <= tight and ink is not None and clipped.width > 0.25 * (bx1 - bx0):
+            # a wide line (a title, the authors, an address: not a panel's label) that an image's
+            # box reaches: is it the image, or only its blank margin?
             touching, inked = _touching(clipped, pieces, owners, direction, tight, ink)
             if inked:  # an image's piece became what it shows: the edge moves back
                 ends = [p.top if direction < 0 else p.bottom for p in pieces]
@@ -208,15 +216,21 @@ def _touching(
 
     unseen: list[int] = []
     for k in range(len(pieces) - 1, -1, -1):  # the latest taken lie nearest the line
-        if gap(pieces[k]) > tight:
+        piece = pieces[k]
+        if gap(piece) > tight:
             continue
         owner = owners[k]
-        if owner is not None and owner.kind == "image" and owner.source is not None and owner.ink is None:
+        beyond = (  # the line lies past the piece's edge, where only a margin could reach it
+            (line.top + line.bottom) / 2 < piece.top + 0.5 * line.height
+            if direction < 0
+            else (line.top + line.bottom) / 2 > piece.bottom - 0.5 * line.height
+        )
+        if beyond and owner is not None and owner.kind == "image" and owner.source is not None and owner.ink is None:
             unseen.append(k)
             continue
         return True, False
-    inked = touching = False
-    for k in unseen:
+    inked = False
+    for k in sorted(unseen, key=lambda k: gap(pieces[k])):  # the likeliest to touch first
         piece, seen = pieces[k], ink(owners[k])  # type: ignore[arg-type]
         shown = Box(max(seen.x0, piece.x0), max(seen.top, piece.top), min(seen.x1, piece.x1), min(seen.bottom, piece.bottom))
         if shown.width <= 0 or shown.height <= 0:
@@ -224,8 +238,9 @@ def _touching(
         if shown != piece:
             pieces[k] = shown
             inked = True
-        touching = touching or gap(shown) <= tight
-    return touching, inked
+        if gap(shown) <= tight:
+            return True, inked
+    return False, inked
 
 
 def _substantial(w: Walk, kind: str) -> bool:
@@ -261,7 +276,8 @@ def figure_box(
     preferred = 1 if cap.kind == "table" else -1
     bx0, bx1 = cap.band
     # what lies wholly beside the band is neither taken nor a barrier (see walk, _is_barrier)
-    items = [it for it in items if it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2]
+    wide = bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0)
+    items = [it for it in items if (it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2) or (wide and it.kind in _SOLID)]
     known: dict[int, bool] = {}
 
     def barrier(i: int) -> bool:
@@ -305,11 +321,12 @@ def _found(cap: Caption, chosen: Walk) -> Found:
     return Found(cap, chosen.box.union(cap.box), allowed, walked_up, chosen.pieces, chosen.owners)
 
 
-def split_facing(found: list[Found], ink: Callable[[Item], Box] | None = None) -> None:
+def split_facing(found: list[Found], ink: Callable[[Item], Box] | None = None, sure: float = math.inf) -> None:
     """A table captioned above, then a figure captioned below it: both walks take the whole span
-    between the two captions. Cut it at the widest empty gap (the float separation), images
-    counted by what they show (``ink``: a cut-out's blank margin may reach over the table's
-    rows), or where the photos start when nothing separates them. Unless the
+    between the two captions. Cut it at the widest empty gap (the float separation); when that
+    is narrower than ``sure`` (half a body line), with images counted by what they show (``ink``: a
+    cut-out's blank margin may reach over the table's rows), or where the photos start when
+    nothing separates them. Unless the
     upper caption found something above it too that nobody else claims: then that is its float
     (two floats, each captioned below), and the span is all the lower caption's."""
     for k, a in enumerate(found):
@@ -327,12 +344,16 @@ def split_facing(found: list[Found], ink: Callable[[Item], Box] | None = None) -
             ):
                 found[k] = a = up
                 break
-            if ink is not None:
-                _show_images(a, ink)
-                _show_images(b, ink)
             lo, hi = a.cap.box.bottom, b.cap.box.top
             pieces = [p for p in a.pieces + b.pieces if p.bottom > lo and p.top < hi]
             best = _float_gap(pieces, lo, hi)
+            if ink is not None and (best is None or best[1] - best[0] < sure):
+                # no clear separation: a blank margin of an image may be hiding it (decoding the
+                # images costs, so only here)
+                _show_images(a, ink)
+                _show_images(b, ink)
+                pieces = [p for p in a.pieces + b.pieces if p.bottom > lo and p.top < hi]
+                best = _float_gap(pieces, lo, hi)
             if best is None and a.cap.kind == "table" and b.cap.kind == "figure":
                 images = [p for f in (a, b) for p, o in zip(f.pieces, f.owners, strict=True) if o is not None and o.kind == "image"]
                 best = _photo_edge(pieces, images, lo)
@@ -437,7 +458,7 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
             continue
         seen.add(key)
         found.append(got)
-    split_facing(found, ink)
+    split_facing(found, ink, 0.5 * layout.body_h)
     out: list[dict[str, Any]] = []
     for got in found:
         cap, box = got.cap, got.box
