@@ -210,11 +210,12 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], ru
     members = [cap.first]
     taken = {id(cap.first)}
     h = cap.first.height
+    near = [o for o in lines if band[0] - 6 <= o.box.x0 and o.box.x1 <= band[1] + 6]  # all that may join
     changed = True
     while changed:
         changed = False
         best: Line | None = None
-        for other in lines:
+        for other in near:
             if id(other) in taken:
                 continue
             gap = other.box.top - box.bottom
@@ -242,11 +243,8 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], ru
             # pull in every line at the same height as ``best`` (split runs, math)
             level = [
                 o
-                for o in lines
-                if min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top)
-                > 0.4 * min(o.height, best.height)
-                and band[0] - 6 <= o.box.x0
-                and o.box.x1 <= band[1] + 6
+                for o in near
+                if min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top) > 0.4 * min(o.height, best.height)
             ]
             if _cells(level, h):
                 break  # a table's row (its header, right under the caption), not the caption's
@@ -257,7 +255,7 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], ru
                 box = box.union(o.box)
             changed = True
     # same-row fragments of the first line (e.g. a bold label split from the text by pdfium's order)
-    for o in lines:
+    for o in near:
         if id(o) in taken:
             continue
         if (
