@@ -264,10 +264,10 @@ def main() -> None:
         with pdfium.PdfDocument(str(pdf)) as doc:
             pages = len(doc)
             for f in figures:
-                got = text_px(doc, f)
-                if got is None:
+                measured = text_px(doc, f)
+                if measured is None:
                     continue
-                px, every_run = got
+                px, every_run = measured
                 texted += 1
                 tot_legible_runs += every_run >= 9.0
                 if px >= 9.0:
