@@ -324,11 +324,11 @@ def _found(cap: Caption, chosen: Walk) -> Found:
 def split_facing(found: list[Found], ink: Callable[[Item], Box] | None = None, sure: float = math.inf) -> None:
     """A table captioned above, then a figure captioned below it: both walks take the whole span
     between the two captions. Cut it at the widest empty gap (the float separation); when that
-    is narrower than ``sure`` (half a body line), with images counted by what they show (``ink``: a
-    cut-out's blank margin may reach over the table's rows), or where the photos start when
-    nothing separates them. Unless the
-    upper caption found something above it too that nobody else claims: then that is its float
-    (two floats, each captioned below), and the span is all the lower caption's."""
+    is narrower than ``sure`` (half a body line), look again with images counted by what they
+    show (``ink``: a cut-out's blank margin may reach over the table's rows), and with none at
+    all, cut where the photos start. Unless the upper caption found something above it too that
+    nobody else claims: then that is its float (two floats, each captioned below), and the span
+    is all the lower caption's."""
     for k, a in enumerate(found):
         for b in found:
             if a is b or a.walked_up or not b.walked_up or a.cap.box.bottom > b.cap.box.top:

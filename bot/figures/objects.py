@@ -14,6 +14,7 @@ import pypdfium2.raw as pdfium_c
 from .geometry import Box, Item
 
 MAX_IMAGE_PIXELS = 150_000_000  # an embedded image bigger than this is a decompression bomb
+MAX_INK_PIXELS = 16_000_000  # image_ink draws an image at one pixel per unit of its container
 
 
 class BombError(Exception):
@@ -181,7 +182,9 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
                     raise BombError(f"an embedded image of {iw.value}x{ih.value} pixels")
                 placed = max(x1 - x0, 1e-3) * max(y1 - y0, 1e-3)
                 density = math.sqrt(iw.value * ih.value / placed)
-                if m[1] == 0 and m[2] == 0 and m[0] > 0 and m[3] > 0:  # upright: its pixels map to the box
+                drawn = (right.value - left.value) * (top.value - bottom.value)  # image_ink's pixels
+                if m[1] == 0 and m[2] == 0 and m[0] > 0 and m[3] > 0 and drawn <= MAX_INK_PIXELS:
+                    # upright, so its pixels map to the box; and small enough to draw to look at
                     whole = Box(x0 - ox, oy - y1, x1 - ox, oy - y0)
                     out.append(Item(box=box, kind=kind, density=density, source=(obj, whole)))
                     continue
