@@ -504,3 +504,15 @@ def test_real_captions_stop_at_their_tables(tmp_path: Path) -> None:
     got = _real_boxes("2206.10883v3_Multi-LexSum_cs.CL.pdf", tmp_path)
     assert got["table", "8"].caption == "Table 8: Multi-LexSum train-dev-test splits."
     assert got["table", "7"].caption == "Table 7: Different Types of Source Documents in Multi-LexSum"
+
+
+@pytest.mark.shared
+def test_real_photo_crops_are_drawn_for_their_labels(tmp_path: Path) -> None:
+    """Crops that are mostly photos are drawn no finer than the photos' pixels, unless their
+    labels' own runs of text (4 pt tall here, not their lines) would be under 10 px: CARFF's
+    Fig. 4 came out at 8.5 px, DragAnything's Fig. 2 at 7.2."""
+    for name, number in (("2401.18075v2_CARFF_radiance_field.pdf", "4"), ("2403.07420v3_DragAnything.pdf", "2")):
+        pdf = shared_path("pdfs", name)
+        got = run_extraction(pdf, tmp_path / name, timeout=120, render=None)
+        fig = next(f for f in got.figures if (f.kind, f.number) == ("figure", number))
+        assert _text_px(pdf, fig) >= 9, (name, fig.width)
