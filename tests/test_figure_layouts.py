@@ -326,3 +326,193 @@ def test_blank_margins_inside_a_crop_are_trimmed(tmp_path: Path) -> None:
     left, top, right, bottom = fig.bbox
     assert 325 <= top <= 330 and left >= 225 and right <= 460, fig.bbox
     assert abs(fig.width / (right - left) - fig.height / (bottom - top)) < 0.05  # the box is what is shown
+
+
+# ---- what is blank is not the figure's: white backgrounds, transparent margins --------------------
+
+
+def _masked_image(width: int, height: int, clear_rows: int, mask_id: int) -> tuple[bytes, bytes]:
+    """A grey image whose top ``clear_rows`` rows are transparent (a cut-out on a transparent
+    canvas), and its soft mask (object ``mask_id``)."""
+    pixels = zlib.compress(bytes(((x * 7 + y * 3) % 200) for y in range(height) for x in range(width)))
+    alpha = zlib.compress(bytes((0 if y < clear_rows else 255) for y in range(height) for _ in range(width)))
+    image = (
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /SMask %d 0 R /Filter /FlateDecode /Length %d >>\nstream\n" % (width, height, mask_id, len(pixels))
+        + pixels
+        + b"\nendstream"
+    )
+    mask = (
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /Filter /FlateDecode /Length %d >>\nstream\n" % (width, height, len(alpha))
+        + alpha
+        + b"\nendstream"
+    )
+    return image, mask
+
+
+def teaser_pages() -> list[str]:
+    """Page 1: the title and a wide author line, then a teaser image whose top half is
+    transparent: its box starts 3 pt under the authors, what it shows 150 pt lower (MagiCapture,
+    DELTA). Page 2: body text."""
+    ops = text_op(150, 60, "A Made-Up Title for a Test of Teasers", size=16)
+    ops += text_op(110, 100, "Alice Author, Bob Builder, Carol Coder and Dan Developer, University of Tests")
+    ops += f"q 400 0 0 300 106 {PAGE_H - 416} cm /Im1 Do Q\n"  # 116..416, showing 266..416
+    ops += text_op(72, 426, "Figure 1: What the method makes, from a single photograph of the scene.", size=9)
+    ops += body_lines(460, 20)[0]
+    return [ops, body_lines(72, 50)[0]]
+
+
+def test_a_teasers_transparent_margin_does_not_take_the_title_block(tmp_path: Path) -> None:
+    image, mask = _masked_image(40, 40, 20, 21)
+    pdf = tmp_path / "teaser.pdf"
+    pdf.write_bytes(build_pdf(teaser_pages(), extra_objects={20: image, 21: mask}, resources="/XObject << /Im1 20 0 R >>"))
+    fig = run_extraction(pdf, tmp_path / "out", timeout=60, render=0).figures[0]
+    assert (fig.kind, fig.number) == ("figure", "1")
+    assert 255 < fig.bbox[1] <= 266 and fig.bbox[3] > 426, fig.bbox  # from what it shows to its caption
+
+
+def white_panel_page() -> str:
+    """Body text, then a chart on a white panel that reaches up over the last two lines of the
+    text (an included figure's background, CARFF's Fig. 6)."""
+    ops = f"1 1 1 rg 60 {PAGE_H - 400} 492 244 re f\n"  # the panel, 156..400: drawn first, the text over it
+    ops += body_lines(72, 10)[0]  # 72..192
+    ops += f"0.2 0.4 0.8 rg 156 {PAGE_H - 390} 300 150 re f\n"  # the chart, 240..390
+    ops += text_op(72, 410, "Figure 1: A chart on a white panel bigger than the chart.", size=9)
+    return ops + body_lines(440, 25)[0]
+
+
+def test_a_white_background_does_not_reach_the_body_text(tmp_path: Path) -> None:
+    pdf = tmp_path / "panel.pdf"
+    pdf.write_bytes(build_pdf([white_panel_page()]))
+    fig = run_extraction(pdf, tmp_path / "out", timeout=60, render=0).figures[0]
+    assert 230 < fig.bbox[1] <= 240, fig.bbox  # the chart's top, not the text's lines at 168 and 180
+
+
+# ---- tables next to other things ------------------------------------------------------------------
+
+
+def table_on_photos_page() -> str:
+    """A table captioned above, its header row right under the caption (no rule), ruled columns,
+    and a grid of photos set directly under its bottom rule, captioned below (DragAnything's
+    Table 1 and Fig. 7): no gap anywhere between the caption's last line and the photos'."""
+    ops = body_lines(72, 4)[0]
+    ops += text_op(72, 130, "Table 1: Results of every method on the three data sets.", size=9)
+    ops += "".join(text_op(90 + 110 * c, 143, name, size=7) for c, name in enumerate(("Method", "PSNR", "SSIM", "LPIPS")))
+    ops += f"0 G 0.5 w 72 {PAGE_H - 153} m 540 {PAGE_H - 153} l S\n"
+    for r in range(2):
+        ops += "".join(text_op(90 + 110 * c, 157 + 10 * r, f"{r}{c}.{c}", size=7) for c in range(4))
+    ops += f"72 {PAGE_H - 178} m 540 {PAGE_H - 178} l S\n"
+    ops += "".join(f"{185 + 110 * c} {PAGE_H - 141} m {185 + 110 * c} {PAGE_H - 179.5} l S\n" for c in range(3))
+    for r in range(2):  # photos from 179.5 down, no gap under the rules
+        ops += "".join(f"q 150 0 0 60 {80 + 152 * c} {PAGE_H - 239.5 - 62 * r} cm /Im1 Do Q\n" for c in range(3))
+    ops += text_op(72, 312, "Figure 1: Photographs of every scene, from each method.", size=9)
+    return ops + body_lines(340, 25)[0]
+
+
+def test_a_table_set_on_a_figures_photos_is_cut_where_they_start(tmp_path: Path) -> None:
+    pdf = tmp_path / "stack.pdf"
+    pdf.write_bytes(
+        build_pdf([table_on_photos_page()], extra_objects={20: _image_object(60, 24)}, resources="/XObject << /Im1 20 0 R >>")
+    )
+    got = {(f.kind, f.number): f for f in run_extraction(pdf, tmp_path / "out", timeout=60, render=0).figures}
+    table, fig = got["table", "1"], got["figure", "1"]
+    assert table.caption == "Table 1: Results of every method on the three data sets."  # not its header row
+    assert 172 < table.bbox[3] <= 180, table.bbox  # its rows and bottom rule, no photo
+    assert 176 <= fig.bbox[1] < 181 and fig.bbox[3] > 312, fig.bbox  # the photos, no table row
+
+
+def wrapped_table_page() -> str:
+    """One column: body text, then a table set on the right with narrow body text beside it on
+    the left (wraptable), a rule 3 pt under the caption and the header row 2 pt under the rule."""
+    ops = body_lines(72, 5)[0]
+    narrow = "Lorem ipsum dolor sit amet consectetur adipiscing"
+    ops += "".join(text_op(72, 140 + 12 * i, narrow) for i in range(10))  # 140..260, to x = 300 or so
+    ops += text_op(330, 140, "Table 2: Scores of each method.", size=9)
+    ops += f"0 G 0.5 w 330 {PAGE_H - 152} m 540 {PAGE_H - 152} l S\n"
+    for r in range(5):
+        ops += "".join(text_op(335 + 52 * c, 154 + 10 * r, "Method" if r == 0 and c == 0 else f"{r}.{c}{r}", size=7) for c in range(4))
+    ops += f"330 {PAGE_H - 206} m 540 {PAGE_H - 206} l S\n"
+    return ops + body_lines(280, 30)[0]
+
+
+def test_a_table_set_beside_the_text_keeps_to_its_side(tmp_path: Path) -> None:
+    pdf = tmp_path / "wrapped.pdf"
+    pdf.write_bytes(build_pdf([wrapped_table_page(), body_lines(72, 50)[0]]))
+    table = run_extraction(pdf, tmp_path / "out", timeout=60, render=0).figures[0]
+    assert (table.kind, table.number) == ("table", "2")
+    assert table.caption == "Table 2: Scores of each method."
+    left, top, _, bottom = table.bbox
+    assert left > 315 and top > 135 and 200 < bottom < 212, table.bbox  # the table, none of the text beside it
+
+
+# ---- the same, on the shared papers ----------------------------------------------------------------
+
+
+def _real_boxes(name: str, tmp_path: Path) -> dict[tuple[str, str | None], Figure]:
+    got = run_extraction(shared_path("pdfs", name), tmp_path / "out", timeout=120, render=0)
+    return {(f.kind, f.number): f for f in got.figures}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "above"),
+    [
+        ("2309.06441v1_DELTA_disentangled_avatars.pdf", 209.4),  # the "Project Page" line ends at 209.4
+        ("2309.06895v2_MagiCapture_portrait.pdf", 171.3),  # the authors' e-mail line ends at 171.3
+    ],
+)
+def test_real_teasers_start_below_the_title_block(name: str, above: float, tmp_path: Path) -> None:
+    fig = _real_boxes(name, tmp_path)["figure", "1"]
+    assert fig.bbox[1] > above, fig.bbox
+
+
+@pytest.mark.shared
+def test_real_white_backgrounds_reach_no_neighbour(tmp_path: Path) -> None:
+    """CARFF: Fig. 5's background reached over Fig. 4's caption (ending at x 293.7), Fig. 6's over
+    the body text above it (ending at 284.2). DragAnything: Table 2's reached over Table 3 beside
+    it (from x 335.7)."""
+    carff = _real_boxes("2401.18075v2_CARFF_radiance_field.pdf", tmp_path)
+    assert carff["figure", "5"].bbox[0] > 294 and carff["figure", "6"].bbox[1] > 284.2
+    drag = _real_boxes("2403.07420v3_DragAnything.pdf", tmp_path)
+    assert drag["table", "2"].bbox[2] < 335.7, drag["table", "2"].bbox
+    # Table 1's last row ends at 175.7, Fig. 7's photos start at 176.7: no gap between them
+    assert 175.7 < drag["table", "1"].bbox[3] < 180 and 172 < drag["figure", "7"].bbox[1] <= 176.7
+    assert drag["table", "1"].caption.endswith("did not release source code based on SVD [3].")
+
+
+@pytest.mark.shared
+def test_real_tables_over_figures_of_cut_outs(tmp_path: Path) -> None:
+    """AGG p. 8: Table 2's rows end at 174.2, Fig. 5's cut-outs (their boxes reaching up to 136)
+    show from 185. 4D-LRM p. 8: Tables 3 and 4 side by side (rows to 235.8) above Fig. 7."""
+    agg = _real_boxes("2401.04099v1_AGG_3D_gaussians.pdf", tmp_path)
+    assert 174 < agg["table", "2"].bbox[3] < 186 < agg["figure", "5"].bbox[1] + 8, (agg["table", "2"].bbox, agg["figure", "5"].bbox)
+    lrm = _real_boxes("2506.18890_4D-LRM_projectpage_nostamp.pdf", tmp_path)
+    for number in ("3", "4"):
+        assert 235 < lrm["table", number].bbox[3] < 242, lrm["table", number].bbox
+    assert 235.8 < lrm["figure", "7"].bbox[1] < 245, lrm["figure", "7"].bbox
+    assert lrm["table", "3"].caption.endswith("4 canonical input views at each frame.")
+    # Table 5 is set beside the text (wraptable): its box is the right column's
+    five = lrm["table", "5"]
+    assert five.bbox[0] > 316 and five.caption.endswith("by collapsing frame times to 0."), five
+    # Fig. 12 is wider than the text: its last column of pictures reaches x 552
+    assert lrm["figure", "12"].bbox[2] > 550
+
+
+@pytest.mark.shared
+def test_real_captions_stop_at_their_tables(tmp_path: Path) -> None:
+    got = _real_boxes("2206.10883v3_Multi-LexSum_cs.CL.pdf", tmp_path)
+    assert got["table", "8"].caption == "Table 8: Multi-LexSum train-dev-test splits."
+    assert got["table", "7"].caption == "Table 7: Different Types of Source Documents in Multi-LexSum"
+
+
+@pytest.mark.shared
+def test_real_photo_crops_are_drawn_for_their_labels(tmp_path: Path) -> None:
+    """Crops that are mostly photos are drawn no finer than the photos' pixels, unless their
+    labels' own runs of text (4 pt tall here, not their lines) would be under 10 px: CARFF's
+    Fig. 4 came out at 8.5 px, DragAnything's Fig. 2 at 7.2."""
+    for name, number in (("2401.18075v2_CARFF_radiance_field.pdf", "4"), ("2403.07420v3_DragAnything.pdf", "2")):
+        pdf = shared_path("pdfs", name)
+        got = run_extraction(pdf, tmp_path / name, timeout=120, render=None)
+        fig = next(f for f in got.figures if (f.kind, f.number) == ("figure", number))
+        assert _text_px(pdf, fig) >= 9, (name, fig.width)

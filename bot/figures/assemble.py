@@ -14,12 +14,15 @@ from typing import Any
 from .captions import assign_bands, caption_block, find_captions, is_prose, mark_prose
 from .crop import crop_box, crop_file, crop_scale, crop_size
 from .geometry import Box, Caption, Item, Layout, Line
-from .objects import page_graphics
+from .objects import image_ink, page_graphics
 from .pdf import _Page
 
 log = logging.getLogger(__name__)
 
 TEXT_PX = 10.0  # the height a crop's text is drawn at, at least, when its images would allow less
+
+
+_SOLID = ("image", "form", "shading")  # what a figure may hold past the text's edge
 
 
 @dataclass(slots=True)
@@ -32,6 +35,7 @@ class Walk:
     texts: int = 0
     span: tuple[float, float] = (-math.inf, math.inf)  # the free vertical space (barrier to barrier)
     pieces: list[Box] = field(default_factory=list)  # what was taken, clipped
+    owners: list[Item | None] = field(default_factory=list)  # each piece's item (None: text taken late)
 
 
 def _is_barrier(it: Item, cap: Caption, layout: Layout, prose: Callable[[Line], bool]) -> bool:
@@ -75,6 +79,7 @@ def walk(
     layout: Layout,
     direction: int,
     barrier: Callable[[int], bool],
+    ink: Callable[[Item], Box] | None = None,
 ) -> Walk:
     """Collect what lies between the caption and the nearest barrier, going up (-1) or down (+1).
 
@@ -89,7 +94,8 @@ def walk(
     graphic_gap = (1.6 if table else 3.0) * h
     text_gap = (1.5 if table else 2.5) * h
     tight = (1.5 if table else 0.8) * h
-    if bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0):
+    wide = bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0)
+    if wide:
         lo, hi = 0.0, math.inf  # the whole width: figures may reach into the margins
     elif (bx0 + bx1) / 2 < layout.mid:
         lo, hi = 0.0, bx1 + 6
@@ -111,7 +117,9 @@ def walk(
         if it.kind == "caption":
             continue
         b = it.box
-        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width:
+        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width and (it.kind not in _SOLID or not wide):
+            # beside the band; but a figure as wide as the page may reach into the margins with
+            # its pictures (not its paths: a plot's lines run on, clipped, past its axes)
             continue
         clipped = Box(max(b.x0, lo), max(b.top, span[0]), min(b.x1, hi), min(b.bottom, span[1]))
         if clipped.width <= 0.5 or (clipped.height <= 0.3 and it.kind == "text"):
@@ -125,10 +133,10 @@ def walk(
         cands.append((clipped, it))
     if direction < 0:
         cands.sort(key=lambda c: -c[0].bottom)
-        edge = cap.box.top
+        edge = start = cap.box.top
     else:
         cands.sort(key=lambda c: c[0].top)
-        edge = cap.box.bottom
+        edge = start = cap.box.bottom
     box: Box | None = None
     first_gap = math.inf
     pending: list[Box] = []
@@ -136,6 +144,7 @@ def walk(
     graphics = texts = 0
     taken: list[Item] = []
     pieces: list[Box] = []
+    owners: list[Item | None] = []
     hit = "barrier" if math.isfinite(limit) else "end"
     for clipped, it in cands:
         ref = pending_edge if pending else edge
@@ -149,6 +158,16 @@ def walk(
             break
         if first_gap == math.inf:
             first_gap = gap
+        if is_text and not table and not pending and gap <= tight and ink is not None and clipped.width > 0.25 * (bx1 - bx0):
+            # a wide line (a title, the authors, an address: not a panel's label) that an image's
+            # box reaches: is it the image, or only its blank margin?
+            touching, inked = _touching(clipped, pieces, owners, direction, tight, ink)
+            if inked:  # an image's piece became what it shows: the edge moves back
+                ends = [p.top if direction < 0 else p.bottom for p in pieces]
+                edge = min([start, *ends]) if direction < 0 else max([start, *ends])
+                pending_edge = edge
+            if not touching:
+                gap = tight + 1  # only an image's blank margin reached the line
         if is_text and (pending or gap > tight) and not table:
             pending.append(clipped)
             pending_edge = (
@@ -158,10 +177,12 @@ def walk(
         for p in pending:
             box = p if box is None else box.union(p)
             pieces.append(p)
+            owners.append(None)
             texts += 1
         pending = []
         box = clipped if box is None else box.union(clipped)
         pieces.append(clipped)
+        owners.append(it)
         taken.append(it)
         if is_text:
             texts += 1
@@ -169,13 +190,57 @@ def walk(
             graphics += 1
         edge = min(edge, clipped.top) if direction < 0 else max(edge, clipped.bottom)
         pending_edge = edge
+    if pieces:
+        box = _union_all(pieces)
     if box is None and pending and len(pending) >= 3:
         # a figure made of text only (a listing, a prompt): take it if it is compact
         for p in pending:
             box = p if box is None else box.union(p)
         pieces = list(pending)
+        owners = [None] * len(pending)
         texts = len(pending)
-    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces)
+    return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces, owners)
+
+
+def _touching(
+    line: Box, pieces: list[Box], owners: list[Item | None], direction: int, tight: float, ink: Callable[[Item], Box]
+) -> tuple[bool, bool]:
+    """Does a text line touch what the walk took (within ``tight``), counting an image by what it
+    shows? An image's box may carry a blank margin up to a line that is not the figure's (the
+    title and authors over a teaser, a project page's address). Whether the line touches, and
+    whether an image's piece was narrowed to what it shows (``pieces`` changed in place).
+    Images are decoded only when nothing else touches the line."""
+
+    def gap(piece: Box) -> float:
+        return (piece.top - line.bottom) if direction < 0 else (line.top - piece.bottom)
+
+    unseen: list[int] = []
+    for k in range(len(pieces) - 1, -1, -1):  # the latest taken lie nearest the line
+        piece = pieces[k]
+        if gap(piece) > tight:
+            continue
+        owner = owners[k]
+        beyond = (  # the line lies past the piece's edge, where only a margin could reach it
+            (line.top + line.bottom) / 2 < piece.top + 0.5 * line.height
+            if direction < 0
+            else (line.top + line.bottom) / 2 > piece.bottom - 0.5 * line.height
+        )
+        if beyond and owner is not None and owner.kind == "image" and owner.source is not None and owner.ink is None:
+            unseen.append(k)
+            continue
+        return True, False
+    inked = False
+    for k in sorted(unseen, key=lambda k: gap(pieces[k])):  # the likeliest to touch first
+        piece, seen = pieces[k], ink(owners[k])  # type: ignore[arg-type]
+        shown = Box(max(seen.x0, piece.x0), max(seen.top, piece.top), min(seen.x1, piece.x1), min(seen.bottom, piece.bottom))
+        if shown.width <= 0 or shown.height <= 0:
+            continue  # blank where the walk sees it
+        if shown != piece:
+            pieces[k] = shown
+            inked = True
+        if gap(shown) <= tight:
+            return True, inked
+    return False, inked
 
 
 def _substantial(w: Walk, kind: str) -> bool:
@@ -196,17 +261,23 @@ class Found:
     allowed: tuple[float, float]
     walked_up: bool
     pieces: list[Box]
+    owners: list[Item | None]
     other_way: Found | None = None  # the walk the other way, when it found something too
 
 
 def figure_box(
-    cap: Caption, items: list[Item], layout: Layout, prose: Callable[[Line], bool]
+    cap: Caption,
+    items: list[Item],
+    layout: Layout,
+    prose: Callable[[Line], bool],
+    ink: Callable[[Item], Box] | None = None,
 ) -> Found | None:
     """The caption plus its figure: walk the preferred way first, the other way if that is empty."""
     preferred = 1 if cap.kind == "table" else -1
     bx0, bx1 = cap.band
     # what lies wholly beside the band is neither taken nor a barrier (see walk, _is_barrier)
-    items = [it for it in items if it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2]
+    wide = bx1 - bx0 > 0.75 * (layout.frame_x1 - layout.frame_x0)
+    items = [it for it in items if (it.box.x0 <= bx1 + 2 and it.box.x1 >= bx0 - 2) or (wide and it.kind in _SOLID)]
     known: dict[int, bool] = {}
 
     def barrier(i: int) -> bool:
@@ -216,8 +287,8 @@ def figure_box(
             got = known[i] = _is_barrier(items[i], cap, layout, prose)
         return got
 
-    first = walk(cap, items, layout, preferred, barrier)
-    second = walk(cap, items, layout, -preferred, barrier)
+    first = walk(cap, items, layout, preferred, barrier, ink)
+    second = walk(cap, items, layout, -preferred, barrier, ink)
     ok1, ok2 = _substantial(first, cap.kind), _substantial(second, cap.kind)
     chosen: Walk | None
     if ok1 and ok2 and cap.kind == "table" and first.graphics == 0 and second.graphics > 0:
@@ -247,14 +318,17 @@ def _found(cap: Caption, chosen: Walk) -> Found:
     far_top, far_bottom = chosen.span
     walked_up = far_bottom <= cap.box.top + 1
     allowed = (far_top + 0.5, math.inf) if walked_up else (-math.inf, far_bottom - 0.5)
-    return Found(cap, chosen.box.union(cap.box), allowed, walked_up, chosen.pieces)
+    return Found(cap, chosen.box.union(cap.box), allowed, walked_up, chosen.pieces, chosen.owners)
 
 
-def split_facing(found: list[Found]) -> None:
+def split_facing(found: list[Found], ink: Callable[[Item], Box] | None = None, sure: float = math.inf) -> None:
     """A table captioned above, then a figure captioned below it: both walks take the whole span
-    between the two captions. Cut it at the widest empty gap (the float separation). Unless the
-    upper caption found something above it too that nobody else claims: then that is its float
-    (two floats, each captioned below), and the span is all the lower caption's."""
+    between the two captions. Cut it at the widest empty gap (the float separation); when that
+    is narrower than ``sure`` (half a body line), look again with images counted by what they
+    show (``ink``: a cut-out's blank margin may reach over the table's rows), and with none at
+    all, cut where the photos start. Unless the upper caption found something above it too that
+    nobody else claims: then that is its float (two floats, each captioned below), and the span
+    is all the lower caption's."""
     for k, a in enumerate(found):
         for b in found:
             if a is b or a.walked_up or not b.walked_up or a.cap.box.bottom > b.cap.box.top:
@@ -271,17 +345,18 @@ def split_facing(found: list[Found]) -> None:
                 found[k] = a = up
                 break
             lo, hi = a.cap.box.bottom, b.cap.box.top
-            spans = sorted(
-                (max(p.top, lo), min(p.bottom, hi))
-                for p in a.pieces + b.pieces
-                if p.bottom > lo and p.top < hi
-            )
-            best: tuple[float, float] | None = None
-            reach = lo
-            for top, bottom in spans:
-                if top - reach > 2 and (best is None or top - reach > best[1] - best[0]):
-                    best = (reach, top)
-                reach = max(reach, bottom)
+            pieces = [p for p in a.pieces + b.pieces if p.bottom > lo and p.top < hi]
+            best = _float_gap(pieces, lo, hi)
+            if ink is not None and (best is None or best[1] - best[0] < sure):
+                # no clear separation: a blank margin of an image may be hiding it (decoding the
+                # images costs, so only here)
+                _show_images(a, ink)
+                _show_images(b, ink)
+                pieces = [p for p in a.pieces + b.pieces if p.bottom > lo and p.top < hi]
+                best = _float_gap(pieces, lo, hi)
+            if best is None and a.cap.kind == "table" and b.cap.kind == "figure":
+                images = [p for f in (a, b) for p, o in zip(f.pieces, f.owners, strict=True) if o is not None and o.kind == "image"]
+                best = _photo_edge(pieces, images, lo)
             if best is None:
                 continue
             cut = (best[0] + best[1]) / 2
@@ -289,6 +364,43 @@ def split_facing(found: list[Found]) -> None:
             b.box = _union_all([b.cap.box] + [p for p in b.pieces if p.top >= best[1] - 0.5])
             a.allowed = (a.allowed[0], min(a.allowed[1], cut))
             b.allowed = (max(b.allowed[0], cut), b.allowed[1])
+
+
+def _show_images(found: Found, ink: Callable[[Item], Box]) -> None:
+    """Each image's piece narrowed to what the image shows (blank ones left as they are)."""
+    for k, (piece, owner) in enumerate(zip(found.pieces, found.owners, strict=True)):
+        if owner is None or owner.kind != "image" or owner.source is None:
+            continue
+        seen = ink(owner)
+        shown = Box(max(seen.x0, piece.x0), max(seen.top, piece.top), min(seen.x1, piece.x1), min(seen.bottom, piece.bottom))
+        if shown.width > 0 and shown.height > 0:
+            found.pieces[k] = shown
+
+
+def _float_gap(pieces: list[Box], lo: float, hi: float) -> tuple[float, float] | None:
+    """The widest empty band (over 2 pt) between pieces, from ``lo`` down to ``hi``: not the
+    one above the first piece (cutting there would leave the upper float nothing)."""
+    best: tuple[float, float] | None = None
+    reach: float | None = None
+    for top, bottom in sorted((max(p.top, lo), min(p.bottom, hi)) for p in pieces):
+        if reach is not None and top - reach > 2 and (best is None or top - reach > best[1] - best[0]):
+            best = (reach, top)
+        reach = bottom if reach is None else max(reach, bottom)
+    return best
+
+
+def _photo_edge(pieces: list[Box], images: list[Box], lo: float) -> tuple[float, float] | None:
+    """A table set right on top of a figure of photos, with no gap between: the cut is where the
+    photos start, if no piece crosses it and table pieces (text, rules) lie above it."""
+    if not images:
+        return None
+    edge = min(im.top for im in images)
+    if any(p.top < edge - 0.5 and p.bottom > edge + 0.5 for p in pieces):
+        return None
+    above = [p for p in pieces if p.bottom <= edge + 0.5]
+    if not above:
+        return None
+    return max(p.bottom for p in above), edge
 
 
 def _overlaps(a: Box, b: Box) -> bool:
@@ -309,9 +421,10 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
     if not caps:
         return []
     assign_bands(caps, layout, pg.text.width)
-    for cap in caps:
-        caption_block(cap, pg.text.lines, cap.band)
     graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    rules = [g.box for g in graphics if g.kind == "path" and g.box.height <= 2 and g.box.width >= 30]
+    for cap in caps:
+        caption_block(cap, pg.text.lines, cap.band, rules)
     unmark_framed(pg.text.lines, graphics, caps)
     items: list[Item] = list(graphics)
     for cap in caps:
@@ -330,19 +443,22 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
     def prose(line: Line) -> bool:
         return is_prose(line, layout, pg.textpage, pg.ox, pg.oy)
 
+    def ink(item: Item) -> Box:
+        return image_ink(item, pg.page)
+
     found: list[Found] = []
     seen: set[tuple[str, str]] = set()
     for cap in caps:
         key = (cap.kind, cap.number)
         if key in seen:
             continue
-        got = figure_box(cap, items, layout, prose)
+        got = figure_box(cap, items, layout, prose, ink)
         if got is None:
             log.debug("page %d: %s %s has no content", cap.page, cap.kind, cap.number)
             continue
         seen.add(key)
         found.append(got)
-    split_facing(found)
+    split_facing(found, ink, 0.5 * layout.body_h)
     out: list[dict[str, Any]] = []
     for got in found:
         cap, box = got.cap, got.box
@@ -383,8 +499,14 @@ def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], captio
         density = max(density, g.density)
     if covered < 0.5 * area:
         return None
+    # each run of text's own height (a label's, a subscript's: what must be read), not its line's;
+    # under 1.5 pt it is a minus sign, an accent or a rule set as a glyph, not text
     heights = [
-        ln.height for ln in lines if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+        r.height
+        for ln in lines
+        if crop.x0 <= ln.box.cx <= crop.x1 and crop.top <= (ln.box.top + ln.box.bottom) / 2 <= crop.bottom
+        for r in ln.rects
+        if r.height >= 1.5
     ]
     if heights:
         density = max(density, TEXT_PX / statistics.median(heights))

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import ctypes
 import re
+from collections.abc import Sequence
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .geometry import Caption, Layout, Line, PageText
+from .geometry import Box, Caption, Layout, Line, PageText
 from .text import _space_runs
 
 _LABEL = r"(?P<label>Figure|Fig\.?|FIGURE|FIG\.?|Table|TABLE|Tab\.?|TAB\.?|Supplementary\s+Figure|Supplementary\s+Table)"
@@ -201,17 +202,20 @@ def _continues_paragraph(
     return True
 
 
-def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) -> None:
-    """Extend the caption's first line down through the lines that continue it (same size, tight pitch)."""
+def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], rules: Sequence[Box] = ()) -> None:
+    """Extend the caption's first line down through the lines that continue it (same size, tight
+    pitch), never past a rule (``rules``: thin horizontal lines, a table's top rule under its
+    caption: the header row below it may follow as closely as a caption's own lines)."""
     box = cap.first.box
     members = [cap.first]
     taken = {id(cap.first)}
     h = cap.first.height
+    near = [o for o in lines if band[0] - 6 <= o.box.x0 and o.box.x1 <= band[1] + 6]  # all that may join
     changed = True
     while changed:
         changed = False
         best: Line | None = None
-        for other in lines:
+        for other in near:
             if id(other) in taken:
                 continue
             gap = other.box.top - box.bottom
@@ -226,26 +230,32 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
                 continue
             if CAPTION_RE.match(other.text) and other.box.top > box.bottom - 0.2 * h:
                 continue
+            if gap > 0 and any(
+                box.bottom <= r.top
+                and r.bottom <= other.box.top
+                and r.x_overlap(other.box.x0, other.box.x1) >= 0.5 * min(box.width, other.box.width)
+                for r in rules
+            ):
+                continue
             if best is None or other.box.top < best.box.top:
                 best = other
         if best is not None:
             # pull in every line at the same height as ``best`` (split runs, math)
-            row = [
+            level = [
                 o
-                for o in lines
-                if id(o) not in taken
-                and min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top)
-                > 0.4 * min(o.height, best.height)
-                and band[0] - 6 <= o.box.x0
-                and o.box.x1 <= band[1] + 6
+                for o in near
+                if min(o.box.bottom, best.box.bottom) - max(o.box.top, best.box.top) > 0.4 * min(o.height, best.height)
             ]
+            if _cells(level, h):
+                break  # a table's row (its header, right under the caption), not the caption's
+            row = [o for o in level if id(o) not in taken]
             for o in row:
                 members.append(o)
                 taken.add(id(o))
                 box = box.union(o.box)
             changed = True
     # same-row fragments of the first line (e.g. a bold label split from the text by pdfium's order)
-    for o in lines:
+    for o in near:
         if id(o) in taken:
             continue
         if (
@@ -260,6 +270,22 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float]) ->
     members.sort(key=lambda ln: (round((ln.box.top + ln.box.bottom) / 2 / max(h * 0.6, 1)), ln.box.x0))
     cap.box = box
     cap.text = re.sub(r"\s+", " ", join_lines(members, lines)).strip()
+
+
+def _cells(row: list[Line], h: float) -> bool:
+    """Three or more pieces of one row set apart by gaps far wider than a word space (``h``: the
+    caption's line height): a table's cells. A caption's line is one piece, or pieces a space
+    apart (accents and sub- and superscripts, too small to count, may sit anywhere)."""
+    pieces = sorted((ln for ln in row if ln.height >= 0.5 * h), key=lambda ln: ln.box.x0)
+    if len(pieces) < 3:
+        return False
+    wide = 0
+    reach = pieces[0].box.x1
+    for piece in pieces[1:]:
+        if piece.box.x0 - reach > 1.5 * h:
+            wide += 1
+        reach = max(reach, piece.box.x1)
+    return wide >= 2
 
 
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
@@ -341,5 +367,9 @@ def assign_bands(caps: list[Caption], layout: Layout, page_w: float) -> None:
             cap.band = full
         elif layout.two_col:
             cap.band = (full[0], mid) if left else (mid, full[1])
+        elif b.x0 > mid + 12:
+            # one column, and the caption starts right of its middle: a float set beside the
+            # text (wrapfigure, wraptable), whose lines beside it are not the float's
+            cap.band = (b.x0 - 6, full[1])
         else:
             cap.band = full

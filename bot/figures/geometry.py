@@ -4,6 +4,7 @@ text lines, page items, captions and the document's layout."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -69,6 +70,8 @@ class Item:
     kind: str  # "text" | "image" | "path" | "form" | "shading" | "caption"
     line: Line | None = None
     density: float = 0.0  # an image's own pixels per point as placed (its native resolution)
+    source: Any = None  # an upright image: (its pdfium object, its whole box), for objects.image_ink
+    ink: Box | None = None  # what of the box shows something (objects.image_ink), once asked
 
 
 @dataclass(slots=True)
