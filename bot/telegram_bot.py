@@ -115,6 +115,7 @@ from .telegram_render import (
     settings_markup,
     settings_text,
     short_caption,
+    shows_takeaways,
     start_payload,
     subscriptions_text,
     topics_text,
@@ -791,6 +792,8 @@ class TelegramBot:
                     photo = await asyncio.to_thread(sheet, figures)
             if photo is not None and _usable(photo):
                 caption = None if wants.sections else paper_caption(item, lang)
+                if caption and item.summary is not None and not shows_takeaways(caption, item.summary):
+                    markup = paper_markup(paper, lang, full=True, votes=votes)  # the takeaways it had no room for
                 try:
                     sent = await self._send_figures(
                         chat_id, [photo], caption or short_caption(paper, lang), markup=markup if caption else None,
@@ -1463,7 +1466,9 @@ class TelegramBot:
         reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
         # the card is on screen (a digest post or an album's caption): only what it does not show
         on_card = message.from_user is not None and message.from_user.id == self.bot.id
-        for text in full_summary(paper, summary, lang, card=not on_card, links=await self.core.links(paper)):
+        shown = shows_takeaways(message.caption or message.text or "", summary)
+        links = await self.core.links(paper)
+        for text in full_summary(paper, summary, lang, card=not on_card, links=links, takeaways_shown=shown):
             sent = await self.bot.send_message(chat_id, text, reply_parameters=reply)
             await self._remember(chat_id, [sent], paper.id)
 

@@ -170,16 +170,28 @@ def _note(item: Enriched) -> list[str]:
     return [f"<i>{esc(item.note, 200)}</i>"] if item.note else []
 
 
-def paper_caption(item: Enriched, lang: str, *, more: str | None = None) -> str | None:
-    """The whole paper as a photo/album caption, or None when it does not fit 1,024 characters.
+def paper_caption(item: Enriched, lang: str) -> str | None:
+    """The card as a photo caption (≤1,024 characters), so that the paper stays one message
+    with its buttons: whole when it fits, else with its key takeaways dropped from the last
+    until it does (the Full summary button then shows them: :func:`shows_takeaways`). None
+    when not even the head, the one-line summary and who wrote it fit."""
+    head = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links)
+    summary = _summary_lines(item.summary, lang)  # "", 💡 one line, the takeaways, who wrote it
+    opening, takeaways, closing = summary[:2], summary[2:-1], summary[-1:]
+    while True:
+        text = "\n".join(head + opening + takeaways + closing).strip()
+        if visible_len(text) <= CAPTION_LIMIT:
+            return text
+        if not takeaways:
+            return None
+        takeaways.pop()
 
-    ``more`` is an extra last line (the album's "Full summary" link: albums take no buttons).
-    """
-    lines = _note(item) + paper_head(item.paper, lang, summary=item.summary, links=item.links) + _summary_lines(item.summary, lang)
-    if more:
-        lines.append(more)
-    text = "\n".join(lines).strip()
-    return text if visible_len(text) <= CAPTION_LIMIT else None
+
+def shows_takeaways(card: str, summary: Summary) -> bool:
+    """Whether a card on screen (its visible text) shows every key takeaway: a caption fitted
+    to 1,024 characters, or one of more than the card's seven, leaves some for Full summary."""
+    n = len(summary.key_takeaways)
+    return n == 0 or (n <= 7 and f"\n{n}. " in f"\n{card}")
 
 
 def short_caption(paper: Paper, lang: str) -> str:
@@ -260,14 +272,16 @@ _FOLD_AT = 280
 
 
 def full_summary(
-    paper: Paper, summary: Summary, lang: str, *, card: bool = True, links: Sequence[Link] = ()
+    paper: Paper, summary: Summary, lang: str, *, card: bool = True, links: Sequence[Link] = (),
+    takeaways_shown: bool = True,
 ) -> list[str]:
     """The structured summary as messages of ≤4,096 visible characters, split between
     paragraphs (a paragraph longer than a message is split between sentences).
 
     With ``card`` (``/summarize``) it is the whole summary: head, one-liner, takeaways, the
     sections, who wrote it. Without (the Full summary button under a card already on screen)
-    it is only what the card does not show. Long sections are expandable blockquotes, so the
+    it is only what the card does not show: the sections, and the key takeaways when the card
+    had no room for them all (``takeaways_shown`` False). Long sections are expandable blockquotes, so the
     whole summary reads as one message with its headings in view. Each heading of an
     extractive summary carries the mark; the note on who wrote it ends the last message.
     """
@@ -276,9 +290,9 @@ def full_summary(
     blocks: list[tuple[str, str]] = []
     if card:
         blocks.append((t("label.summary", lang), clean(summary.summary)))
-        if summary.key_takeaways:
-            takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
-            blocks.append((t("label.key_takeaways", lang), takeaways))
+    if (card or not takeaways_shown) and summary.key_takeaways:
+        takeaways = "\n".join(f"{i}. {clean(k)}" for i, k in enumerate(summary.key_takeaways, 1))
+        blocks.append((t("label.key_takeaways", lang), takeaways))
     blocks += summary_sections(summary, lang)
     paragraphs = [head if card else f"{_title(paper)}\n{ids_line(paper, links, lang)}"]
     budget = TEXT_LIMIT - 300

@@ -630,10 +630,10 @@ async def test_card_and_sections_on_telegram_the_figures_then_the_text_with_the_
     assert posts[6].html.startswith('<b><a href="https://arxiv.org/abs/2606.30004">A Metaverse Avatar Benchmark</a></b>')
     assert posts[6].html.endswith("\n\n<b>Keywords</b>\nmetaverse avatar benchmark") and posts[6].reply_to is None
     # card only: one message per paper, the card as the photo's caption, with the buttons (a card too
-    # long for a caption, 2606.30002's, is the photo, then the text with the buttons)
+    # long for a caption, 2606.30002's, keeps the key takeaways that fit)
     _, *cards = tg.in_chat(plain)
     assert [(m.method, _card_of(m)) for m in cards] == [
-        ("sendPhoto", "2606.30001"), ("sendPhoto", "2606.30003"), ("sendPhoto", None), ("sendMessage", "2606.30002"),
+        ("sendPhoto", "2606.30001"), ("sendPhoto", "2606.30003"), ("sendPhoto", "2606.30002"),
         ("sendMessage", "2606.30004")]  # fmt: skip
     assert cards[1].html == f"{CODEC_HEAD}\n\n{CODEC_CARD}"
     assert _labels(cards[1]) == ["👍", "👎", "📖 Full summary", "📄 Abstract"]  # the sections are behind Full summary
@@ -657,6 +657,33 @@ def test_card_and_sections_offers_the_full_summary_only_when_a_section_was_cut()
     dropped = item(" ".join(f"Result {i}." for i in range(140)))  # each section fits; together they do not
     dropped.summary.method = dropped.summary.background = dropped.summary.conclusion = dropped.summary.results  # type: ignore[union-attr]
     assert "<b>Conclusion</b>" not in paper_sections_text(dropped, "en") and sections_cut(dropped, "en")
+
+
+def test_a_card_too_long_for_a_caption_keeps_the_takeaways_that_fit() -> None:
+    """A photo caption holds 1,024 characters: the card drops key takeaways from the last until it
+    fits (Full summary shows them), and only when even its head and one line do not fit is it
+    None (the photo under a short caption, then the card as text)."""
+    from bot.core import Enriched
+    from bot.summarize import Summary
+    from bot.telegram_render import CAPTION_LIMIT, paper_caption, shows_takeaways, visible_len
+
+    def item(title: str, n: int, one_line: str = "One line.") -> Enriched:
+        summary = Summary(summary=one_line, key_takeaways=[f"Takeaway {i} " + "word " * 40 for i in range(1, n + 1)],
+                          background="", past_methods="", method="", results="", conclusion="", keywords=[],
+                          language="en", source="pdf", model="gemini:m")  # fmt: skip
+        return Enriched(_paper("2607.00010", title), summary)
+
+    short = item("A paper", 2)
+    whole = paper_caption(short, "en")
+    assert whole is not None and "\n2. Takeaway 2" in whole and shows_takeaways(whole, short.summary)  # type: ignore[arg-type]
+    long = item("A paper", 7)
+    fitted = paper_caption(long, "en")
+    assert fitted is not None and visible_len(fitted) <= CAPTION_LIMIT
+    assert "\n3. Takeaway 3" in fitted and "\n5. " not in fitted and fitted.endswith("</i>")  # who wrote it stays last
+    assert not shows_takeaways(fitted, long.summary)  # type: ignore[arg-type]
+    crowded = item("Title " * 50, 3, one_line="Word " * 80)  # the longest title, comment and one line
+    crowded.paper.comment, crowded.paper.authors = "Comment " * 40, ["Ada Lovelace", "Alan Turing", "Grace Hopper"]
+    assert paper_caption(crowded, "en") is None
 
 
 async def test_telegram_settings_votes_and_top_never_reach_the_model(cfg: Settings, tg: FakeTelegram, arxiv: FakeArxiv) -> None:

@@ -352,14 +352,13 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         assert caption.startswith("Animatable Gaussian Avatars from Monocular Video\nAda Lovelace, Alan Turing, Grace Hopper et al.\nCVPR 2026")
         assert "💡" in caption and "\n1. " in caption and utf16_len(caption) <= 1024
         assert [b["callback_data"] for b in photo1.buttons] == ["v+:2606.30001", "v-:2606.30001", "full:2606.30001", "abs:2606.30001"]
-        # the long one: the photo keeps a short caption, the text follows as one message with the buttons
-        long_msgs = paper_messages(tg, GROUP, "2606.30002")
-        assert [m.method for m in long_msgs] == ["sendPhoto", "sendMessage"]
-        assert long_msgs[0].visible.startswith("Avatars & <Faces>") and "💡" not in long_msgs[0].visible
-        assert not long_msgs[0].buttons
-        assert "&amp; &lt;Faces&gt;" in long_msgs[0].html
-        text = long_msgs[1]
-        assert "💡" in text.visible and text.reply_to == long_msgs[0].message_id and utf16_len(text.visible) > 1024
+        # the long one: still one photo with the buttons, its caption the card with the key takeaways
+        # that fit 1,024 characters (the rest are behind Full summary)
+        (text,) = paper_messages(tg, GROUP, "2606.30002")
+        assert text.method == "sendPhoto" and text.visible.startswith("Avatars & <Faces>")
+        assert "&amp; &lt;Faces&gt;" in text.html
+        assert "💡" in text.visible and "\n1. Sentence 2 explains" in text.visible and utf16_len(text.visible) <= 1024
+        assert "\n7. " not in text.visible and text.visible.endswith("(extracted from the abstract, not written by a model)")
         assert [b["callback_data"] for b in text.buttons] == ["v+:2606.30002", "v-:2606.30002", "full:2606.30002", "abs:2606.30002"]
         # one figure: one photo, caption and buttons on it
         (photo,) = paper_messages(tg, GROUP, "2606.30003")
@@ -382,8 +381,10 @@ async def test_digest_with_figures_once_per_paper(cfg: Settings, tg: FakeTelegra
         # Full summary: the structured summary, split only between paragraphs
         tg.press(GROUP, ADMIN, text.message_id, "full:2606.30002")
         full = await until(lambda: [p for p in replies(tg, GROUP, nothing.message_id) if p.reply_to == text.message_id])
-        # … without repeating the card above it: its sections, in folded blockquotes
-        assert "Key takeaways" not in "".join(m.visible for m in full) and "Results [extract]" in full[0].visible
+        # … without repeating the card above it: the key takeaways it had no room for, its sections,
+        # in folded blockquotes
+        assert "Summary [extract]" not in full[0].visible and "Key takeaways [extract]\n1. Sentence 2" in full[0].visible
+        assert "Results [extract]" in "".join(m.visible for m in full)
         assert "<blockquote expandable>" in full[0].html
         assert all(utf16_len(m.visible) <= 4096 for m in full)
         assert "extracted from the abstract" in full[-1].visible
