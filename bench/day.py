@@ -43,7 +43,8 @@ from bot.discord_bot import DiscordBot
 from bot.schedule import Scheduler
 from bot.settings import Settings
 from bot.store import Store
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv, load_listing
 from tests.fakes.discord import FakeDiscord

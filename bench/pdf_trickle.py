@@ -25,7 +25,8 @@ from pydantic import SecretStr
 
 from bot.core import Paperbot
 from bot.settings import Settings
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from tests.fakes.arxiv import FakeArxiv
 from tests.fakes.server import serve
 from tests.fakes.telegram import TOKEN, FakeTelegram, tiny_pdf

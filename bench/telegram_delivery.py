@@ -36,7 +36,8 @@ from bot.core import Paperbot
 from bot.deliver import deliver_digest, deliver_many
 from bot.settings import Settings
 from bot.store import Store
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv, load_listing
 from tests.fakes.server import serve

@@ -23,7 +23,8 @@ from bot.deliver import deliver_digest
 from bot.i18n import t
 from bot.settings import Settings
 from bot.store import Store
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from tests import test_discord, test_telegram
 from tests.fakes.arxiv import FakeArxiv
 from tests.fakes.discord import FakeDiscord

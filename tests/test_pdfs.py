@@ -98,7 +98,8 @@ async def test_two_trickling_pdfs_never_keep_a_third_person_waiting(fake_arxiv, 
     slots; a third person's paper is still answered, and so are theirs (without figures)."""
     from pydantic import SecretStr
 
-    from bot.telegram_bot import FloodLimits, TelegramBot
+    from bot.telegram_bot import TelegramBot
+    from bot.telegram_pacing import FloodLimits
     from tests.fakes.server import serve
     from tests.fakes.telegram import TOKEN, FakeTelegram, tiny_pdf
 

@@ -48,7 +48,8 @@ from bot.i18n import t
 from bot.ids import find_arxiv_ids, parse_arxiv_id
 from bot.settings import Settings, parse_hhmm, parse_zone
 from bot.store import Store
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from bot.telegram_render import tt
 from bot.topics import Catalogue
 from tests.fakes.discord import MANAGE_CHANNELS, FakeDiscord, embed_chars

@@ -34,7 +34,8 @@ from bot.run import run
 from bot.schedule import Scheduler
 from bot.settings import Settings
 from bot.store import Store
-from bot.telegram_bot import FloodLimits, TelegramBot
+from bot.telegram_bot import TelegramBot
+from bot.telegram_pacing import FloodLimits
 from bot.telegram_render import visible_len
 from bot.topics import Catalogue
 from tests.fakes.arxiv import FakeArxiv

@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from bot.telegram_bot import FloodLimits
+from bot.telegram_pacing import FloodLimits
 from tests.pdfbytes import serialise
 
 TOKEN = "123456:FAKE-telegram-token"
