@@ -13,7 +13,7 @@ from typing import Any
 
 from .captions import assign_bands, caption_block, find_captions, is_prose, mark_prose
 from .crop import crop_box, crop_file, crop_scale, crop_size
-from .geometry import Box, Caption, Item, Layout, Line
+from .geometry import Box, Caption, Item, Layout, Line, inside
 from .objects import image_ink, page_graphics
 from .pdf import _Page
 
@@ -436,7 +436,7 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
         ):
             margin_text.append(line.box)  # the arXiv stamp in the margin
             continue
-        if any(_inside(line.box, cap.box) for cap in caps):
+        if any(inside(line.box, cap.box, 1) for cap in caps):
             continue
         items.append(Item(box=line.box, kind="text", line=line))
 
@@ -490,12 +490,12 @@ def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], captio
     for g in graphics:
         if g.kind != "image" or g.density <= 0:
             continue
-        inside = Box(
+        shown = Box(
             max(g.box.x0, crop.x0), max(g.box.top, crop.top), min(g.box.x1, crop.x1), min(g.box.bottom, crop.bottom)
         )
-        if inside.width <= 0 or inside.height <= 0:
+        if shown.width <= 0 or shown.height <= 0:
             continue
-        covered += inside.area
+        covered += shown.area
         density = max(density, g.density)
     if covered < 0.5 * area:
         return None
@@ -540,22 +540,13 @@ def unmark_framed(lines: list[Line], graphics: list[Item], caps: list[Caption]) 
         if g.kind == "path"
         and g.box.width > 40
         and g.box.height > 20
-        and not any(_inside(c.box, g.box) for c in caps)
+        and not any(inside(c.box, g.box, 1) for c in caps)
     ]
     if not frames:
         return
     for line in lines:
-        if line.prose and any(_inside(line.box, f) for f in frames):
+        if line.prose and any(inside(line.box, f, 1) for f in frames):
             line.prose = False
-
-
-def _inside(inner: Box, outer: Box) -> bool:
-    return (
-        inner.x0 >= outer.x0 - 1
-        and inner.x1 <= outer.x1 + 1
-        and inner.top >= outer.top - 1
-        and inner.bottom <= outer.bottom + 1
-    )
 
 
 def _page_one(pg: _Page) -> dict[str, Any] | None:

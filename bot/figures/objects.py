@@ -11,7 +11,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .geometry import Box, Item
+from .geometry import Box, Item, inside
 
 MAX_IMAGE_PIXELS = 150_000_000  # an embedded image bigger than this is a decompression bomb
 MAX_INK_PIXELS = 16_000_000  # image_ink draws an image at one pixel per unit of its container
@@ -128,15 +128,6 @@ def _is_rectangle(obj: Any) -> bool:
     return len(xs) <= 2 and len(ys) <= 2
 
 
-def _within(inner: Box, outer: Box) -> bool:
-    return (
-        inner.x0 >= outer.x0 - 0.5
-        and inner.x1 <= outer.x1 + 0.5
-        and inner.top >= outer.top - 0.5
-        and inner.bottom <= outer.bottom + 0.5
-    )
-
-
 def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, oy: float) -> list[Item]:
     """Images, visible vector paths, shadings and small form XObjects, as boxes.
 
@@ -204,7 +195,7 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
                 if not stroke.value and _blank_fill(obj, rgba):
                     if rgba[3].value == 255 and _is_rectangle(obj):
                         # what it covers is no longer seen
-                        out[mark:] = [it for it in out[mark:] if not _within(it.box, box)]
+                        out[mark:] = [it for it in out[mark:] if not inside(it.box, box, 0.5)]
                     continue  # white on white paper (a plot's or an included page's background)
             out.append(Item(box=box, kind=kind, density=density))
 
