@@ -3,6 +3,7 @@ joins both processes' pages into rows (:func:`extract`) and drawing rows to PNG 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -146,10 +147,14 @@ def extract(
     render: int | None = None,
     max_pages: int = MAX_PAGES,
     helper: Helper | None = None,
+    later: contextlib.ExitStack | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Every captioned figure and table in the PDF as dicts, PNGs for the ``render`` best of them
     (a digest's, :func:`digest_order`; all when None) written to ``out_dir``, and a note saying
     why when there are none. The rest are drawn when asked (:func:`render_pdf_rows`).
+
+    With ``later``, closing the PDF (its pages and text pages: a few milliseconds a paper) is
+    left to it, for the server to do once the answer is sent.
 
     Raises for broken input (pdfium's errors, :class:`BombError`, a truncated file, the
     helper's failure); the caller turns that into a reason.
@@ -202,7 +207,10 @@ def extract(
         raise
     finally:
         if part is not None:
-            part.close()
+            if later is not None:
+                later.callback(part.close)
+            else:
+                part.close()
 
 
 def render_pdf_rows(pdf_path: Path, rows: list[dict[str, Any]], out_dir: Path) -> list[dict[str, Any]]:

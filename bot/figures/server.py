@@ -228,10 +228,11 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
         try:
             op = msg["op"]
             if op == "read":
-                gc.disable()  # until this PDF is done (see _collect)
-                if part is not None:
+                if part is not None:  # the last PDF ended early (no body text): never drawn from
                     part.close()
                     part = None
+                    _collect()
+                gc.disable()  # until this PDF is done (see _collect)
                 _cap_memory(int(msg["memory_mb"]))
                 part = Part(Path(msg["pdf"]), tickets, int(msg["max_pages"]), first=False)
                 result: Any = _boxes_out(part.layout_pages())
@@ -239,13 +240,9 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
                 result = {"rows": part.plan(Layout(*msg["layout"])), "back": part.back}
             elif op == "render" and part is not None:
                 result = part.render(list(msg["rows"]), Path(msg["out"]), tickets)
-                part.close()
-                part = None
             else:
                 raise HelperError(f"unexpected {msg.get('op')!r}")
             _send(sock, {"result": result})
-            if op == "render":
-                _collect()
         except BaseException as err:
             if part is not None:
                 with contextlib.suppress(Exception):
@@ -254,6 +251,12 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
             if isinstance(err, KeyboardInterrupt):
                 raise
             _send(sock, {"error": f"{type(err).__name__}: {err}"[:300]})
+            _collect()
+            continue
+        if op == "render" and part is not None:  # the PDF is done: closed once the server has its answer
+            with contextlib.suppress(Exception):
+                part.close()
+            part = None
             _collect()
 
 
@@ -267,7 +270,7 @@ def _collect() -> None:
     gc.collect()
 
 
-def handle(request: dict[str, Any], helper: Helper | None) -> dict[str, Any]:
+def handle(request: dict[str, Any], helper: Helper | None, later: contextlib.ExitStack | None = None) -> dict[str, Any]:
     """One request to the server, answered as a JSON-able dict; never raises.
 
     ``{"op": "extract", "pdf", "out", "memory_mb", "render": n | None}`` finds every figure and
@@ -283,7 +286,7 @@ def handle(request: dict[str, Any], helper: Helper | None) -> dict[str, Any]:
         if request.get("op", "extract") == "render":
             return {"status": "ok", "rows": render_pdf_rows(pdf, list(request["rows"]), out), "note": ""}
         render = request.get("render")
-        rows, note = extract(pdf, out, render=None if render is None else int(render), helper=helper)
+        rows, note = extract(pdf, out, render=None if render is None else int(render), helper=helper, later=later)
         return {"status": "ok", "rows": rows, "note": note}
     except MemoryError:
         return {"status": "failed", "reason": f"out of memory (FIGURE_MEMORY_MB={memory_mb})"}
@@ -364,10 +367,11 @@ def serve() -> None:
             helper = None
     for line in requests:
         gc.disable()
-        try:
-            answer = handle(json.loads(line), helper)
-        except Exception as err:  # a bad request must not end the server
-            answer = {"status": "failed", "reason": f"bad request: {type(err).__name__}: {err}"[:300]}
-        answers.write(json.dumps(answer).encode() + b"\n")
-        answers.flush()
+        with contextlib.ExitStack() as later:  # closing the PDF: after the answer is sent
+            try:
+                answer = handle(json.loads(line), helper, later)
+            except Exception as err:  # a bad request must not end the server
+                answer = {"status": "failed", "reason": f"bad request: {type(err).__name__}: {err}"[:300]}
+            answers.write(json.dumps(answer).encode() + b"\n")
+            answers.flush()
         _collect()
