@@ -45,6 +45,7 @@ class Part:
 
     def __init__(self, pdf_path: Path, tickets: Tickets | None = None, max_pages: int = MAX_PAGES, *, first: bool = True) -> None:
         self.pdf = open_pdf(pdf_path)
+        self.side = 0 if first else 1  # which of the two processes (see render)
         try:
             self.n_pages = len(self.pdf)
             self.examined = min(self.n_pages, max_pages)
@@ -90,9 +91,24 @@ class Part:
                 rows.insert(0, teaser)
         return rows
 
-    def render(self, rows: list[dict[str, Any]], out_dir: Path, tickets: Tickets | None = None) -> list[dict[str, Any]]:
+    def holds(self, number: int) -> bool:
+        """Is page ``number`` (1-based) one this part keeps open (read, with a caption; page 1)?"""
+        return (number == 1 and self.first is not None) or any(pg.text.index + 1 == number for pg in self.pages)
+
+    def render(
+        self,
+        rows: list[dict[str, Any]],
+        out_dir: Path,
+        tickets: Tickets | None = None,
+        owners: list[int] | None = None,
+    ) -> list[dict[str, Any]]:
         """Draw these rows to PNG files in ``out_dir``, from any page; with ``tickets``, only the
-        rows this process takes (the other takes the rest). Returns the rows drawn here."""
+        rows this process takes (the other takes the rest). Returns the rows drawn here.
+
+        ``owners`` says which process (0: the server, 1: the helper) holds each row's page open:
+        each takes the rows on its own pages first, biggest first, then the other's that are
+        left. A page held here is drawn from as it is (loaded, its images maybe decoded); the
+        other process would load it again (~3 ms, and decode its images again)."""
         pages = {pg.text.index + 1: (pg.page, pg.text.width, pg.text.height) for pg in self.pages}
         if self.first is not None:
             pages[1] = (self.first.page, self.first.text.width, self.first.text.height)
@@ -104,8 +120,11 @@ class Part:
 
         if tickets is None:
             return render_rows(page_of, rows, out_dir)
-        taken = itertools.takewhile(lambda i: i < len(rows), iter(tickets.take, -1))
-        return render_rows(page_of, (rows[i] for i in taken), out_dir)  # one at a time, as drawn
+        owned = owners if owners is not None else [0] * len(rows)
+        queues = ([i for i, o in enumerate(owned) if o == 0], [i for i, o in enumerate(owned) if o != 0])
+        sizes = (len(queues[0]), len(queues[1]))
+        taken = iter(lambda: tickets.take_row(self.side, sizes), None)
+        return render_rows(page_of, (rows[queues[q][n]] for q, n in taken), out_dir)  # one at a time, as drawn
 
     def close(self) -> None:
         self.pages, self.first = [], None
@@ -192,8 +211,9 @@ def extract(
         if helper is None:
             part.render(wanted, out_dir)
         else:
-            helper.render(wanted, out_dir)
-            part.render(wanted, out_dir, helper.tickets)
+            owners = [0 if part.holds(int(r["page"])) else 1 for r in wanted]
+            helper.render(wanted, out_dir, owners)
+            part.render(wanted, out_dir, helper.tickets, owners)
             drawn = {(r["kind"], r["number"]): r for r in helper.rendered()}
             for row in rows:
                 got = drawn.get((row["kind"], row["number"]))

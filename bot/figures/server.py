@@ -61,24 +61,37 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
 
 
 class Tickets:
-    """A counter in memory shared by the server and its helper (made before the fork): each
-    :meth:`take` hands out the next number once, to whichever process asks first."""
+    """Counters in memory shared by the server and its helper (made before the fork): each
+    :meth:`take` hands out the next number once, to whichever process asks first; :meth:`take_row`
+    does the same over two queues, one per process, each taking from its own first."""
 
     def __init__(self) -> None:
         import multiprocessing
 
-        self._value = multiprocessing.RawValue("i", 0)
+        self._value = multiprocessing.RawArray("i", 2)
         self._lock = multiprocessing.Lock()
 
     def reset(self, start: int) -> None:
         with self._lock:
-            self._value.value = start
+            self._value[0] = start
+            self._value[1] = 0
 
     def take(self) -> int:
         with self._lock:
-            n = self._value.value
-            self._value.value = n + 1
+            n = self._value[0]
+            self._value[0] = n + 1
             return n
+
+    def take_row(self, mine: int, sizes: tuple[int, int]) -> tuple[int, int] | None:
+        """The next place (queue, index) in two queues of ``sizes``: from queue ``mine`` (0 or 1)
+        while it lasts, then from the other; None when both are done."""
+        with self._lock:
+            for q in (mine, 1 - mine):
+                n = self._value[q]
+                if n < sizes[q]:
+                    self._value[q] = n + 1
+                    return q, n
+            return None
 
 
 class HelperError(Exception):
@@ -177,9 +190,9 @@ class Helper:
         answer = self._answer()
         return list(answer["rows"]), answer["back"]
 
-    def render(self, rows: list[dict[str, Any]], out_dir: Path) -> None:
+    def render(self, rows: list[dict[str, Any]], out_dir: Path, owners: list[int]) -> None:
         self.tickets.reset(0)
-        self._send({"op": "render", "rows": rows, "out": str(out_dir)})
+        self._send({"op": "render", "rows": rows, "out": str(out_dir), "owners": owners})
 
     def rendered(self) -> list[dict[str, Any]]:
         return list(self._answer())
@@ -239,7 +252,7 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
             elif op == "plan" and part is not None:
                 result = {"rows": part.plan(Layout(*msg["layout"])), "back": part.back}
             elif op == "render" and part is not None:
-                result = part.render(list(msg["rows"]), Path(msg["out"]), tickets)
+                result = part.render(list(msg["rows"]), Path(msg["out"]), tickets, list(msg["owners"]))
             else:
                 raise HelperError(f"unexpected {msg.get('op')!r}")
             _send(sock, {"result": result})
