@@ -192,9 +192,9 @@ def extract(
         if helper is not None:
             helper.plan(layout)
         mine = part.plan(layout)
-        if helper is not None and (render is None or render > 0):
+        if helper is not None and (render is None or render > 0) and not helper.done_planning():
             # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
-            # helper is still planning its pages
+            # helper is still planning its pages (not when it is done: it would wait, idle)
             part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)
         theirs, back = helper.rows() if helper is not None else ([], None)
         back = min((b for b in (back, part.back) if b is not None), default=None)

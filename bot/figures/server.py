@@ -12,6 +12,7 @@ import gc
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import struct
@@ -184,6 +185,10 @@ class Helper:
 
     def plan(self, layout: Layout) -> None:
         self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__]})
+
+    def done_planning(self) -> bool:
+        """Has the helper sent its rows (or gone), so that :meth:`rows` will not wait?"""
+        return self.sock is None or bool(select.select([self.sock], [], [], 0)[0])
 
     def rows(self) -> tuple[list[dict[str, Any]], int | None]:
         """The helper's rows, and the page its references start on (None: not on its pages)."""
