@@ -64,27 +64,56 @@ class Part:
             self.close()
             raise
 
-    def _read(self, i: int) -> None:
+    def _read(self, i: int, stolen: bool = False) -> _Page | None:
         pg = _open_page(self.pdf, i)
         if pg is None:
-            return
+            return None
         if i == 0:
             self.first = pg
         text = _page_text(pg.textpage, pdfium_c.FPDFText_CountChars(pg.textpage))
-        if (self.back is None or i + 1 < self.back) and REFERENCES_RE.search(text):
+        if not stolen and (self.back is None or i + 1 < self.back) and REFERENCES_RE.search(text):
             self.back = i + 1
-        if i == 0 or QUICK_RE.search(text):
+        if stolen or i == 0 or QUICK_RE.search(text):
             pg.text.lines = read_lines(pg.textpage, pg.text.height, pg.ox, pg.oy, text)
             self.pages.append(pg)
+            return pg
+        return None
 
     def layout_pages(self) -> list[tuple[int, LayoutPage]]:
         return [(pg.text.index, layout_page(pg.text)) for pg in self.pages]
 
-    def plan(self, layout: Layout) -> list[dict[str, Any]]:
-        """Every figure and table on this part's pages, in page order, as rows (nothing drawn)."""
+    def queue(self) -> list[int]:
+        """The pages this part plans (with :class:`Tickets`): those it read with a caption, but
+        page 1, which it plans first in any case (for the teaser)."""
+        return [pg.text.index for pg in self.pages if pg.text.index != 0]
+
+    def plan(
+        self, layout: Layout, tickets: Tickets | None = None, queues: tuple[list[int], list[int]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every figure and table on this part's pages, as rows (nothing drawn).
+
+        With ``tickets``, the pages of both processes (``queues``: the server's, the helper's,
+        each in page order) are shared out: each plans its own from the front, and once they
+        are done reads and plans the other's from the back while two or more are left there.
+        A page's cost varies a hundredfold (one holding a large image to decode, a gallery of
+        pictures, a page of plots), and the pages read by each process fall as they may: one
+        process was often left planning alone for tens of milliseconds. Reading a page again
+        costs ~5 ms, so only the work that would otherwise wait is taken."""
         rows: list[dict[str, Any]] = []
-        for pg in self.pages:
-            rows.extend(page_plan(pg, layout))
+        if tickets is None or queues is None:
+            for pg in self.pages:
+                rows.extend(page_plan(pg, layout))
+        else:
+            held = {pg.text.index: pg for pg in self.pages}
+            if self.first is not None:
+                rows.extend(page_plan(self.first, layout))
+            other = 1 - self.side
+            for n in iter(lambda: tickets.own(self.side), None):
+                rows.extend(page_plan(held[queues[self.side][n]], layout))
+            for n in iter(lambda: tickets.steal(other), None):
+                pg = self._read(queues[other][n], stolen=True)
+                if pg is not None:
+                    rows.extend(page_plan(pg, layout))
         if self.first is not None and not any(r["page"] == 1 and r["kind"] == "figure" for r in rows):
             teaser = _page_one(self.first)
             if teaser:
@@ -122,8 +151,7 @@ class Part:
             return render_rows(page_of, rows, out_dir)
         owned = owners if owners is not None else [0] * len(rows)
         queues = ([i for i, o in enumerate(owned) if o == 0], [i for i, o in enumerate(owned) if o != 0])
-        sizes = (len(queues[0]), len(queues[1]))
-        taken = iter(lambda: tickets.take_row(self.side, sizes), None)
+        taken = iter(lambda: tickets.take_row(self.side), None)
         return render_rows(page_of, (rows[queues[q][n]] for q, n in taken), out_dir)  # one at a time, as drawn
 
     def close(self) -> None:
@@ -189,9 +217,10 @@ def extract(
         layout = compute_layout([p for _, p in pages]) if pages else None
         if layout is None:
             return [], f"no body text in the first {part.examined} of {part.n_pages} pages"
+        queues = (part.queue(), [i for i, _ in pages if not part.holds(i + 1)])
         if helper is not None:
-            helper.plan(layout)
-        mine = part.plan(layout)
+            helper.plan(layout, queues)
+        mine = part.plan(layout, helper.tickets if helper is not None else None, queues)
         if helper is not None and (render is None or render > 0) and not helper.done_planning():
             # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
             # helper is still planning its pages (not when it is done: it would wait, idle)

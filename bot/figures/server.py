@@ -62,20 +62,21 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
 
 
 class Tickets:
-    """Counters in memory shared by the server and its helper (made before the fork): each
-    :meth:`take` hands out the next number once, to whichever process asks first; :meth:`take_row`
-    does the same over two queues, one per process, each taking from its own first."""
+    """Counters in memory shared by the server and its helper (made before the fork), each number
+    handed out once, to whichever process asks first: :meth:`take` counts pages to read;
+    :meth:`own`, :meth:`steal` and :meth:`take_row` share out two queues, one per process
+    (0: the server, 1: the helper), each process taking from the front of its own."""
 
     def __init__(self) -> None:
         import multiprocessing
 
-        self._value = multiprocessing.RawArray("i", 2)
+        self._value = multiprocessing.RawArray("i", 4)  # the queues' fronts, then their ends
         self._lock = multiprocessing.Lock()
 
-    def reset(self, start: int) -> None:
+    def reset(self, start: int, sizes: tuple[int, int] = (0, 0)) -> None:
         with self._lock:
-            self._value[0] = start
-            self._value[1] = 0
+            self._value[0], self._value[1] = start, 0
+            self._value[2], self._value[3] = sizes
 
     def take(self) -> int:
         with self._lock:
@@ -83,16 +84,33 @@ class Tickets:
             self._value[0] = n + 1
             return n
 
-    def take_row(self, mine: int, sizes: tuple[int, int]) -> tuple[int, int] | None:
-        """The next place (queue, index) in two queues of ``sizes``: from queue ``mine`` (0 or 1)
-        while it lasts, then from the other; None when both are done."""
+    def own(self, mine: int) -> int | None:
+        """The front of queue ``mine``; None when it is done."""
         with self._lock:
-            for q in (mine, 1 - mine):
-                n = self._value[q]
-                if n < sizes[q]:
-                    self._value[q] = n + 1
-                    return q, n
-            return None
+            n = self._value[mine]
+            if n >= self._value[2 + mine]:
+                return None
+            self._value[mine] = n + 1
+            return n
+
+    def steal(self, other: int) -> int | None:
+        """The back of queue ``other`` while two or more are left in it (its owner keeps the
+        last: it may be done with the one in hand before this process is with a stolen one)."""
+        with self._lock:
+            end = self._value[2 + other]
+            if end - self._value[other] < 2:
+                return None
+            self._value[2 + other] = end - 1
+            return end - 1
+
+    def take_row(self, mine: int) -> tuple[int, int] | None:
+        """The front of queue ``mine`` while it lasts, then the other's front, as (queue, index);
+        None when both are done."""
+        for q in (mine, 1 - mine):
+            n = self.own(q)
+            if n is not None:
+                return q, n
+        return None
 
 
 class HelperError(Exception):
@@ -183,8 +201,9 @@ class Helper:
     def pages(self) -> list[tuple[int, LayoutPage]]:
         return _boxes_in(self._answer())
 
-    def plan(self, layout: Layout) -> None:
-        self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__]})
+    def plan(self, layout: Layout, queues: tuple[list[int], list[int]]) -> None:
+        self.tickets.reset(0, (len(queues[0]), len(queues[1])))
+        self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__], "queues": queues})
 
     def done_planning(self) -> bool:
         """Has the helper sent its rows (or gone), so that :meth:`rows` will not wait?"""
@@ -196,7 +215,7 @@ class Helper:
         return list(answer["rows"]), answer["back"]
 
     def render(self, rows: list[dict[str, Any]], out_dir: Path, owners: list[int]) -> None:
-        self.tickets.reset(0)
+        self.tickets.reset(0, (owners.count(0), len(owners) - owners.count(0)))
         self._send({"op": "render", "rows": rows, "out": str(out_dir), "owners": owners})
 
     def rendered(self) -> list[dict[str, Any]]:
@@ -255,7 +274,8 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
                 part = Part(Path(msg["pdf"]), tickets, int(msg["max_pages"]), first=False)
                 result: Any = _boxes_out(part.layout_pages())
             elif op == "plan" and part is not None:
-                result = {"rows": part.plan(Layout(*msg["layout"])), "back": part.back}
+                queues = ([int(i) for i in msg["queues"][0]], [int(i) for i in msg["queues"][1]])
+                result = {"rows": part.plan(Layout(*msg["layout"]), tickets, queues), "back": part.back}
             elif op == "render" and part is not None:
                 result = part.render(list(msg["rows"]), Path(msg["out"]), tickets, list(msg["owners"]))
             else:
