@@ -453,7 +453,8 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
     if not caps:
         return []
     assign_bands(caps, layout, pg.text.width)
-    graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    graphics = pg.graphics if pg.graphics is not None else page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    pg.graphics = None  # its items are this plan's now (image_ink marks them)
     rules = [g.box for g in graphics if g.kind == "path" and g.box.height <= 2 and g.box.width >= 30]
     for cap in caps:
         caption_block(cap, pg.text.lines, cap.band, rules)

@@ -19,6 +19,7 @@ from .captions import QUICK_RE
 from .crop import crop_file, draw_crop, scale_of
 from .geometry import Box, Layout
 from .layout import LayoutPage, compute_layout, layout_page
+from .objects import page_graphics
 from .pdf import _open_page, _Page, _page_and_size, open_pdf
 from .pick import digest_order, rank_rows
 from .png import save_png
@@ -78,6 +79,20 @@ class Part:
             self.pages.append(pg)
             return pg
         return None
+
+    def read_ahead(self, until: Callable[[], bool]) -> None:
+        """Read the objects of this part's pages, in the order it will plan them, until ``until()``
+        (the other process's answer is in): what planning a page with a caption starts with, done
+        while this process would otherwise wait for the other to finish reading its pages or
+        for the layout. A page whose objects cannot be read is left to the planning to fail on."""
+        for pg in self.pages:
+            if until():
+                return
+            if pg.graphics is None:
+                try:
+                    pg.graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+                except Exception:
+                    return
 
     def layout_pages(self) -> list[tuple[int, LayoutPage]]:
         return [(pg.text.index, layout_page(pg.text)) for pg in self.pages]
@@ -213,6 +228,7 @@ def extract(
         part = Part(pdf_path, helper.tickets if helper is not None else None, max_pages)
         pages = part.layout_pages()
         if helper is not None:
+            part.read_ahead(helper.has_answer)
             pages = sorted(pages + helper.pages(), key=lambda p: p[0])
         layout = compute_layout([p for _, p in pages]) if pages else None
         if layout is None:
@@ -221,7 +237,7 @@ def extract(
         if helper is not None:
             helper.plan(layout, queues)
         mine = part.plan(layout, helper.tickets if helper is not None else None, queues)
-        if helper is not None and (render is None or render > 0) and not helper.done_planning():
+        if helper is not None and (render is None or render > 0) and not helper.has_answer():
             # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
             # helper is still planning its pages (not when it is done: it would wait, idle)
             part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)

@@ -205,9 +205,9 @@ class Helper:
         self.tickets.reset(0, (len(queues[0]), len(queues[1])))
         self._send({"op": "plan", "layout": [getattr(layout, f) for f in Layout.__slots__], "queues": queues})
 
-    def done_planning(self) -> bool:
-        """Has the helper sent its rows (or gone), so that :meth:`rows` will not wait?"""
-        return self.sock is None or bool(select.select([self.sock], [], [], 0)[0])
+    def has_answer(self) -> bool:
+        """Has the helper sent its next answer (or gone), so that asking for it will not wait?"""
+        return self.sock is None or _readable(self.sock)
 
     def rows(self) -> tuple[list[dict[str, Any]], int | None]:
         """The helper's rows, and the page its references start on (None: not on its pages)."""
@@ -230,6 +230,10 @@ class Helper:
                 os.kill(self.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
+
+
+def _readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _die_with_parent() -> None:
@@ -281,6 +285,8 @@ def _helper_loop(sock: socket.socket, tickets: Tickets) -> None:
             else:
                 raise HelperError(f"unexpected {msg.get('op')!r}")
             _send(sock, {"result": result})
+            if op == "read" and part is not None:  # while the server makes the layout
+                part.read_ahead(lambda: _readable(sock))
         except BaseException as err:
             if part is not None:
                 with contextlib.suppress(Exception):
