@@ -237,27 +237,35 @@ def extract(
         if helper is not None:
             helper.plan(layout, queues)
         mine = part.plan(layout, helper.tickets if helper is not None else None, queues)
-        if helper is not None and (render is None or render > 0) and not helper.has_answer():
-            # Figure 1 on page 1 leads any digest (no page comes before it): draw it while the
-            # helper is still planning its pages (not when it is done: it would wait, idle)
-            part.render([r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")], out_dir)
-        theirs, back = helper.rows() if helper is not None else ([], None)
-        back = min((b for b in (back, part.back) if b is not None), default=None)
-        rows: list[dict[str, Any]] = []
-        seen: set[tuple[str, str | None]] = set()
-        for row in sorted(mine + theirs, key=lambda r: r["page"]):  # stable: the teaser stays first
-            key = (row["kind"], row["number"])
-            if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
-                seen.add(key)
-                rows.append(row)
-        rank_rows(rows, back)
-        wanted = rows if render is None else digest_order(rows, _row_key)[: max(0, render)]
-        wanted = biggest_first([r for r in wanted if not r["rendered"]])
+        # Figure 1 on page 1 leads any digest (no page comes before it): it is drawn at once, in a
+        # thread, while this one waits for the helper's rows, ranks the rows and hands the helper
+        # its crops (no PDFium call here meanwhile: PDFium is not thread-safe). Neither figure 1's
+        # box nor its drawing changes which crops a digest takes (it leads whatever its size).
+        early = [r for r in mine if r["page"] == 1 and (r["kind"], r["number"]) == ("figure", "1")]
+        if helper is None or (render is not None and render <= 0):
+            early = []
+        with ThreadPoolExecutor(max_workers=1) as first:
+            drawing = first.submit(part.render, early, out_dir) if early else None
+            theirs, back = helper.rows() if helper is not None else ([], None)
+            back = min((b for b in (back, part.back) if b is not None), default=None)
+            rows: list[dict[str, Any]] = []
+            seen: set[tuple[str, str | None]] = set()
+            for row in sorted(mine + theirs, key=lambda r: r["page"]):  # stable: the teaser stays first
+                key = (row["kind"], row["number"])
+                if key not in seen:  # a number already taken on an earlier page is a reference, not a caption
+                    seen.add(key)
+                    rows.append(row)
+            rank_rows(rows, back)
+            wanted = rows if render is None else digest_order(rows, _row_key)[: max(0, render)]
+            wanted = biggest_first([r for r in wanted if not r["rendered"] and all(r is not e for e in early)])
+            owners = [0 if part.holds(int(r["page"])) else 1 for r in wanted]
+            if helper is not None:
+                helper.render(wanted, out_dir, owners)
+        if drawing is not None:
+            drawing.result()  # its failure is the extraction's
         if helper is None:
             part.render(wanted, out_dir)
         else:
-            owners = [0 if part.holds(int(r["page"])) else 1 for r in wanted]
-            helper.render(wanted, out_dir, owners)
             part.render(wanted, out_dir, helper.tickets, owners)
             drawn = {(r["kind"], r["number"]): r for r in helper.rendered()}
             for row in rows:
