@@ -211,16 +211,18 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], ru
     taken = {id(cap.first)}
     h = cap.first.height
     near = [o for o in lines if band[0] - 6 <= o.box.x0 and o.box.x1 <= band[1] + 6]  # all that may join
+    # each line's top and the height its gap is judged by, once (the loop below runs per line taken)
+    judged = [(o, o.box.top, max(h, o.height)) for o in near]
     changed = True
     while changed:
         changed = False
         best: Line | None = None
-        for other in near:
-            if id(other) in taken:
-                continue
-            gap = other.box.top - box.bottom
-            hh = max(h, other.height)
+        end = box.bottom
+        for other, top, hh in judged:
+            gap = top - end
             if not (-0.4 * hh <= gap <= 0.75 * hh):
+                continue
+            if id(other) in taken:
                 continue
             if other.box.cx < band[0] or other.box.cx > band[1]:
                 continue
