@@ -47,7 +47,7 @@ def mark_prose(lines: list[Line], layout: Layout) -> None:
         line.prose = False
         if abs(line.height - h) > 0.22 * h or b.width < 2 * b.height:
             continue
-        col = max(cols, key=lambda c: b.x_overlap(c[0], c[1]))
+        col = cols[0] if len(cols) == 1 else max(cols, key=lambda c: b.x_overlap(c[0], c[1]))
         if b.x_overlap(col[0], col[1]) < 0.9 * b.width:
             continue
         left_ok = col[0] - 4 <= b.x0 <= col[0] + 25
@@ -55,14 +55,13 @@ def mark_prose(lines: list[Line], layout: Layout) -> None:
             line.prose = True
         elif abs(b.x0 - col[0]) <= 4:
             candidates.append((line, col))
+    prose = [o for o in lines if o.prose]  # and each candidate found prose, as it is found
     for line, col in candidates:  # last lines of paragraphs
-        for other in lines:
-            if (
-                other.prose
-                and 0 <= line.box.top - other.box.bottom <= 0.6 * h
-                and other.box.x_overlap(col[0], col[1]) > 0
-            ):
+        top = line.box.top
+        for other in prose:
+            if 0 <= top - other.box.bottom <= 0.6 * h and other.box.x_overlap(col[0], col[1]) > 0:
                 line.prose = True
+                prose.append(line)
                 break
 
 

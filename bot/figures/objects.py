@@ -47,11 +47,10 @@ def _transform_box(
     if m == IDENTITY:
         return x0, y0, x1, y1
     a, b, c, d, e, f = m
-    xs, ys = [], []
-    for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1)):
-        xs.append(a * x + c * y + e)
-        ys.append(b * x + d * y + f)
-    return min(xs), min(ys), max(xs), max(ys)
+    # the four corners, in the order (x0, y0), (x0, y1), (x1, y0), (x1, y1)
+    xa, xb, xc, xd = a * x0 + c * y0 + e, a * x0 + c * y1 + e, a * x1 + c * y0 + e, a * x1 + c * y1 + e
+    ya, yb, yc, yd = b * x0 + d * y0 + f, b * x0 + d * y1 + f, b * x1 + d * y0 + f, b * x1 + d * y1 + f
+    return min(xa, xb, xc, xd), min(ya, yb, yc, yd), max(xa, xb, xc, xd), max(ya, yb, yc, yd)
 
 
 def image_ink(item: Item, page: pdfium.PdfPage) -> Box:
