@@ -47,6 +47,7 @@ class Part:
     def __init__(self, pdf_path: Path, tickets: Tickets | None = None, max_pages: int = MAX_PAGES, *, first: bool = True) -> None:
         self.pdf = open_pdf(pdf_path)
         self.side = 0 if first else 1  # which of the two processes (see render)
+        self.drawable: dict[int, tuple[pdfium.PdfPage, float, float]] = {}  # pages to draw from (page_of)
         try:
             self.n_pages = len(self.pdf)
             self.examined = min(self.n_pages, max_pages)
@@ -139,56 +140,77 @@ class Part:
         """Is page ``number`` (1-based) one this part keeps open (read, with a caption; page 1)?"""
         return (number == 1 and self.first is not None) or any(pg.text.index + 1 == number for pg in self.pages)
 
+    def page_of(self, number: int) -> tuple[pdfium.PdfPage, float, float]:
+        """Page ``number`` (1-based) and its size, to draw from: one held open, else loaded (and
+        kept) now."""
+        if number not in self.drawable:
+            self.drawable.update({pg.text.index + 1: (pg.page, pg.text.width, pg.text.height) for pg in self.pages})
+            if self.first is not None:
+                self.drawable[1] = (self.first.page, self.first.text.width, self.first.text.height)
+            if number not in self.drawable:
+                self.drawable[number] = _page_and_size(self.pdf, number)
+        return self.drawable[number]
+
+    def draw(self, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+        """Draw these rows (PDFium's part: each row's image and its box as shown), to be encoded
+        by :meth:`render` (``drawn``)."""
+        return [(row, draw_row(self.page_of, row)) for row in rows]
+
     def render(
         self,
         rows: list[dict[str, Any]],
         out_dir: Path,
         tickets: Tickets | None = None,
         owners: list[int] | None = None,
+        drawn: Iterable[tuple[dict[str, Any], Any]] = (),
     ) -> list[dict[str, Any]]:
         """Draw these rows to PNG files in ``out_dir``, from any page; with ``tickets``, only the
-        rows this process takes (the other takes the rest). Returns the rows drawn here.
+        rows this process takes (the other takes the rest). Returns the rows drawn here, those
+        ``drawn`` already (by :meth:`draw`) first.
 
         ``owners`` says which process (0: the server, 1: the helper) holds each row's page open:
         each takes the rows on its own pages first, biggest first, then the other's that are
         left. A page held here is drawn from as it is (loaded, its images maybe decoded); the
         other process would load it again (~3 ms, and decode its images again)."""
-        pages = {pg.text.index + 1: (pg.page, pg.text.width, pg.text.height) for pg in self.pages}
-        if self.first is not None:
-            pages[1] = (self.first.page, self.first.text.width, self.first.text.height)
-
-        def page_of(number: int) -> tuple[pdfium.PdfPage, float, float]:
-            if number not in pages:
-                pages[number] = _page_and_size(self.pdf, number)
-            return pages[number]
-
         if tickets is None:
-            return render_rows(page_of, rows, out_dir)
+            return render_rows(self.page_of, rows, out_dir, drawn)
         owned = owners if owners is not None else [0] * len(rows)
         queues = ([i for i, o in enumerate(owned) if o == 0], [i for i, o in enumerate(owned) if o != 0])
         taken = iter(lambda: tickets.take_row(self.side), None)
-        return render_rows(page_of, (rows[queues[q][n]] for q, n in taken), out_dir)  # one at a time, as drawn
+        return render_rows(self.page_of, (rows[queues[q][n]] for q, n in taken), out_dir, drawn)  # one at a time
 
     def close(self) -> None:
-        self.pages, self.first = [], None
+        self.pages, self.first, self.drawable = [], None, {}
         self.pdf.close()
 
 
+def draw_row(page_of: Callable[[int], tuple[pdfium.PdfPage, float, float]], row: dict[str, Any]) -> Any:
+    """The row's crop as an image (blank margins trimmed); its ``bbox`` becomes the box shown."""
+    page, width, height = page_of(int(row["page"]))
+    box = Box(*row["bbox"])
+    scale = row.get("scale") or scale_of(box, width, height, int(row["width"]), int(row["height"]))
+    image, shown = draw_crop(page, box, width, height, float(scale))
+    row["bbox"] = [shown.x0, shown.top, shown.x1, shown.bottom]
+    return image
+
+
 def render_rows(
-    page_of: Callable[[int], tuple[pdfium.PdfPage, float, float]], rows: Iterable[dict[str, Any]], out_dir: Path
+    page_of: Callable[[int], tuple[pdfium.PdfPage, float, float]],
+    rows: Iterable[dict[str, Any]],
+    out_dir: Path,
+    drawn: Iterable[tuple[dict[str, Any], Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Draw each row's box to ``out_dir/<file>``; PNG encoding overlaps the next render (the
-    deflate releases the GIL). Sets each row's pixel size and ``rendered``; returns the rows."""
+    """Draw each row's box to ``out_dir/<file>`` (those ``drawn`` already: their images); PNG
+    encoding overlaps the next render (the deflate releases the GIL). Sets each row's pixel size
+    and ``rendered``; returns the rows."""
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=2) as writer:
-        pending: list[tuple[dict[str, Any], Future[tuple[int, int]]]] = []
+        pending: list[tuple[dict[str, Any], Future[tuple[int, int]]]] = [
+            (row, writer.submit(save_png, image, out_dir / row["file"])) for row, image in drawn
+        ]
         for row in rows:
-            page, width, height = page_of(int(row["page"]))
-            box = Box(*row["bbox"])
-            scale = row.get("scale") or scale_of(box, width, height, int(row["width"]), int(row["height"]))
-            image, shown = draw_crop(page, box, width, height, float(scale))
-            row["bbox"] = [shown.x0, shown.top, shown.x1, shown.bottom]
+            image = draw_row(page_of, row)
             pending.append((row, writer.submit(save_png, image, out_dir / row["file"])))
         for row, fut in pending:
             row["width"], row["height"] = fut.result()
@@ -245,7 +267,7 @@ def extract(
         if helper is None or (render is not None and render <= 0):
             early = []
         with ThreadPoolExecutor(max_workers=1) as first:
-            drawing = first.submit(part.render, early, out_dir) if early else None
+            drawing = first.submit(part.draw, early) if early else None
             theirs, back = helper.rows() if helper is not None else ([], None)
             back = min((b for b in (back, part.back) if b is not None), default=None)
             rows: list[dict[str, Any]] = []
@@ -261,12 +283,11 @@ def extract(
             owners = [0 if part.holds(int(r["page"])) else 1 for r in wanted]
             if helper is not None:
                 helper.render(wanted, out_dir, owners)
-        if drawing is not None:
-            drawing.result()  # its failure is the extraction's
+        first_drawn = drawing.result() if drawing is not None else []  # its failure is the extraction's
         if helper is None:
             part.render(wanted, out_dir)
         else:
-            part.render(wanted, out_dir, helper.tickets, owners)
+            part.render(wanted, out_dir, helper.tickets, owners, first_drawn)  # figure 1's PNG too
             drawn = {(r["kind"], r["number"]): r for r in helper.rendered()}
             for row in rows:
                 got = drawn.get((row["kind"], row["number"]))
