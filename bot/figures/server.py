@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 # :mod:`bot.figures` starts a Python process running :func:`serve` once and keeps it: PDFium loaded and
 # warmed up, extracting one PDF per request in the process itself, with its address space capped
 # (``RLIMIT_AS``). A PDF that crashes it or overruns its time takes only this process down: the bot
-# kills it and starts another. At start the server forks a :class:`Helper` that reads and analyses
-# the odd pages of each PDF while the server does the even ones, so one paper uses both cores.
+# kills it and starts another. At start the server forks a :class:`Helper` that shares each PDF's
+# work with it through :class:`Tickets`: the pages to read, then the pages to plan, then the crops
+# to draw (each process its own pages' first), so one paper uses both cores.
 # (Forking a fresh child per PDF instead cost ~10% more: every child starts with cold memory.)
 
 
