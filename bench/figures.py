@@ -15,7 +15,7 @@ time       wall time of ``extract_figures`` per paper, as the bot sees it for a 
            pages, finding and growing every caption, drawing and PNG-encoding the crops a
            digest shows: ``--digest-figures``, default 4 as DIGEST_FIGURES), the answer, and
            moving the PNGs into place. The server (and its helper process, which takes pages and
-           crops from the same queue on the second core) is started before the timings (the bot
+           crops from shared queues on the second core) is started before the timings (the bot
            starts it once and keeps it). "every crop" is the same with every crop drawn (what
            ``paperbot figures`` and the CLI's summaries do). "cpu" adds up the server's and the
            helper's CPU seconds for the digest run (from /proc), to show what two cores cost.

@@ -477,6 +477,39 @@ def test_two_processes_find_and_draw_what_one_does(five_figures_pdf: Path, paper
         helper.reset()
 
 
+def test_tickets_share_out_two_queues() -> None:
+    """Each process takes the front of its own queue first, then the other's (drawing); planning
+    steals from the back of the other's while two or more are left there; across a fork every
+    place is handed out once."""
+    import json
+    import os
+
+    from bot.figures.server import Tickets
+
+    tickets = Tickets()
+    tickets.reset(0, (3, 1))
+    assert tickets.own(1) == 0 and tickets.own(1) is None
+    assert [tickets.steal(0), tickets.steal(0), tickets.steal(0)] == [2, 1, None]  # the owner keeps its last
+    assert [tickets.own(0), tickets.own(0)] == [0, None]
+    tickets.reset(0, (2, 1))
+    assert [tickets.take_row(1), tickets.take_row(1), tickets.take_row(0), tickets.take_row(1)] == [
+        (1, 0), (0, 0), (0, 1), None
+    ]
+    tickets.reset(0, (300, 300))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        taken = list(iter(lambda: tickets.take_row(1), None))
+        os.write(write, json.dumps(taken).encode())
+        os._exit(0)
+    os.close(write)
+    mine = list(iter(lambda: tickets.take_row(0), None))
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as fh:
+        theirs = [tuple(pair) for pair in json.loads(fh.read())]
+    assert sorted(mine + theirs) == [(q, n) for q in (0, 1) for n in range(300)]
+
+
 # ---- cache ------------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ two captions facing one float (:func:`split_facing`), and plan a page's crops (:
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import statistics
@@ -13,7 +14,7 @@ from typing import Any
 
 from .captions import assign_bands, caption_block, find_captions, is_prose, mark_prose
 from .crop import crop_box, crop_file, crop_scale, crop_size
-from .geometry import Box, Caption, Item, Layout, Line
+from .geometry import Box, Caption, Item, Layout, Line, inside
 from .objects import image_ink, page_graphics
 from .pdf import _Page
 
@@ -101,42 +102,25 @@ def walk(
         lo, hi = 0.0, bx1 + 6
     else:
         lo, hi = bx0 - 6, math.inf
-    # the nearest barrier: items are asked (see figure_box) nearest first, only until one is
+    # the nearest barrier: items are asked (see figure_box) nearest first, only until one is; a
+    # heap, not a sort: usually one of the first few is a barrier
     if direction < 0:
         edge = cap.box.top + 0.3 * h
-        nearest = sorted((i for i, it in enumerate(items) if it.box.bottom <= edge), key=lambda i: -items[i].box.bottom)
-        limit = next((items[i].box.bottom for i in nearest if barrier(i)), -math.inf)
-        span = (limit, cap.box.top)
+        nearest = [(-it.box.bottom, i) for i, it in enumerate(items) if it.box.bottom <= edge]
+        limit = -math.inf
     else:
         edge = cap.box.bottom - 0.3 * h
-        nearest = sorted((i for i, it in enumerate(items) if it.box.top >= edge), key=lambda i: items[i].box.top)
-        limit = next((items[i].box.top for i in nearest if barrier(i)), math.inf)
-        span = (cap.box.bottom, limit)
-    cands: list[tuple[Box, Item]] = []
-    for i, it in enumerate(items):
-        if it.kind == "caption":
-            continue
-        b = it.box
-        if not (bx0 - 2 <= b.cx <= bx1 + 2) and b.x_overlap(bx0, bx1) < 0.6 * b.width and (it.kind not in _SOLID or not wide):
-            # beside the band; but a figure as wide as the page may reach into the margins with
-            # its pictures (not its paths: a plot's lines run on, clipped, past its axes)
-            continue
-        clipped = Box(max(b.x0, lo), max(b.top, span[0]), min(b.x1, hi), min(b.bottom, span[1]))
-        if clipped.width <= 0.5 or (clipped.height <= 0.3 and it.kind == "text"):
-            continue
-        if clipped.height < 0 or (clipped.height < 0.5 and b.height > 2):
-            continue
-        if it.kind == "text" and clipped.height < 0.6 * b.height:
-            continue  # a text line cut by the caption or a barrier is not ours
-        if it.kind in ("text", "path") and barrier(i):
-            continue
-        cands.append((clipped, it))
-    if direction < 0:
-        cands.sort(key=lambda c: -c[0].bottom)
-        edge = start = cap.box.top
-    else:
-        cands.sort(key=lambda c: c[0].top)
-        edge = start = cap.box.bottom
+        nearest = [(it.box.top, i) for i, it in enumerate(items) if it.box.top >= edge]
+        limit = math.inf
+    heapq.heapify(nearest)
+    while nearest:
+        i = heapq.heappop(nearest)[1]
+        if barrier(i):
+            limit = items[i].box.bottom if direction < 0 else items[i].box.top
+            break
+    span = (limit, cap.box.top) if direction < 0 else (cap.box.bottom, limit)
+    cands = _candidates(items, cap.band, span, lo, hi, wide, direction, barrier)
+    edge = start = cap.box.top if direction < 0 else cap.box.bottom
     box: Box | None = None
     first_gap = math.inf
     pending: list[Box] = []
@@ -151,7 +135,7 @@ def walk(
         gap = (ref - clipped.bottom) if direction < 0 else (clipped.top - ref)
         is_text = it.kind == "text"
         allowed = text_gap if is_text else graphic_gap
-        if box is None and not pending:
+        if not pieces and not pending:
             allowed = max(allowed, 3.0 * h)  # captions of short side-by-side floats sit farther off
         if gap > allowed:
             hit = "gap"
@@ -175,12 +159,10 @@ def walk(
             )
             continue
         for p in pending:
-            box = p if box is None else box.union(p)
             pieces.append(p)
             owners.append(None)
             texts += 1
         pending = []
-        box = clipped if box is None else box.union(clipped)
         pieces.append(clipped)
         owners.append(it)
         taken.append(it)
@@ -192,14 +174,64 @@ def walk(
         pending_edge = edge
     if pieces:
         box = _union_all(pieces)
-    if box is None and pending and len(pending) >= 3:
+    elif len(pending) >= 3:
         # a figure made of text only (a listing, a prompt): take it if it is compact
-        for p in pending:
-            box = p if box is None else box.union(p)
+        box = _union_all(pending)
         pieces = list(pending)
         owners = [None] * len(pending)
         texts = len(pending)
     return Walk(taken, box, first_gap, hit, graphics, texts, span, pieces, owners)
+
+
+def _candidates(
+    items: list[Item],
+    band: tuple[float, float],
+    span: tuple[float, float],
+    lo: float,
+    hi: float,
+    wide: bool,
+    direction: int,
+    barrier: Callable[[int], bool],
+) -> list[tuple[Box, Item]]:
+    """What a walk may take, clipped to the band's reach (``lo``, ``hi``) and the span, nearest
+    the caption first. The page's items are many (every path of a plot) and most lie on the other
+    side of the caption, so each is judged from its four numbers before a box is made for it."""
+    bx0, bx1 = band
+    near_lo, near_hi = bx0 - 2, bx1 + 2
+    s0, s1 = span
+    out: list[tuple[float, int, Box, Item]] = []
+    for i, it in enumerate(items):
+        kind = it.kind
+        if kind == "caption":
+            continue
+        b = it.box
+        x0, top, x1, bottom = b.x0, b.top, b.x1, b.bottom
+        ctop = s0 if s0 > top else top  # max(top, s0), min(bottom, s1), max(x0, lo), min(x1, hi)
+        cbottom = s1 if s1 < bottom else bottom
+        height = cbottom - ctop
+        if height < 0:
+            continue  # on the other side of the caption or of the barrier
+        if (
+            not (near_lo <= (x0 + x1) / 2 <= near_hi)
+            and b.x_overlap(bx0, bx1) < 0.6 * (x1 - x0)
+            and (kind not in _SOLID or not wide)
+        ):
+            # beside the band; but a figure as wide as the page may reach into the margins with
+            # its pictures (not its paths: a plot's lines run on, clipped, past its axes)
+            continue
+        cx0 = lo if lo > x0 else x0
+        cx1 = hi if hi < x1 else x1
+        if cx1 - cx0 <= 0.5 or (height <= 0.3 and kind == "text"):
+            continue
+        if height < 0.5 and bottom - top > 2:
+            continue
+        if kind == "text" and height < 0.6 * (bottom - top):
+            continue  # a text line cut by the caption or a barrier is not ours
+        if (kind == "text" or kind == "path") and barrier(i):
+            continue
+        out.append((-cbottom if direction < 0 else ctop, len(out), Box(cx0, ctop, cx1, cbottom), it))
+    out.sort()  # by distance, then in page order (the index breaks ties; boxes are never compared)
+    return [(clipped, it) for _, _, clipped, it in out]
 
 
 def _touching(
@@ -421,7 +453,8 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
     if not caps:
         return []
     assign_bands(caps, layout, pg.text.width)
-    graphics = page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    graphics = pg.graphics if pg.graphics is not None else page_graphics(pg.page, pg.text.width, pg.text.height, pg.ox, pg.oy)
+    pg.graphics = None  # its items are this plan's now (image_ink marks them)
     rules = [g.box for g in graphics if g.kind == "path" and g.box.height <= 2 and g.box.width >= 30]
     for cap in caps:
         caption_block(cap, pg.text.lines, cap.band, rules)
@@ -436,7 +469,7 @@ def page_plan(pg: _Page, layout: Layout) -> list[dict[str, Any]]:
         ):
             margin_text.append(line.box)  # the arXiv stamp in the margin
             continue
-        if any(_inside(line.box, cap.box) for cap in caps):
+        if any(inside(line.box, cap.box, 1) for cap in caps):
             continue
         items.append(Item(box=line.box, kind="text", line=line))
 
@@ -490,12 +523,12 @@ def raster_resolution(crop: Box, graphics: list[Item], lines: list[Line], captio
     for g in graphics:
         if g.kind != "image" or g.density <= 0:
             continue
-        inside = Box(
+        shown = Box(
             max(g.box.x0, crop.x0), max(g.box.top, crop.top), min(g.box.x1, crop.x1), min(g.box.bottom, crop.bottom)
         )
-        if inside.width <= 0 or inside.height <= 0:
+        if shown.width <= 0 or shown.height <= 0:
             continue
-        covered += inside.area
+        covered += shown.area
         density = max(density, g.density)
     if covered < 0.5 * area:
         return None
@@ -540,22 +573,13 @@ def unmark_framed(lines: list[Line], graphics: list[Item], caps: list[Caption]) 
         if g.kind == "path"
         and g.box.width > 40
         and g.box.height > 20
-        and not any(_inside(c.box, g.box) for c in caps)
+        and not any(inside(c.box, g.box, 1) for c in caps)
     ]
     if not frames:
         return
     for line in lines:
-        if line.prose and any(_inside(line.box, f) for f in frames):
+        if line.prose and any(inside(line.box, f, 1) for f in frames):
             line.prose = False
-
-
-def _inside(inner: Box, outer: Box) -> bool:
-    return (
-        inner.x0 >= outer.x0 - 1
-        and inner.x1 <= outer.x1 + 1
-        and inner.top >= outer.top - 1
-        and inner.bottom <= outer.bottom + 1
-    )
 
 
 def _page_one(pg: _Page) -> dict[str, Any] | None:

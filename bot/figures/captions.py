@@ -47,7 +47,7 @@ def mark_prose(lines: list[Line], layout: Layout) -> None:
         line.prose = False
         if abs(line.height - h) > 0.22 * h or b.width < 2 * b.height:
             continue
-        col = max(cols, key=lambda c: b.x_overlap(c[0], c[1]))
+        col = cols[0] if len(cols) == 1 else max(cols, key=lambda c: b.x_overlap(c[0], c[1]))
         if b.x_overlap(col[0], col[1]) < 0.9 * b.width:
             continue
         left_ok = col[0] - 4 <= b.x0 <= col[0] + 25
@@ -55,14 +55,13 @@ def mark_prose(lines: list[Line], layout: Layout) -> None:
             line.prose = True
         elif abs(b.x0 - col[0]) <= 4:
             candidates.append((line, col))
+    prose = [o for o in lines if o.prose]  # and each candidate found prose, as it is found
     for line, col in candidates:  # last lines of paragraphs
-        for other in lines:
-            if (
-                other.prose
-                and 0 <= line.box.top - other.box.bottom <= 0.6 * h
-                and other.box.x_overlap(col[0], col[1]) > 0
-            ):
+        top = line.box.top
+        for other in prose:
+            if 0 <= top - other.box.bottom <= 0.6 * h and other.box.x_overlap(col[0], col[1]) > 0:
                 line.prose = True
+                prose.append(line)
                 break
 
 
@@ -211,16 +210,18 @@ def caption_block(cap: Caption, lines: list[Line], band: tuple[float, float], ru
     taken = {id(cap.first)}
     h = cap.first.height
     near = [o for o in lines if band[0] - 6 <= o.box.x0 and o.box.x1 <= band[1] + 6]  # all that may join
+    # each line's top and the height its gap is judged by, once (the loop below runs per line taken)
+    judged = [(o, o.box.top, max(h, o.height)) for o in near]
     changed = True
     while changed:
         changed = False
         best: Line | None = None
-        for other in near:
-            if id(other) in taken:
-                continue
-            gap = other.box.top - box.bottom
-            hh = max(h, other.height)
+        end = box.bottom
+        for other, top, hh in judged:
+            gap = top - end
             if not (-0.4 * hh <= gap <= 0.75 * hh):
+                continue
+            if id(other) in taken:
                 continue
             if other.box.cx < band[0] or other.box.cx > band[1]:
                 continue

@@ -44,6 +44,16 @@ class Box:
         return max(0.0, min(self.x1, x1) - max(self.x0, x0))
 
 
+def inside(inner: Box, outer: Box, slack: float) -> bool:
+    """``inner`` lies within ``outer`` grown by ``slack`` points on every side."""
+    return (
+        inner.x0 >= outer.x0 - slack
+        and inner.x1 <= outer.x1 + slack
+        and inner.top >= outer.top - slack
+        and inner.bottom <= outer.bottom + slack
+    )
+
+
 @dataclass(slots=True)
 class Line:
     """A visual text line: pdfium text rectangles on one baseline with no wide gap between them."""

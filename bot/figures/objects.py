@@ -11,7 +11,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .geometry import Box, Item
+from .geometry import Box, Item, inside
 
 MAX_IMAGE_PIXELS = 150_000_000  # an embedded image bigger than this is a decompression bomb
 MAX_INK_PIXELS = 16_000_000  # image_ink draws an image at one pixel per unit of its container
@@ -47,11 +47,10 @@ def _transform_box(
     if m == IDENTITY:
         return x0, y0, x1, y1
     a, b, c, d, e, f = m
-    xs, ys = [], []
-    for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1)):
-        xs.append(a * x + c * y + e)
-        ys.append(b * x + d * y + f)
-    return min(xs), min(ys), max(xs), max(ys)
+    # the four corners, in the order (x0, y0), (x0, y1), (x1, y0), (x1, y1)
+    xa, xb, xc, xd = a * x0 + c * y0 + e, a * x0 + c * y1 + e, a * x1 + c * y0 + e, a * x1 + c * y1 + e
+    ya, yb, yc, yd = b * x0 + d * y0 + f, b * x0 + d * y1 + f, b * x1 + d * y0 + f, b * x1 + d * y1 + f
+    return min(xa, xb, xc, xd), min(ya, yb, yc, yd), max(xa, xb, xc, xd), max(ya, yb, yc, yd)
 
 
 def image_ink(item: Item, page: pdfium.PdfPage) -> Box:
@@ -128,15 +127,6 @@ def _is_rectangle(obj: Any) -> bool:
     return len(xs) <= 2 and len(ys) <= 2
 
 
-def _within(inner: Box, outer: Box) -> bool:
-    return (
-        inner.x0 >= outer.x0 - 0.5
-        and inner.x1 <= outer.x1 + 0.5
-        and inner.top >= outer.top - 0.5
-        and inner.bottom <= outer.bottom + 0.5
-    )
-
-
 def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, oy: float) -> list[Item]:
     """Images, visible vector paths, shadings and small form XObjects, as boxes.
 
@@ -154,28 +144,40 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
 
     rgba = [ctypes.c_uint() for _ in range(4)]
 
-    def visit(count: int, get: Callable[[int], Any], depth: int, m: Matrix, clip: Box) -> None:
+    # pdfium's functions bound once: a page of plots holds thousands of paths
+    get_type, get_bounds = pdfium_c.FPDFPageObj_GetType, pdfium_c.FPDFPageObj_GetBounds
+    get_draw_mode, types = pdfium_c.FPDFPath_GetDrawMode, _TYPES
+
+    def visit(count: int, get: Callable[[Any, int], Any], parent: Any, depth: int, m: Matrix, clip: Box) -> None:
         mark = len(out)  # what this page or form drew before: a white fill here may cover it
+        identity = m == IDENTITY
+        cx0, ctop, cx1, cbottom = clip.x0, clip.top, clip.x1, clip.bottom
         for i in range(count):
-            obj = get(i)
+            obj = get(parent, i)
             if not obj:
                 continue
-            typ = pdfium_c.FPDFPageObj_GetType(obj)
-            kind = _TYPES.get(typ)
+            kind = types.get(get_type(obj))
             if kind is None:
                 continue
-            if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+            if not get_bounds(obj, left, bottom, right, top):
                 continue
-            x0, y0, x1, y1 = _transform_box(m, left.value, bottom.value, right.value, top.value)
-            box = Box(x0 - ox, oy - y1, x1 - ox, oy - y0)
-            box = Box(
-                max(box.x0, clip.x0),
-                max(box.top, clip.top),
-                min(box.x1, clip.x1),
-                min(box.bottom, clip.bottom),
-            )
-            if box.x1 < box.x0 or box.bottom < box.top or (box.x1 == box.x0 and box.bottom == box.top):
+            if identity:
+                x0, y0, x1, y1 = left.value, bottom.value, right.value, top.value
+            else:
+                x0, y0, x1, y1 = _transform_box(m, left.value, bottom.value, right.value, top.value)
+            # the box in page space, clipped (max and min spelled as comparisons picking the same number)
+            bx0, btop, bx1, bbottom = x0 - ox, oy - y1, x1 - ox, oy - y0
+            if cx0 > bx0:
+                bx0 = cx0
+            if ctop > btop:
+                btop = ctop
+            if cx1 < bx1:
+                bx1 = cx1
+            if cbottom < bbottom:
+                bbottom = cbottom
+            if bx1 < bx0 or bbottom < btop or (bx1 == bx0 and bbottom == btop):
                 continue  # off the page
+            box = Box(bx0, btop, bx1, bbottom)
             density = 0.0
             if kind == "image" and pdfium_c.FPDFImageObj_GetImagePixelSize(obj, iw, ih):
                 if iw.value * ih.value > MAX_IMAGE_PIXELS:
@@ -192,27 +194,22 @@ def page_graphics(page: pdfium.PdfPage, width: float, height: float, ox: float, 
                 # look inside: children are in the form's space, clipped to the form's box
                 inner = _compose((matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f), m)
                 n = pdfium_c.FPDFFormObj_CountObjects(obj)
-                visit(n, lambda k, o=obj: pdfium_c.FPDFFormObj_GetObject(o, k), depth + 1, inner, box)
+                visit(n, pdfium_c.FPDFFormObj_GetObject, obj, depth + 1, inner, box)
                 continue
             if kind == "path":
-                if not pdfium_c.FPDFPath_GetDrawMode(obj, fillmode, stroke):
+                if not get_draw_mode(obj, fillmode, stroke):
                     fillmode.value, stroke.value = 1, 1  # not known: count it as drawn
                 if fillmode.value == 0 and not stroke.value:
                     continue  # a clipping path: draws nothing
-                if box.area > 0.9 * page_area:
+                if (bx1 - bx0) * (bbottom - btop) > 0.9 * page_area:
                     continue  # page background
                 if not stroke.value and _blank_fill(obj, rgba):
                     if rgba[3].value == 255 and _is_rectangle(obj):
                         # what it covers is no longer seen
-                        out[mark:] = [it for it in out[mark:] if not _within(it.box, box)]
+                        out[mark:] = [it for it in out[mark:] if not inside(it.box, box, 0.5)]
                     continue  # white on white paper (a plot's or an included page's background)
             out.append(Item(box=box, kind=kind, density=density))
 
-    visit(
-        pdfium_c.FPDFPage_CountObjects(page),
-        lambda k: pdfium_c.FPDFPage_GetObject(page, k),
-        0,
-        IDENTITY,
-        Box(0.0, 0.0, width, height),
-    )
+    raw = page.raw
+    visit(pdfium_c.FPDFPage_CountObjects(raw), pdfium_c.FPDFPage_GetObject, raw, 0, IDENTITY, Box(0.0, 0.0, width, height))
     return out

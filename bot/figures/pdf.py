@@ -10,7 +10,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .geometry import PageText
+from .geometry import Item, PageText
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class _Page:
     text: PageText
     ox: float
     oy: float
+    graphics: list[Item] | None = None  # its page objects, when read ahead (document.Part.read_ahead)
 
 
 class TruncatedError(Exception):

@@ -25,6 +25,7 @@ def _clean(text: str) -> str:
 
 
 _BREAK = re.compile(r"\r\n|\r|\n")
+_SPACES = re.compile(r"\s+")
 
 
 def _page_text(textpage: pdfium.PdfTextPage, n_chars: int) -> str:
@@ -61,6 +62,7 @@ def _rect_spans(
     growing prefixes of that line. None when that does not reproduce the page's rectangles
     exactly (a character outside the BMP shifts the indices), and the caller asks the slow way.
     """
+    textpage = getattr(textpage, "raw", textpage)  # the handle: ctypes takes it as it is
     n_chars = pdfium_c.FPDFText_CountChars(textpage)
     if text is None:
         text = _page_text(textpage, n_chars)
@@ -74,6 +76,15 @@ def _rect_spans(
         end = m.start()
         if end > start:
             k = count_rects(textpage, start, end - start)
+            if k == 1:  # most lines: one rectangle, pdfium's rectangles already this line's
+                idx = len(spans)
+                if idx >= len(rects) or not pdfium_c.FPDFText_GetRect(textpage, 0, l_, t_, r_, b_):
+                    return None
+                if (l_.value, t_.value, r_.value, b_.value) != rects[idx]:
+                    return None
+                spans.append((start, end))
+                start = m.end()
+                continue
             bounds = [start]
             for j in range(1, k):  # rectangle j starts at the shortest prefix holding j + 1 of them
                 lo, hi = bounds[-1] + 1, end
@@ -118,20 +129,28 @@ def read_lines(
     than about a character join one line. Columns never merge (the gap between them is wide).
     """
     lines: list[Line] = []
-    n = pdfium_c.FPDFText_CountRects(textpage, 0, -1)
+    raw_page = textpage.raw
+    n = pdfium_c.FPDFText_CountRects(raw_page, 0, -1)
     l_, b_, r_, t_ = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     rects: list[tuple[float, float, float, float]] = []
+    get_rect = pdfium_c.FPDFText_GetRect
     for i in range(n):
-        if pdfium_c.FPDFText_GetRect(textpage, i, l_, t_, r_, b_):
+        if get_rect(raw_page, i, l_, t_, r_, b_):
             rects.append((l_.value, t_.value, r_.value, b_.value))
         else:
             rects.append((math.nan, math.nan, math.nan, math.nan))
     spans = _rect_spans(textpage, rects, text)
     page_text, page_spans = spans if spans is not None else ("", [])
     # the slow way: pdfium's raw calls with a reused buffer
-    size = 2 * pdfium_c.FPDFText_CountChars(textpage) + 64
+    size = 2 * pdfium_c.FPDFText_CountChars(raw_page) + 64
     buf = (ctypes.c_ushort * size)() if spans is None else None
+    # The line being joined is kept in locals (its bounds, its text's pieces) and written to its
+    # Line when the next one starts: a page has thousands of rectangles. min() and max() are
+    # spelled out as comparisons picking the same one of two numbers.
     prev: Line | None = None
+    parts: list[str] = []
+    lx0 = ltop = lx1 = lbottom = 0.0  # the line's bounds, once it has more than one rectangle
+    grown = False
     pb_top = pb_bottom = pb_x1 = pb_h = 0.0  # the previous rectangle, in page space
     for i, (left, top, right, bottom) in enumerate(rects):
         if left != left:  # NaN: pdfium had no rectangle
@@ -140,9 +159,9 @@ def read_lines(
             s, e = page_spans[i]
             raw = page_text[s:e]
         else:
-            got = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buf, size)
+            got = pdfium_c.FPDFText_GetBoundedText(raw_page, left, top, right, bottom, buf, size)
             raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
-        text = _clean(raw).strip()
+        text = raw.translate(_DROP).strip()  # _clean
         hyphen = raw.rstrip().endswith(_SOFT_HYPHENS)
         if not text:
             continue
@@ -151,26 +170,48 @@ def read_lines(
         if h <= 0 or x1 <= x0:
             continue
         if prev is not None:
-            overlap = min(pb_bottom, y1) - max(pb_top, y0)
-            small = max(min(pb_h, h), 1.0)
+            overlap = (y1 if y1 < pb_bottom else pb_bottom) - (y0 if y0 > pb_top else pb_top)
+            small = h if h < pb_h else pb_h
+            if small < 1.0:
+                small = 1.0
+            reach = 0.7 * (h if h > pb_h else pb_h)
             gap = x0 - pb_x1
-            if overlap >= 0.5 * small and -2.0 <= gap <= max(0.7 * max(pb_h, h), 3.0):
+            if overlap >= 0.5 * small and -2.0 <= gap <= (3.0 if reach < 3.0 else reach):
                 box = Box(x0, y0, x1, y1)
                 prev.rects.append(box)
                 if prev.chars is not None and spans is not None:
                     prev.chars[1].append(page_spans[i])
                 else:
                     prev.chars = None
-                prev.box = prev.box.union(box)
-                prev.text += ("" if gap < 0.12 * small or prev.text.endswith(" ") else " ") + text
+                if not grown:
+                    lx0, ltop, lx1, lbottom = prev.box.x0, prev.box.top, prev.box.x1, prev.box.bottom
+                    grown = True
+                if x0 < lx0:
+                    lx0 = x0
+                if y0 < ltop:
+                    ltop = y0
+                if x1 > lx1:
+                    lx1 = x1
+                if y1 > lbottom:
+                    lbottom = y1
+                parts.append(("" if gap < 0.12 * small or parts[-1].endswith(" ") else " ") + text)
                 prev.hyphen = hyphen
                 pb_top, pb_bottom, pb_x1, pb_h = y0, y1, x1, h
                 continue
+            if grown:
+                prev.box = Box(lx0, ltop, lx1, lbottom)
+            prev.text = "".join(parts)
         box = Box(x0, y0, x1, y1)
         prev = Line(box=box, text=text, rects=[box], chars=(page_text, [page_spans[i]]) if spans is not None else None)
         prev.hyphen = hyphen
+        parts = [text]
+        grown = False
         lines.append(prev)
         pb_top, pb_bottom, pb_x1, pb_h = y0, y1, x1, h
+    if prev is not None:
+        if grown:
+            prev.box = Box(lx0, ltop, lx1, lbottom)
+        prev.text = "".join(parts)
     for line in lines:
-        line.text = _whole(re.sub(r"\s+", " ", line.text).strip())
+        line.text = _whole(_SPACES.sub(" ", line.text).strip())
     return lines
