@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .topics import Catalogue
 
 CAPTION_LIMIT = 1024
+CARD_TAKEAWAYS = 7  # key takeaways a card shows at most (Full summary has them all)
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
 SECTION_CHARS = 1500  # a section's length in a "card + sections" message
@@ -160,7 +161,7 @@ def _summary_lines(summary: Summary | None, lang: str) -> list[str]:
         return []
     mark = esc(part_mark(summary, lang))
     lines = ["", f"💡{mark} {esc(summary.summary, 400)}"]
-    lines += [f"{i}. {esc(k, 300)}" for i, k in enumerate(summary.key_takeaways[:7], 1)]
+    lines += [f"{i}. {esc(k, 300)}" for i, k in enumerate(summary.key_takeaways[:CARD_TAKEAWAYS], 1)]
     lines.append(f"<i>{esc(provenance(summary, lang))}</i>")
     return lines
 
@@ -189,9 +190,9 @@ def paper_caption(item: Enriched, lang: str) -> str | None:
 
 def shows_takeaways(card: str, summary: Summary) -> bool:
     """Whether a card on screen (its visible text) shows every key takeaway: a caption fitted
-    to 1,024 characters, or one of more than the card's seven, leaves some for Full summary."""
+    to 1,024 characters, or one of more than :data:`CARD_TAKEAWAYS`, leaves some for Full summary."""
     n = len(summary.key_takeaways)
-    return n == 0 or (n <= 7 and f"\n{n}. " in f"\n{card}")
+    return n == 0 or (n <= CARD_TAKEAWAYS and f"\n{n}. " in f"\n{card}")
 
 
 def short_caption(paper: Paper, lang: str) -> str:

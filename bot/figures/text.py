@@ -161,7 +161,7 @@ def read_lines(
         else:
             got = pdfium_c.FPDFText_GetBoundedText(raw_page, left, top, right, bottom, buf, size)
             raw = ctypes.string_at(buf, 2 * min(got, size)).decode("utf-16-le", "ignore") if got > 0 else ""
-        text = raw.translate(_DROP).strip()  # _clean
+        text = _clean(raw).strip()
         hyphen = raw.rstrip().endswith(_SOFT_HYPHENS)
         if not text:
             continue
