@@ -18,7 +18,8 @@ votes on every card: 👍 when it fits the narrow interest, 👎 when not, and w
 ``--noise`` (10 %) a random vote instead. Reported per day: precision of the first 5 cards
 (fraction fitting the narrow interest) and recall of the narrow interest (its papers among the
 cards, of those the topic takes or the labels mark relevant), with learning (the chat's votes so
-far, :mod:`bot.ranking`) against without (the topic's order, the same for every chat). Last,
+far, :mod:`bot.ranking`, its words weighed by their rarity over the listing days up to that day, as
+the bot's store would have them) against without (the topic's order, the same for every chat). Last,
 the time to rank one day's digest for 1,000 chats with their own votes, through the real store
 and :func:`bot.ranking.chat_digest`, against the unpersonalised :meth:`Paperbot.chat_papers`.
 """
@@ -91,6 +92,17 @@ class DayResult:
 
 
 _SCORED: dict[tuple[str, str], dict[str, list[Verdict]]] = {}  # the topic's verdicts: the same for every run
+_RARITY: dict[str, ranking.Rarity] = {}  # the words' rarity as of each day: the same for every run
+
+
+def _rarity(days: dict[str, list[Paper]], day: str) -> ranking.Rarity:
+    """The words' rarity the bot has on ``day``: over the last RARITY_DAYS listing days up to it."""
+    if day not in _RARITY:
+        from scipy import sparse
+
+        window = [d for d in days if d <= day][-ranking.RARITY_DAYS:]
+        _RARITY[day] = ranking.Rarity.of(sparse.vstack([ranking.counts(days[d]) for d in window]).tocsr(), tuple(window))
+    return _RARITY[day]
 
 
 def _verdicts(topic: str, day: str, papers: list[Paper]) -> dict[str, list[Verdict]]:
@@ -113,7 +125,7 @@ def simulate(
         verdicts = _verdicts(chat.topic, day, papers)
         by_id = {p.id: p for p in papers}
         taken, near = ranking.candidates(verdicts, by_id)
-        model = ranking.train(list(voted.values()), net) if learn else None
+        model = ranking.train(list(voted.values()), net, rarity=_rarity(days, day)) if learn else None
         digest = ranking.compose(taken, near if learn else [], model)
         shown = digest.shown[:cards]
         universe = {
@@ -187,7 +199,7 @@ def main() -> None:
     ap.add_argument("--labels", type=Path, default=SHARED / "relevance" / "labels.tsv")
     ap.add_argument("--cards", type=int, default=10, help="papers shown as cards per digest")
     ap.add_argument("--noise", type=float, default=0.1, help="share of random votes")
-    ap.add_argument("--seeds", type=int, default=5, help="noise seeds averaged")
+    ap.add_argument("--seeds", type=int, default=20, help="noise seeds averaged (the last day's P@5 moves by several points between draws of 5)")
     ap.add_argument("--chats", type=int, default=1000)
     ap.add_argument("--votes", type=int, default=40, help="votes per simulated chat for the timing")
     ap.add_argument("--labelled-only", action="store_true", help="the five labelled days alone, without the earlier unlabelled days")

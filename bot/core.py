@@ -198,6 +198,8 @@ class Paperbot:
 
     def _forget_days(self) -> None:
         self._day_papers.clear()
+        if self._ranker is not None:
+            self._ranker.recount()
 
     async def import_days(self, days: dict[date, list[Paper]]) -> list[HarvestReport]:
         """Store papers read from a file as announcements (``harvest --from``); never asks arXiv."""

@@ -2,8 +2,12 @@
 
 The topic decides which papers a chat is offered (:mod:`bot.match`, shared by every chat that
 follows the topic); a chat's votes decide their order within that. As arxiv-sanity trains one
-SVM per tag, each chat gets a ridge regression over hashed word and bigram features of title
-and abstract, fitted to its voted papers (👍 = +1, 👎 = -1, summed over people). Then:
+SVM per tag over tf-idf vectors, each chat gets a ridge regression over hashed word and bigram
+features of title and abstract, each weighted by its rarity among recent papers (:class:`Rarity`:
+the idf of the last :data:`RARITY_DAYS` listing days), fitted to its voted papers (👍 = +1, 👎 =
+-1, summed over people). Rarity is what lets a narrow interest show: in a 3DGS chat that wants
+SLAM and driving, "gaussian" and "splatting" are in every paper it votes on, 👍 or 👎, while
+"lidar" or "urban" are in a few. Then:
 
 * the digest is ordered by topic score + the model's prediction;
 * papers predicted where the chat's own record is nearly all 👎 (a line read from its votes'
@@ -14,10 +18,11 @@ and abstract, fitted to its voted papers (👍 = +1, 👎 = -1, summed over peop
   marked as such.
 
 Cheap by construction: no model call, no fitted vocabulary (``HashingVectorizer`` is
-stateless, so every day's papers are vectorised once and shared by every chat), a model is
-trained only when the chat's votes changed (its vote epoch, :mod:`bot.feedback`), and it is
-kept as a sparse vector over the words its voted papers contain, so ranking a digest is one
-sparse product per chat.
+stateless, so every day's papers are vectorised once and shared by every chat; the rarity is one
+count per hashed word over those same vectors, redone when a new listing day arrives), a model is
+trained only when the chat's votes (its vote epoch, :mod:`bot.feedback`) or the rarity changed,
+and it is kept as a sparse vector over the words its voted papers contain, so ranking a digest is
+one sparse product per chat.
 """
 
 from __future__ import annotations
@@ -51,10 +56,11 @@ SET_ASIDE_LOST = 0.05  # the most of the chat's liked papers that may fall under
 NEAR = 0.4  # predicted near (or past) the chat's typical 👍 paper (+0.5): a near miss may be added
 NEAR_MISSES = 2  # at most this many such papers per digest
 ALPHA = 1.0  # ridge regularisation
-DAY_CACHE = 16  # days of vectorised papers kept in memory
+DAY_CACHE = 16  # digest days of vectorised papers kept in memory
 MODEL_CACHE = 4096  # chats whose model is kept in memory (others are trained again when needed)
 MAX_WEIGHTS = 4096  # words and bigrams a chat's model keeps (about 50 KB)
 MAX_TRAIN = 600  # the chat's most recently voted papers its model is fitted to
+RARITY_DAYS = 15  # listing days whose papers say how rare each word is (a few thousand papers)
 
 @cache
 def _vectorizer() -> Any:
@@ -63,7 +69,7 @@ def _vectorizer() -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(
-        n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", stop_words="english",
+        n_features=N_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm=None, stop_words="english",
         token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
     )  # fmt: skip
 
@@ -84,9 +90,44 @@ def text_of(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {paper.abstract}"
 
 
-def features(papers: Sequence[Paper]) -> sparse.csr_matrix:
-    """One l2-normalised row of hashed word and bigram counts per paper."""
+def counts(papers: Sequence[Paper]) -> sparse.csr_matrix:
+    """One row of hashed word and bigram counts per paper (what :class:`Rarity` counts, and what
+    :func:`weigh` turns into the model's features)."""
     return _vectorizer().transform([text_of(p) for p in papers]).tocsr()
+
+
+@dataclass(frozen=True, eq=False)
+class Rarity:
+    """How rare each hashed word is among recent papers: scikit-learn's smoothed idf, ln((1 + n) /
+    (1 + df)) + 1, over the listing days in ``key``. A word in every paper weighs 1; a word in
+    none (or one the days never saw) weighs most. A model is trained and used under one rarity
+    (its ``key``)."""
+
+    idf: np.ndarray  # one weight per hashed feature
+    key: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, rows: sparse.csr_matrix, key: tuple[Any, ...] = ()) -> Rarity:
+        """From count rows (:func:`counts`), one per paper. Each row holds a word once, so the
+        number of rows holding it is a count of its column indices."""
+        df = np.bincount(rows.indices, minlength=N_FEATURES)
+        return cls((np.log((1 + rows.shape[0]) / (1 + df)) + 1).astype(np.float32), key)
+
+
+def weigh(rows: sparse.csr_matrix, rarity: Rarity | None) -> sparse.csr_matrix:
+    """Count rows to model features: each word by its rarity (when there is one), each row
+    l2-normalised (so a long abstract does not outvote a short one)."""
+    from sklearn.preprocessing import normalize
+
+    rows = rows.astype(np.float64)  # a copy: the counts stay as they were, for the next rarity
+    if rarity is not None:
+        rows.data *= rarity.idf[rows.indices]
+    return normalize(rows, norm="l2", copy=False)
+
+
+def features(papers: Sequence[Paper], rarity: Rarity | None = None) -> sparse.csr_matrix:
+    """One row per paper: hashed word and bigram counts, weighed by ``rarity``, l2-normalised."""
+    return weigh(counts(papers), rarity)
 
 
 @dataclass(frozen=True)
@@ -101,6 +142,7 @@ class ChatModel:
     epoch: int = 0
     intercept: float = 0.0
     below: float = -np.inf  # on the chat's scale: under this, a paper leaves the cards (see _set_aside_line)
+    rarity: Rarity | None = None  # the word weights it was trained under, and predicts under
 
     def predict(self, x: sparse.csr_matrix) -> np.ndarray:
         """How much the chat likes each row of ``x`` on its own scale: 0 halfway between its
@@ -117,9 +159,11 @@ class ChatModel:
         return min(1.0, self.voted / FULL_TRUST)
 
 
-def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> ChatModel | None:
-    """Fit a chat's model to its voted papers (label = sign of 👍 minus 👎), or None when it has
-    voted on fewer than :data:`MIN_VOTES` papers.
+def train(
+    papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0, rarity: Rarity | None = None
+) -> ChatModel | None:
+    """Fit a chat's model to its voted papers (label = sign of 👍 minus 👎), with their words
+    weighed by ``rarity``, or None when it has voted on fewer than :data:`MIN_VOTES` papers.
 
     Ridge regression, its 👍 and 👎 weighted to count alike (a narrow chat votes 👎 on most of
     what a broad topic offers, and would otherwise learn only "less of everything"), with an
@@ -134,7 +178,7 @@ def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> Ch
     from scipy import sparse
     from sklearn.linear_model import RidgeCV
 
-    x = features(voted)
+    x = features(voted, rarity)
     y = np.array([1.0 if net[p.id] > 0 else -1.0 for p in voted])
     both = bool((y > 0).any() and (y < 0).any())
     # one way only: no intercept, so the model still learns a direction (which words the chat
@@ -159,7 +203,7 @@ def train(papers: Sequence[Paper], net: Mapping[str, int], epoch: int = 0) -> Ch
     disliked = float(held_out[y < 0].mean()) if (y < 0).any() else -1.0
     if liked - disliked < 0.05:  # the votes say nothing the words can tell apart: a neutral scale
         liked, disliked = 1.0, -1.0
-    model = ChatModel(weights, len(voted), liked, disliked, epoch, intercept=float(fitted.intercept_))
+    model = ChatModel(weights, len(voted), liked, disliked, epoch, intercept=float(fitted.intercept_), rarity=rarity)
     return replace(model, below=_set_aside_line(model.scale(held_out), y))
 
 
@@ -248,7 +292,7 @@ def compose(
         return ChatDigest(sorted(taken, key=lambda p: (-p.score, p.paper.id)))
     everyone = [*taken, *near]
     if prefs is None:
-        found = model.predict(features([p.paper for p in everyone])) if everyone else np.zeros(0)
+        found = model.predict(features([p.paper for p in everyone], model.rarity)) if everyone else np.zeros(0)
         prefs = {p.paper.id: float(v) for p, v in zip(everyone, found, strict=True)}
     for pick in everyone:
         pick.pref, pick.trust = prefs[pick.paper.id], model.trust
@@ -265,34 +309,76 @@ def compose(
 
 @dataclass
 class _Day:
-    x: sparse.csr_matrix
+    """A listing day's papers as count rows (vectorised once), and as features under the latest
+    rarity (weighed once per rarity)."""
+
+    counts: sparse.csr_matrix
     rows: dict[str, int]
+    weighed: tuple[Rarity | None, sparse.csr_matrix] | None = None
+
+    def x(self, rarity: Rarity | None) -> sparse.csr_matrix:
+        if self.weighed is None or self.weighed[0] is not rarity:
+            self.weighed = (rarity, weigh(self.counts, rarity))
+        return self.weighed[1]
 
 
 class Ranker:
-    """Per-chat models (retrained only when the chat's vote epoch moved) and the day's features
-    (vectorised once for every chat). One per :class:`~bot.core.Paperbot`."""
+    """Per-chat models (retrained only when the chat's vote epoch or the rarity moved), the days'
+    papers as count rows (vectorised once for every chat) and the rarity over the last
+    :data:`RARITY_DAYS` of them. One per :class:`~bot.core.Paperbot`."""
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str], ChatModel | None] = {}
-        self._epochs: dict[tuple[str, str], int] = {}
+        self._epochs: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
         self._days: dict[str, _Day] = {}
+        self._rarity: Rarity | None = None
+        self._rarity_rows: dict[tuple[date, int], sparse.csr_matrix] = {}  # the rarity's days, as count rows
+        self._counted = False  # the rarity is up to date with the store's listing days
+        self._counting = asyncio.Lock()  # one count of the rarity at a time, however many chats ask
 
-    def day(self, key: str, papers: Sequence[Paper]) -> _Day:
+    async def day(self, key: str, papers: Sequence[Paper]) -> _Day:
+        """A digest day's papers as count rows, vectorised once for every chat."""
         found = self._days.get(key)
         if found is None or len(found.rows) != len(papers):
-            found = _Day(features(papers), {p.id: i for i, p in enumerate(papers)})
+            found = _Day(await asyncio.to_thread(counts, papers), {p.id: i for i, p in enumerate(papers)})
             self._days[key] = found
             while len(self._days) > DAY_CACHE:
                 self._days.pop(next(iter(self._days)))
         return found
+
+    def recount(self) -> None:
+        """The listing days changed (a harvest): count the rarity again when next asked."""
+        self._counted = False
+
+    async def rarity(self, bot: Paperbot) -> Rarity | None:
+        """The words' rarity over the last :data:`RARITY_DAYS` listing days in the store (None
+        before the first). Counted on first use and after a harvest (:meth:`recount`), and then
+        only the days that arrived or grew are vectorised; every other call costs nothing."""
+        async with self._counting:
+            if self._counted:
+                return self._rarity
+            key = tuple(await bot.store.run(Store.recent_days, RARITY_DAYS))
+            if key and (self._rarity is None or self._rarity.key != key):
+                for day, n in key:
+                    if (day, n) not in self._rarity_rows:
+                        papers = await bot.store.run(Store.papers_for_day, day)
+                        self._rarity_rows[(day, n)] = await asyncio.to_thread(counts, papers)
+                self._rarity_rows = {k: self._rarity_rows[k] for k in key}  # days that left the window go
+
+                from scipy import sparse
+
+                self._rarity = Rarity.of(sparse.vstack(list(self._rarity_rows.values())).tocsr(), key)
+            self._counted = True
+            return self._rarity
 
     async def model(self, bot: Paperbot, platform: str, chat_id: str) -> ChatModel | None:
         key = (platform, str(chat_id))
         current = await bot.store.run(feedback.epoch, platform, chat_id)
         if current == 0:
             return None
-        if self._epochs.get(key) == current:
+        rarity = await self.rarity(bot)
+        version = (current, rarity.key if rarity is not None else ())
+        if self._epochs.get(key) == version:
             return self._models[key]
 
         def labelled(s: Store) -> tuple[dict[str, int], list[Paper]]:
@@ -300,9 +386,9 @@ class Ranker:
             return net, s.get_papers(sorted(net))
 
         net, papers = await bot.store.run(labelled)
-        trained = await asyncio.to_thread(train, papers, net, current)
+        trained = await asyncio.to_thread(train, papers, net, current, rarity)
         self._models[key] = trained
-        self._epochs[key] = current
+        self._epochs[key] = version
         while len(self._models) > MODEL_CACHE:  # the least recently trained go first
             oldest = next(iter(self._models))
             self._models.pop(oldest)
@@ -345,7 +431,7 @@ async def chat_digest(bot: Paperbot, platform: str, chat_id: str, days: Sequence
     for day in days:
         picks = [p for p in [*got, *close] if day_of[p.paper.id] == day]
         if picks:
-            shared = bot.ranker.day(day.isoformat(), day_papers[day])
-            found = model.predict(shared.x[[shared.rows[p.paper.id] for p in picks]])
+            shared = await bot.ranker.day(day.isoformat(), day_papers[day])
+            found = model.predict(shared.x(model.rarity)[[shared.rows[p.paper.id] for p in picks]])
             prefs.update({p.paper.id: float(v) for p, v in zip(picks, found, strict=True)})
     return compose(got, close, model, prefs)

@@ -305,6 +305,16 @@ class Store:
     def announcement_days(self) -> list[date]:
         return [date.fromisoformat(r["day"]) for r in self.db.query("select day from announcements order by day")]
 
+    def recent_days(self, n: int) -> list[tuple[date, int]]:
+        """The last ``n`` listing days, oldest first, each with how many papers it listed: a cheap
+        check that a day arrived or grew, before reading any paper."""
+        rows = self.db.query(
+            "select day, count(*) as n from announcement_papers where day in "
+            "(select day from announcements order by day desc limit ?) group by day order by day",
+            [n],
+        )
+        return [(date.fromisoformat(r["day"]), r["n"]) for r in rows]
+
     def papers_for_day(self, day: date) -> list[Paper]:
         rows = self.db.query(
             "select p.* from papers p join announcement_papers a on a.paper_id = p.id "

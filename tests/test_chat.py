@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -144,6 +144,42 @@ def test_a_chat_model_orders_sets_aside_and_adds_near_misses() -> None:
     assert [p.paper.id for p in mine.shown if p.near_miss] == ["2607.00004"]  # the face paper, not the protein one
 
 
+def _splats(n: int, what: str, start: int, *, heavy: bool) -> list[Paper]:
+    """3DGS papers on ``what``; ``heavy`` ones say "Gaussian" as often as most of the topic does."""
+    how = "with Gaussian primitives, Gaussian densification and Gaussian rasterization" if heavy else "with Gaussian splatting"
+    return [_paper(f"2602.{start + i:05d}", f"{what.capitalize()} {i}", f"We propose {what} {how}. Case {i}.") for i in range(n)]
+
+
+def test_rarity_lets_a_narrow_interest_outweigh_the_words_every_paper_shares() -> None:
+    """A 3DGS chat that wants SLAM and driving: the Gaussian words are in nearly every paper of
+    the day and weigh least; "lidar" is in three and weighs most. So a new LiDAR paper written like
+    the chat's usual 👎 papers is predicted nearer what the chat likes than when every word weighs
+    alike (on the real days of bench.feedback: the SLAM chat's LiDAR and urban papers)."""
+    liked = _splats(3, "lidar SLAM for autonomous driving", 0, heavy=False)
+    disliked = _splats(8, "relightable avatars", 100, heavy=True) + _splats(8, "scene editing", 200, heavy=True)
+    net = {p.id: 1 for p in liked} | {p.id: -1 for p in disliked}
+    day = [*_splats(30, "assorted subjects", 300, heavy=True), *liked, *disliked]
+    rarity = ranking.Rarity.of(ranking.counts(day), ("2026-06-30",))
+    vec = ranking._vectorizer()
+    idf = {t: float(rarity.idf[vec.transform([t]).indices[0]]) for t in ("gaussian", "lidar", "relightable", "unseen")}
+    assert idf["gaussian"] == pytest.approx(1.0)  # in every paper: weighs least
+    assert 1.0 < idf["relightable"] < idf["lidar"] < idf["unseen"]  # the rarer, the more
+
+    new = _paper("2603.00001", "Gaussian splatting of lidar sweeps",
+                 "We propose Gaussian splatting of lidar sweeps with Gaussian primitives, Gaussian densification and "
+                 "Gaussian rasterization.")  # fmt: skip
+    usual = _paper("2603.00002", "Relightable avatars 99", disliked[0].abstract)
+    model = ranking.train([*liked, *disliked], net, rarity=rarity)
+    plain = ranking.train([*liked, *disliked], net)  # the same votes, every word weighing alike
+    assert model is not None and model.rarity is rarity and plain is not None and plain.rarity is None
+    rare_new, rare_usual = model.predict(ranking.features([new, usual], rarity))
+    plain_new, plain_usual = plain.predict(ranking.features([new, usual]))
+    assert rare_new > rare_usual and plain_new > plain_usual
+    assert rare_new - rare_usual > (plain_new - plain_usual) + 0.1  # the LiDAR word carries further
+    picks = ranking.compose([ranking.Pick(usual, ["3DGS"], 0.9), ranking.Pick(new, ["3DGS"], 0.8)], [], model)
+    assert [p.paper.id for p in picks.shown] == ["2603.00001", "2603.00002"]  # predicted under its own rarity
+
+
 async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings) -> None:
     papers, net = _voted()
     async with Paperbot(settings) as core:
@@ -157,6 +193,20 @@ async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings)
         await core.store.run(feedback.cast, "telegram", "-5", papers[0].id, "8", 1)
         again = await core.ranker.model(core, "telegram", "-5")
         assert again is not first and again is not None and again.epoch == first.epoch + 1
+        assert again.rarity is None  # no listing day yet: every word weighs alike
+
+        # a listing day arrives: the words' rarity is counted once, and the model trained again under it
+        first_day, second_day = date(2026, 7, 1), date(2026, 7, 2)
+        await core.import_days({first_day: papers[:12]})  # as `paperbot harvest --from` stores a day
+        under = await core.ranker.model(core, "telegram", "-5")
+        assert under is not None and under is not again and under.epoch == again.epoch
+        assert under.rarity is not None and under.rarity.key == ((first_day, 12),)
+        assert await core.ranker.model(core, "telegram", "-5") is under  # same votes, same rarity: cached
+        assert await core.ranker.rarity(core) is under.rarity  # not counted again
+        await core.import_days({second_day: papers[12:]})
+        later = await core.ranker.model(core, "telegram", "-5")
+        assert later is not None and later is not under and later.rarity is not None
+        assert later.rarity.key == ((first_day, 12), (second_day, 8))
 
 
 LISTING: list[dict[str, Any]] = [
