@@ -98,10 +98,8 @@ _RARITY: dict[str, ranking.Rarity] = {}  # the words' rarity as of each day: the
 def _rarity(days: dict[str, list[Paper]], day: str) -> ranking.Rarity:
     """The words' rarity the bot has on ``day``: over the last RARITY_DAYS listing days up to it."""
     if day not in _RARITY:
-        from scipy import sparse
-
         window = [d for d in days if d <= day][-ranking.RARITY_DAYS:]
-        _RARITY[day] = ranking.Rarity.of(sparse.vstack([ranking.counts(days[d]) for d in window]).tocsr(), tuple(window))
+        _RARITY[day] = ranking.Rarity.over([days[d] for d in window], tuple(window))
     return _RARITY[day]
 
 

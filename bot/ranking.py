@@ -113,6 +113,13 @@ class Rarity:
         df = np.bincount(rows.indices, minlength=N_FEATURES)
         return cls((np.log((1 + rows.shape[0]) / (1 + df)) + 1).astype(np.float32), key)
 
+    @classmethod
+    def over(cls, days: Sequence[Sequence[Paper]], key: tuple[Any, ...] = ()) -> Rarity:
+        """Over the papers of some listing days (each a list of papers)."""
+        from scipy import sparse
+
+        return cls.of(sparse.vstack([counts(papers) for papers in days]).tocsr(), key)
+
 
 def weigh(rows: sparse.csr_matrix, rarity: Rarity | None) -> sparse.csr_matrix:
     """Count rows to model features: each word by its rarity (when there is one), each row
@@ -332,7 +339,6 @@ class Ranker:
         self._epochs: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
         self._days: dict[str, _Day] = {}
         self._rarity: Rarity | None = None
-        self._rarity_rows: dict[tuple[date, int], sparse.csr_matrix] = {}  # the rarity's days, as count rows
         self._counted = False  # the rarity is up to date with the store's listing days
         self._counting = asyncio.Lock()  # one count of the rarity at a time, however many chats ask
 
@@ -352,22 +358,16 @@ class Ranker:
 
     async def rarity(self, bot: Paperbot) -> Rarity | None:
         """The words' rarity over the last :data:`RARITY_DAYS` listing days in the store (None
-        before the first). Counted on first use and after a harvest (:meth:`recount`), and then
-        only the days that arrived or grew are vectorised; every other call costs nothing."""
+        before the first). Counted on first use and after a harvest (:meth:`recount`), when the
+        days changed (a second or two, a few thousand papers, once a day); every other call costs
+        nothing. The counts are not kept: a day's worth of memory for each of fifteen days."""
         async with self._counting:
             if self._counted:
                 return self._rarity
             key = tuple(await bot.store.run(Store.recent_days, RARITY_DAYS))
             if key and (self._rarity is None or self._rarity.key != key):
-                for day, n in key:
-                    if (day, n) not in self._rarity_rows:
-                        papers = await bot.store.run(Store.papers_for_day, day)
-                        self._rarity_rows[(day, n)] = await asyncio.to_thread(counts, papers)
-                self._rarity_rows = {k: self._rarity_rows[k] for k in key}  # days that left the window go
-
-                from scipy import sparse
-
-                self._rarity = Rarity.of(sparse.vstack(list(self._rarity_rows.values())).tocsr(), key)
+                days = await bot.store.run(lambda s: [s.papers_for_day(day) for day, _ in key])
+                self._rarity = await asyncio.to_thread(Rarity.over, days, key)
             self._counted = True
             return self._rarity
 
