@@ -19,7 +19,7 @@ SLAM and driving, "gaussian" and "splatting" are in every paper it votes on, �
 
 Cheap by construction: no model call, no fitted vocabulary (``HashingVectorizer`` is
 stateless, so every day's papers are vectorised once and shared by every chat; the rarity is one
-count per hashed word over those same vectors, redone when a new listing day arrives), a model is
+count per hashed word over the last days' papers, made again once after each harvest), a model is
 trained only when the chat's votes (its vote epoch, :mod:`bot.feedback`) or the rarity changed,
 and it is kept as a sparse vector over the words its voted papers contain, so ranking a digest is
 one sparse product per chat.
@@ -339,7 +339,8 @@ class Ranker:
         self._epochs: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
         self._days: dict[str, _Day] = {}
         self._rarity: Rarity | None = None
-        self._counted = False  # the rarity is up to date with the store's listing days
+        self._harvests = 0  # bumped by each harvest (recount) …
+        self._counted = -1  # … and the value it had when the rarity was last counted
         self._counting = asyncio.Lock()  # one count of the rarity at a time, however many chats ask
 
     async def day(self, key: str, papers: Sequence[Paper]) -> _Day:
@@ -353,22 +354,24 @@ class Ranker:
         return found
 
     def recount(self) -> None:
-        """The listing days changed (a harvest): count the rarity again when next asked."""
-        self._counted = False
+        """The listing days changed (a harvest): count the rarity again when next asked (also
+        when a count is running now: it may have read the days before the change)."""
+        self._harvests += 1
 
     async def rarity(self, bot: Paperbot) -> Rarity | None:
         """The words' rarity over the last :data:`RARITY_DAYS` listing days in the store (None
         before the first). Counted on first use and after a harvest (:meth:`recount`), when the
-        days changed (a second or two, a few thousand papers, once a day); every other call costs
-        nothing. The counts are not kept: a day's worth of memory for each of fifteen days."""
+        days changed (a few thousand papers, once a day); every other call costs nothing. The
+        count rows are not kept between harvests."""
         async with self._counting:
-            if self._counted:
+            if self._counted == self._harvests:
                 return self._rarity
+            counting = self._harvests
             key = tuple(await bot.store.run(Store.recent_days, RARITY_DAYS))
             if key and (self._rarity is None or self._rarity.key != key):
                 days = await bot.store.run(lambda s: [s.papers_for_day(day) for day, _ in key])
                 self._rarity = await asyncio.to_thread(Rarity.over, days, key)
-            self._counted = True
+            self._counted = counting
             return self._rarity
 
     async def model(self, bot: Paperbot, platform: str, chat_id: str) -> ChatModel | None:
