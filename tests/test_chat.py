@@ -198,9 +198,13 @@ async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings)
         # a listing day arrives: the words' rarity is counted once, and the model trained again under it
         first_day, second_day = date(2026, 7, 1), date(2026, 7, 2)
         await core.import_days({first_day: papers[:12]})  # as `paperbot harvest --from` stores a day
+        await core.ranker.day(first_day.isoformat(), await core.papers_for_day(first_day))  # a digest read it
         under = await core.ranker.model(core, "telegram", "-5")
         assert under is not None and under is not again and under.epoch == again.epoch
         assert under.rarity is not None and under.rarity.key == ((first_day, 12),)
+        # twelve papers' words come from that digest day, eight are read anew: the same model as from scratch
+        alone = ranking.train(await core.store.run(Store.get_papers, sorted(net)), net, under.epoch, under.rarity)
+        assert alone is not None and (alone.weights != under.weights).nnz == 0 and alone.below == under.below
         assert await core.ranker.model(core, "telegram", "-5") is under  # same votes, same rarity: cached
         assert await core.ranker.rarity(core) is under.rarity  # not counted again
         await core.import_days({second_day: papers[12:]})
