@@ -28,7 +28,7 @@ one sparse product per chat.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
@@ -171,12 +171,12 @@ def train(
     net: Mapping[str, int],
     epoch: int = 0,
     rarity: Rarity | None = None,
-    counted: sparse.csr_matrix | None = None,
+    count: Callable[[Sequence[Paper]], sparse.csr_matrix] = counts,
 ) -> ChatModel | None:
     """Fit a chat's model to its voted papers (label = sign of 👍 minus 👎), with their words
     weighed by ``rarity``, or None when it has voted on fewer than :data:`MIN_VOTES` papers.
-    ``counted``: the papers' count rows (:func:`counts`, one per paper, in order) when the caller
-    has them; vectorising is half the cost of a fit.
+    ``count`` gives the voted papers' count rows (:func:`counts`, or a caller's that takes rows
+    it already has: vectorising is half the cost of a fit).
 
     Ridge regression, its 👍 and 👎 weighted to count alike (a narrow chat votes 👎 on most of
     what a broad topic offers, and would otherwise learn only "less of everything"), with an
@@ -185,14 +185,13 @@ def train(
     land) and its set-aside line are read from those, not from the fitted values: a model always
     fits the papers it was trained on, and a scale from them would make it look unsure of every
     new paper."""
-    keep = [i for i, p in enumerate(papers) if net.get(p.id)][-MAX_TRAIN:]
-    voted = [papers[i] for i in keep]
+    voted = [p for p in papers if net.get(p.id)][-MAX_TRAIN:]
     if len(voted) < MIN_VOTES:
         return None
     from scipy import sparse
     from sklearn.linear_model import RidgeCV
 
-    x = weigh(counted[keep] if counted is not None else counts(voted), rarity)
+    x = weigh(count(voted), rarity)
     y = np.array([1.0 if net[p.id] > 0 else -1.0 for p in voted])
     both = bool((y > 0).any() and (y < 0).any())
     # one way only: no intercept, so the model still learns a direction (which words the chat
@@ -414,7 +413,7 @@ class Ranker:
 
         net, papers = await bot.store.run(labelled)
         days = list(self._days.values())  # what the thread reads: the days as they are now
-        trained = await asyncio.to_thread(lambda: train(papers, net, current, rarity, _recounted(papers, days)))
+        trained = await asyncio.to_thread(train, papers, net, current, rarity, lambda ps: _recounted(ps, days))
         self._models[key] = trained
         self._epochs[key] = version
         while len(self._models) > MODEL_CACHE:  # the least recently trained go first
