@@ -19,7 +19,10 @@ votes on every card: 👍 when it fits the narrow interest, 👎 when not, and w
 (fraction fitting the narrow interest) and recall of the narrow interest (its papers among the
 cards, of those the topic takes or the labels mark relevant), with learning (the chat's votes so
 far, :mod:`bot.ranking`, its words weighed by their rarity over the listing days up to that day, as
-the bot's store would have them) against without (the topic's order, the same for every chat). Last,
+the bot's store would have them) against without (the topic's order, the same for every chat).
+Learning is averaged over ``--seeds`` draws of the random votes (100, in ``--jobs`` processes: with
+20, one chat's rise moved by 5 points from one set of draws to the next), and each chat's rise is
+given with its standard error over the draws. Last,
 the time to rank one day's digest for 1,000 chats with their own votes, through the real store
 and :func:`bot.ranking.chat_digest`, against the unpersonalised :meth:`Paperbot.chat_papers`.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import statistics
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -144,6 +149,20 @@ def simulate(
     return out
 
 
+_WORKER: dict[str, object] = {}  # a seed worker's days and labels, set once per process (_start)
+
+
+def _start(days: dict[str, list[Paper]], labels: dict[tuple[str, str, str], str]) -> None:
+    _WORKER.update(days=days, labels=labels)
+
+
+def _learning(job: tuple[int, int, int, float]) -> list[DayResult]:
+    """One learning chat over the days, in a worker: (chat index, seed, cards, noise)."""
+    chat, seed, cards, noise = job
+    days, labels = _WORKER["days"], _WORKER["labels"]
+    return simulate(days, labels, CHATS[chat], learn=True, cards=cards, noise=noise, seed=seed)  # type: ignore[arg-type]
+
+
 # ---- timing: 1,000 chats through the store ----------------------------------------------------------
 
 
@@ -197,7 +216,8 @@ def main() -> None:
     ap.add_argument("--labels", type=Path, default=SHARED / "relevance" / "labels.tsv")
     ap.add_argument("--cards", type=int, default=10, help="papers shown as cards per digest")
     ap.add_argument("--noise", type=float, default=0.1, help="share of random votes")
-    ap.add_argument("--seeds", type=int, default=20, help="noise seeds averaged (the last day's P@5 moves by several points between draws of 5)")
+    ap.add_argument("--seeds", type=int, default=100, help="noise seeds averaged (with 20, one chat's rise moved by 5 points from one set of seeds to the next)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes simulating the seeds")
     ap.add_argument("--chats", type=int, default=1000)
     ap.add_argument("--votes", type=int, default=40, help="votes per simulated chat for the timing")
     ap.add_argument("--labelled-only", action="store_true", help="the five labelled days alone, without the earlier unlabelled days")
@@ -212,10 +232,17 @@ def main() -> None:
     names = list(days)
     print(f"labelled days: {', '.join(names)}; {args.cards} cards per digest, {args.noise:.0%} random votes, "
           f"mean of {args.seeds} seeds\n")  # fmt: skip
-    rises, recall_ok = [], True
-    for chat in CHATS:
+    rises, spreads, recall_ok = [], [], True
+    for day in names:  # the topics' verdicts and the words' rarity, made once here and inherited by the workers
+        _rarity(days, day)
+        for topic in (AVATAR, GS):
+            _verdicts(topic, day, days[day])
+    with ProcessPoolExecutor(args.jobs, initializer=_start, initargs=(days, labels)) as pool:
+        jobs = [(c, s, args.cards, args.noise) for c in range(len(CHATS)) for s in range(args.seeds)]
+        learned = list(pool.map(_learning, jobs, chunksize=max(1, len(jobs) // (8 * args.jobs))))
+    for c, chat in enumerate(CHATS):
         base = simulate(days, labels, chat, learn=False, cards=args.cards, noise=args.noise, seed=0)
-        runs = [simulate(days, labels, chat, learn=True, cards=args.cards, noise=args.noise, seed=s) for s in range(args.seeds)]
+        runs = learned[c * args.seeds:(c + 1) * args.seeds]
         print(f"**{chat.name}**\n")
         print("| day | wanted | P@5 without | P@5 learning | recall without | recall learning | near misses | set aside |")
         print("|---|---|---|---|---|---|---|---|")
@@ -226,14 +253,18 @@ def main() -> None:
             below = statistics.mean(r[i].below for r in runs)
             print(f"| {day} | {base[i].wanted} | {base[i].p5:.2f} | {p5:.2f} | {base[i].recall:.2f} | {rec:.2f} | {added:.1f} | {below:.1f} |")
         first, last = statistics.mean(r[0].p5 for r in runs), statistics.mean(r[-1].p5 for r in runs)
+        spread = statistics.stdev(r[-1].p5 - r[0].p5 for r in runs) / len(runs) ** 0.5 if len(runs) > 1 else 0.0
         rec_learn = statistics.mean(statistics.mean(d.recall for d in r) for r in runs)
         rec_base = statistics.mean(d.recall for d in base)
         rises.append(last - first)
+        spreads.append(spread)
         recall_ok &= rec_learn >= rec_base - 1e-9
-        print(f"\nP@5 first day → last day: {first:.2f} → {last:.2f} ({(last - first) * 100:+.0f} points); "
+        print(f"\nP@5 first day → last day: {first:.2f} → {last:.2f} ({(last - first) * 100:+.0f} points, "
+              f"±{spread * 100:.1f} standard error over the seeds); "
               f"mean narrow recall {rec_learn:.2f} learning vs {rec_base:.2f} without; the most any order of the "
               f"topic's papers gives on the last day: {base[-1].best:.2f} ({(base[-1].best - first) * 100:+.0f} points)\n")  # fmt: skip
-    print(f"P@5 rise per chat (points): {', '.join(f'{r * 100:+.0f}' for r in rises)}; "
+    print(f"P@5 rise per chat (points, ± standard error over the seeds): "
+          f"{', '.join(f'{r * 100:+.0f} ±{e * 100:.1f}' for r, e in zip(rises, spreads, strict=True))}; "
           f"mean {statistics.mean(rises) * 100:+.0f}; recall never below the unpersonalised digest's: {recall_ok}\n")
 
     biggest = max(labelled, key=lambda d: len(labelled[d]))

@@ -180,6 +180,27 @@ def test_rarity_lets_a_narrow_interest_outweigh_the_words_every_paper_shares() -
     assert [p.paper.id for p in picks.shown] == ["2603.00001", "2603.00002"]  # predicted under its own rarity
 
 
+def test_a_word_in_a_liked_title_counts_for_more_than_in_an_abstract() -> None:
+    """A chat votes on cards, judged by their titles: its model reads a title's words also as words
+    of their own, so a new paper with "urban" in its title is predicted nearer what the chat likes
+    than one with "urban" as often (twice: a title is read twice), but only in its abstract; without
+    the title's own words the two are predicted alike."""
+    text = ranking.text_of(_paper("2604.00001", "Gaussian splatting for urban scenes", "We study the city."))
+    assert text.endswith("title-gaussian title-splatting title-urban title-scenes")  # no stop words ("for")
+    liked = [_paper(f"2604.1{i:04d}", f"Urban scene reconstruction {i}", "We reconstruct street blocks.") for i in range(4)]
+    disliked = [_paper(f"2604.2{i:04d}", f"Relightable avatars {i}", "We relight human heads.") for i in range(8)]
+    net = {p.id: 1 for p in liked} | {p.id: -1 for p in disliked}
+    model = ranking.train([*liked, *disliked], net)
+    assert model is not None
+    in_title = _paper("2605.00001", "Urban facades from video", "We fit shells to video frames of facades.")
+    in_abstract = _paper("2605.00002", "Facades from video", "We fit shells to video frames of urban facades in urban areas.")
+    title_pref, abstract_pref = model.predict(ranking.features([in_title, in_abstract]))
+    assert title_pref > abstract_pref + 0.01
+    weights = model.weights.toarray().ravel()
+    vec = ranking._vectorizer()
+    assert weights[vec.transform(["title-urban"]).indices[0]] > 0  # its own feature, learnt from the liked titles
+
+
 async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings) -> None:
     papers, net = _voted()
     async with Paperbot(settings) as core:
