@@ -149,18 +149,18 @@ def simulate(
     return out
 
 
-_WORKER: dict[str, object] = {}  # a seed worker's days and labels, set once per process (_start)
+_WORKER: list[tuple[dict[str, list[Paper]], dict[tuple[str, str, str], str]]] = []  # a seed worker's days and labels (_start)
 
 
 def _start(days: dict[str, list[Paper]], labels: dict[tuple[str, str, str], str]) -> None:
-    _WORKER.update(days=days, labels=labels)
+    _WORKER[:] = [(days, labels)]
 
 
 def _learning(job: tuple[int, int, int, float]) -> list[DayResult]:
     """One learning chat over the days, in a worker: (chat index, seed, cards, noise)."""
     chat, seed, cards, noise = job
-    days, labels = _WORKER["days"], _WORKER["labels"]
-    return simulate(days, labels, CHATS[chat], learn=True, cards=cards, noise=noise, seed=seed)  # type: ignore[arg-type]
+    days, labels = _WORKER[0]
+    return simulate(days, labels, CHATS[chat], learn=True, cards=cards, noise=noise, seed=seed)
 
 
 # ---- timing: 1,000 chats through the store ----------------------------------------------------------
