@@ -235,7 +235,7 @@ def main() -> None:
     rises, spreads, recall_ok = [], [], True
     for day in names:  # the topics' verdicts and the words' rarity, made once here and inherited by the workers
         _rarity(days, day)
-        for topic in (AVATAR, GS):
+        for topic in {chat.topic for chat in CHATS}:
             _verdicts(topic, day, days[day])
     with ProcessPoolExecutor(args.jobs, initializer=_start, initargs=(days, labels)) as pool:
         jobs = [(c, s, args.cards, args.noise) for c in range(len(CHATS)) for s in range(args.seeds)]
