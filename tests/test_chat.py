@@ -201,6 +201,40 @@ def test_a_word_in_a_liked_title_counts_for_more_than_in_an_abstract() -> None:
     assert weights[vec.transform(["title-urban"]).indices[0]] > 0  # its own feature, learnt from the liked titles
 
 
+def test_one_liked_title_word_lifts_a_paper_whose_other_words_the_chat_dislikes() -> None:
+    """The "SLAM and driving" chat of bench.feedback: one paper it liked had "urban" in its title.
+    A new urban paper written like the chat's 👎 papers is predicted by its model about as low as
+    they are; its title words' record (one liked, one disliked word) lifts it above an ordinary
+    paper with a higher topic score, which the model's prediction alone would not."""
+    liked = [_paper("2604.30000", "Urban driving scenes from lidar", "We reconstruct street blocks from lidar sweeps."),
+             *[_paper(f"2604.3000{i}", f"Lidar SLAM for autonomous driving {i}", "We track a car with lidar.") for i in (1, 2, 3)]]  # fmt: skip
+    disliked = _splats(8, "relightable facades", 100, heavy=True)
+    net = {p.id: 1 for p in liked} | {p.id: -1 for p in disliked}
+    model = ranking.train([*liked, *disliked], net)
+    assert model is not None and model.keywords is not None
+    rate = 4 / 12  # the chat's 👍 rate: each word starts as one vote at it (KEYWORD_PRIOR)
+    record = model.keywords.toarray().ravel()
+    vec = ranking._title_vectorizer()
+    word = {w: float(record[vec.transform([w]).indices[0]]) for w in ("urban", "driving", "facades", "indoor")}
+    assert word["urban"] == pytest.approx((1 + rate) / 2 - rate)  # one title, liked
+    assert word["driving"] == pytest.approx((4 + rate) / 5 - rate)  # four titles, all liked
+    assert word["facades"] == pytest.approx(rate / 9 - rate) and word["indoor"] == 0  # eight disliked; never voted
+
+    how = "We propose relightable facades with Gaussian primitives, Gaussian densification and Gaussian rasterization."
+    new = _paper("2605.00001", "Urban facades with Gaussian primitives", how)
+    usual = _paper("2605.00002", "Indoor facades with Gaussian primitives", how)
+    pref_new, pref_usual = model.predict(ranking.features([new, usual]))
+    lift_new, lift_usual = model.lift(ranking.title_words([new, usual]))
+    assert lift_new == pytest.approx(word["urban"] + word["facades"]) and lift_usual == pytest.approx(word["facades"])
+    assert 0.95 + model.trust * pref_usual > 0.8 + model.trust * pref_new  # the model alone keeps the usual one first
+    picks = ranking.compose([ranking.Pick(usual, ["3DGS"], 0.95), ranking.Pick(new, ["3DGS"], 0.8)], [], model)
+    assert [p.paper.id for p in picks.shown] == ["2605.00001", "2605.00002"] and not picks.below
+
+    one_way = ranking.train(liked, {p.id: 1 for p in liked})  # a chat that only ever liked: no word tells apart
+    assert one_way is not None and one_way.keywords is not None and one_way.keywords.nnz == 0
+    assert not one_way.lift(ranking.title_words([new, usual])).any()
+
+
 async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings) -> None:
     papers, net = _voted()
     async with Paperbot(settings) as core:
@@ -226,6 +260,7 @@ async def test_the_ranker_trains_only_when_the_votes_changed(settings: Settings)
         # twelve papers' words come from that digest day, eight are read anew: the same model as from scratch
         alone = ranking.train(await core.store.run(Store.get_papers, sorted(net)), net, under.epoch, under.rarity)
         assert alone is not None and (alone.weights != under.weights).nnz == 0 and alone.below == under.below
+        assert alone.keywords is not None and under.keywords is not None and (alone.keywords != under.keywords).nnz == 0
         assert await core.ranker.model(core, "telegram", "-5") is under  # same votes, same rarity: cached
         assert await core.ranker.rarity(core) is under.rarity  # not counted again
         await core.import_days({second_day: papers[12:]})
