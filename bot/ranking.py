@@ -464,7 +464,7 @@ class Ranker:
         self._counting = asyncio.Lock()  # one count of the rarity at a time, however many chats ask
 
     async def day(self, key: str, papers: Sequence[Paper]) -> _Day:
-        """A digest day's papers as count rows, vectorised once for every chat."""
+        """A digest day's papers as count rows and title words, vectorised once for every chat."""
         found = self._days.get(key)
         if found is None or len(found.rows) != len(papers):
             rows, titles = await asyncio.to_thread(lambda: (counts(papers), title_words(papers)))
