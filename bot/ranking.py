@@ -83,14 +83,12 @@ def _vectorizer() -> Any:
 
 @cache
 def _title_vectorizer() -> Any:
-    """Which words a title has (hashed like the model's words, each once): what a chat's record
-    of title words (:func:`keywords`) is kept over."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+    """Which words a title has, each once: the model's vectorizer without its bigrams, so a title
+    word is read and hashed as the model reads it. A chat's record of title words
+    (:func:`keywords`) is kept over these, and :func:`text_of` gives the model the same words."""
+    from sklearn.base import clone
 
-    return HashingVectorizer(
-        n_features=N_FEATURES, alternate_sign=False, norm=None, binary=True, stop_words="english",
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b",
-    )  # fmt: skip
+    return clone(_vectorizer()).set_params(ngram_range=(1, 1), binary=True)
 
 
 def title_words(papers: Sequence[Paper]) -> sparse.csr_matrix:
@@ -110,10 +108,10 @@ def _blas() -> Any:
 
 
 @cache
-def _title_words() -> tuple[Callable[[str], list[str]], frozenset[str]]:
-    """The vectorizer's own tokenizer and stop words, for the title's words of their own."""
-    vectorizer = _vectorizer()
-    return vectorizer.build_tokenizer(), frozenset(vectorizer.get_stop_words())
+def _title_analyzer() -> Callable[[str], list[str]]:
+    """A title's words, lowercased, without stop words, in order (the title vectorizer's analyzer)."""
+    analyzer: Callable[[str], list[str]] = _title_vectorizer().build_analyzer()
+    return analyzer
 
 
 def text_of(paper: Paper) -> str:
@@ -122,8 +120,7 @@ def text_of(paper: Paper) -> str:
     votes on a card, which it judges mostly by its title: "urban" in a liked title says more than
     "urban" in an abstract, and the model can only weigh the two apart if they are two features
     (measured with bench.feedback: no simulated chat does worse, the "people only" chat better)."""
-    tokenize, stop = _title_words()
-    own = " ".join(f"title-{w}" for w in tokenize(paper.title.lower()) if w not in stop)
+    own = " ".join(f"title-{w}" for w in _title_analyzer()(paper.title))
     return f"{paper.title}. {paper.title}. {paper.abstract}. {own}"
 
 
